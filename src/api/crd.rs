@@ -1,0 +1,53 @@
+//! The CustomResourceDefinitions, generated from the types; `crds/` holds their YAML.
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, JSONSchemaProps,
+};
+use kube::CustomResourceExt;
+
+use super::{EcsCluster, EcsService, EcsTaskDefinition};
+
+/// The CRDs, as `kubectl apply` takes them.
+pub fn crds() -> Vec<CustomResourceDefinition> {
+    let mut service = EcsService::crd();
+    allow_string_or_inline_task_definition(&mut service);
+    vec![EcsCluster::crd(), EcsTaskDefinition::crd(), service]
+}
+
+/// File name and YAML of each CRD, as kept in `crds/`.
+pub fn crd_files() -> Vec<(String, String)> {
+    crds()
+        .into_iter()
+        .map(|crd| {
+            let name = format!(
+                "{}.yaml",
+                crd.spec.names.singular.clone().unwrap_or_default()
+            );
+            let yaml = serde_saphyr::to_string(&crd).expect("CRDs serialize");
+            (name, yaml)
+        })
+        .collect()
+}
+
+/// `spec.taskDefinition` is a string or an inline task definition. A structural schema
+/// cannot say "string or object", so the API server keeps the value as is and the
+/// controller validates it with the full schema (`kubectl explain ecstaskdefinition.spec`
+/// documents the inline form).
+fn allow_string_or_inline_task_definition(crd: &mut CustomResourceDefinition) {
+    for version in &mut crd.spec.versions {
+        let spec = version
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+            .and_then(|s| s.properties.as_mut())
+            .and_then(|p| p.get_mut("spec"))
+            .and_then(|s| s.properties.as_mut());
+        if let Some(task_definition) = spec.and_then(|p| p.get_mut("taskDefinition")) {
+            *task_definition = JSONSchemaProps {
+                description: task_definition.description.take(),
+                x_kubernetes_preserve_unknown_fields: Some(true),
+                ..JSONSchemaProps::default()
+            };
+        }
+    }
+}

@@ -1,0 +1,927 @@
+//! ECS's own rules, checked before ECS would reject a deployment: what a user would otherwise
+//! learn from a failed `RegisterTaskDefinition` or `CreateService`, minutes later.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::check::{Finding, nearest};
+use super::diagnostic::{Diagnostic, Severity};
+use super::manifest::{Manifest, Object};
+use super::units::{
+    FARGATE_CPU_SIZES, cpu_units, describe_sizes, fargate_memory_options, memory_mib,
+};
+use super::yaml::Pos;
+use super::{
+    Compatibility, ContainerCondition, ContainerDefinition, EcsServiceSpec, LaunchType,
+    NetworkMode, ServiceTaskDefinition, TaskDefinitionInput,
+};
+
+/// Findings of one object, by field path; their positions come from the manifest.
+#[derive(Default)]
+struct Findings(Vec<Finding>);
+
+impl Findings {
+    fn error(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.push(Severity::Error, field.into(), message.into());
+    }
+
+    fn warning(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.push(Severity::Warning, field.into(), message.into());
+    }
+
+    fn push(&mut self, severity: Severity, field: String, message: String) {
+        self.0.push(Finding {
+            severity,
+            field,
+            pos: Pos::default(),
+            message,
+        });
+    }
+}
+
+/// Every rule, on every object and across them.
+pub fn check(manifests: &[Manifest]) -> Vec<Diagnostic> {
+    let task_definitions: BTreeMap<&str, &TaskDefinitionInput> = manifests
+        .iter()
+        .filter_map(|m| match &m.object {
+            Object::TaskDefinition(td) => Some((m.object.name(), &td.spec.task_definition)),
+            _ => None,
+        })
+        .collect();
+    let mut diagnostics = Vec::new();
+    for manifest in manifests {
+        let mut findings = Findings::default();
+        match &manifest.object {
+            Object::Cluster(cluster) => {
+                if let Some(name) = &cluster.spec.cluster.cluster_name {
+                    ecs_name(&mut findings, "spec.clusterName", name);
+                }
+            }
+            Object::TaskDefinition(td) => {
+                let spec = &td.spec.task_definition;
+                ecs_name(
+                    &mut findings,
+                    "spec.family",
+                    family(spec, manifest.object.name()),
+                );
+                task_definition(&mut findings, "spec", spec, Launch::of_task(spec));
+            }
+            Object::Service(service) => {
+                service_rules(
+                    &mut findings,
+                    &service.spec,
+                    manifest.object.name(),
+                    &task_definitions,
+                );
+            }
+        }
+        diagnostics.extend(findings.0.into_iter().map(|f| manifest.diagnostic(f)));
+    }
+    diagnostics.extend(cross_object(manifests));
+    diagnostics
+}
+
+pub fn family<'a>(td: &'a TaskDefinitionInput, object_name: &'a str) -> &'a str {
+    td.family.as_deref().unwrap_or(object_name)
+}
+
+/// ECS names (clusters, families, services): up to 255 letters, digits, `-` and `_`.
+fn ecs_name(findings: &mut Findings, field: &str, name: &str) {
+    let valid = !name.is_empty()
+        && name.len() <= 255
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !valid {
+        findings.error(
+            field,
+            format!("\"{name}\" is not a valid ECS name: use up to 255 letters, digits, hyphens and underscores"),
+        );
+    }
+}
+
+/// Where a task definition's tasks will run, as far as the manifests tell.
+#[derive(Clone, Copy, Default)]
+struct Launch {
+    fargate: bool,
+    /// EC2 or external instances were asked for explicitly.
+    instances: bool,
+}
+
+impl Launch {
+    fn of_task(td: &TaskDefinitionInput) -> Launch {
+        let compat = td.requires_compatibilities.as_deref().unwrap_or_default();
+        Launch {
+            fargate: compat.contains(&Compatibility::Fargate),
+            instances: compat.contains(&Compatibility::Ec2)
+                || compat.contains(&Compatibility::External),
+        }
+    }
+
+    fn with_service(self, service: &EcsServiceSpec) -> Launch {
+        let providers = service
+            .service
+            .capacity_provider_strategy
+            .as_deref()
+            .unwrap_or_default();
+        let fargate_provider = providers
+            .iter()
+            .any(|p| p.capacity_provider == "FARGATE" || p.capacity_provider == "FARGATE_SPOT");
+        Launch {
+            fargate: self.fargate
+                || service.service.launch_type == Some(LaunchType::Fargate)
+                || fargate_provider,
+            instances: self.instances || service.service.launch_type == Some(LaunchType::Ec2),
+        }
+    }
+}
+
+fn task_definition(findings: &mut Findings, at: &str, td: &TaskDefinitionInput, launch: Launch) {
+    let containers = &td.container_definitions;
+    if containers.is_empty() {
+        findings.error(
+            format!("{at}.containerDefinitions"),
+            "a task definition needs at least one container",
+        );
+        return;
+    }
+    let names = container_names(findings, at, containers);
+    if containers.iter().all(|c| c.essential == Some(false)) {
+        findings.error(
+            format!("{at}.containerDefinitions"),
+            "at least one container must be essential (every container has essential: false)",
+        );
+    }
+    let volumes: BTreeSet<&str> = td
+        .volumes
+        .iter()
+        .flatten()
+        .filter_map(|v| v.name.as_deref())
+        .collect();
+    for (i, container) in containers.iter().enumerate() {
+        let path = format!("{at}.containerDefinitions[{i}]");
+        references(findings, &path, container, &names, containers, &volumes);
+        ports(findings, &path, container, td.network_mode);
+        container_memory(findings, &path, container, td.memory.is_some(), launch);
+        secret_looking_environment(findings, &path, container);
+    }
+    if let Some(proxy) = &td.proxy_configuration
+        && !names.contains(proxy.container_name.as_str())
+    {
+        findings.error(
+            format!("{at}.proxyConfiguration.containerName"),
+            unknown_container(&proxy.container_name, &names),
+        );
+    }
+    task_size(findings, at, td, launch);
+}
+
+/// Container names: present, unique; returns the set.
+fn container_names<'a>(
+    findings: &mut Findings,
+    at: &str,
+    containers: &'a [ContainerDefinition],
+) -> BTreeSet<&'a str> {
+    let mut names = BTreeSet::new();
+    for (i, container) in containers.iter().enumerate() {
+        let path = format!("{at}.containerDefinitions[{i}]");
+        match container.name.as_deref() {
+            None => findings.error(format!("{path}.name"), "missing required field \"name\""),
+            Some(name) if !names.insert(name) => findings.error(
+                format!("{path}.name"),
+                format!("duplicate container name \"{name}\""),
+            ),
+            Some(_) => {}
+        }
+        if container.image.is_none() {
+            findings.error(format!("{path}.image"), "missing required field \"image\"");
+        }
+    }
+    names
+}
+
+fn unknown_container(name: &str, names: &BTreeSet<&str>) -> String {
+    let candidates: Vec<&str> = names.iter().copied().collect();
+    let mut message = format!(
+        "no container named \"{name}\" in this task definition (containers: {})",
+        candidates.join(", ")
+    );
+    if let Some(near) = nearest(name, &candidates) {
+        message.push_str(&format!("; did you mean \"{near}\"?"));
+    }
+    message
+}
+
+/// Names a container gives to other containers and volumes must exist.
+fn references(
+    findings: &mut Findings,
+    path: &str,
+    container: &ContainerDefinition,
+    names: &BTreeSet<&str>,
+    containers: &[ContainerDefinition],
+    volumes: &BTreeSet<&str>,
+) {
+    for (j, dependency) in container.depends_on.iter().flatten().enumerate() {
+        let field = format!("{path}.dependsOn[{j}].containerName");
+        let target = dependency.container_name.as_str();
+        if !names.contains(target) {
+            findings.error(field, unknown_container(target, names));
+        } else if dependency.condition == ContainerCondition::Healthy
+            && containers
+                .iter()
+                .any(|c| c.name.as_deref() == Some(target) && c.health_check.is_none())
+        {
+            findings.error(
+                format!("{path}.dependsOn[{j}].condition"),
+                format!("condition HEALTHY needs a healthCheck on container \"{target}\", which has none"),
+            );
+        }
+    }
+    for (j, link) in container.links.iter().flatten().enumerate() {
+        let target = link.split(':').next().unwrap_or(link);
+        if !names.contains(target) {
+            findings.error(
+                format!("{path}.links[{j}]"),
+                unknown_container(target, names),
+            );
+        }
+    }
+    for (j, from) in container.volumes_from.iter().flatten().enumerate() {
+        if let Some(source) = from.source_container.as_deref()
+            && !names.contains(source)
+        {
+            findings.error(
+                format!("{path}.volumesFrom[{j}].sourceContainer"),
+                unknown_container(source, names),
+            );
+        }
+    }
+    for (j, mount) in container.mount_points.iter().flatten().enumerate() {
+        if let Some(volume) = mount.source_volume.as_deref()
+            && !volumes.contains(volume)
+        {
+            let defined: Vec<&str> = volumes.iter().copied().collect();
+            let mut message = format!(
+                "no volume named \"{volume}\" in this task definition's volumes (volumes: {})",
+                if defined.is_empty() {
+                    "none".to_string()
+                } else {
+                    defined.join(", ")
+                }
+            );
+            if let Some(near) = nearest(volume, &defined) {
+                message.push_str(&format!("; did you mean \"{near}\"?"));
+            }
+            findings.error(format!("{path}.mountPoints[{j}].sourceVolume"), message);
+        }
+    }
+}
+
+/// Port mappings per network mode, as ECS checks them.
+fn ports(
+    findings: &mut Findings,
+    path: &str,
+    container: &ContainerDefinition,
+    mode: Option<NetworkMode>,
+) {
+    let mappings = container.port_mappings.as_deref().unwrap_or_default();
+    if mode == Some(NetworkMode::None) && !mappings.is_empty() {
+        findings.error(
+            format!("{path}.portMappings"),
+            "networkMode none gives containers no network: remove the portMappings or change networkMode",
+        );
+        return;
+    }
+    for (j, mapping) in mappings.iter().enumerate() {
+        let field = format!("{path}.portMappings[{j}]");
+        for (name, port, lowest) in [
+            ("containerPort", mapping.container_port, 1),
+            ("hostPort", mapping.host_port, 0),
+        ] {
+            if let Some(port) = port
+                && !(lowest..=65535).contains(&port)
+            {
+                findings.error(
+                    format!("{field}.{name}"),
+                    format!("{port} is not a port: use {lowest}–65535"),
+                );
+            }
+        }
+        if mapping.container_port.is_none() && mapping.container_port_range.is_none() {
+            findings.error(
+                format!("{field}.containerPort"),
+                "a port mapping needs containerPort (or containerPortRange)",
+            );
+        }
+        let same_port = matches!(mode, Some(NetworkMode::Awsvpc | NetworkMode::Host));
+        if let (true, Some(host), Some(port)) =
+            (same_port, mapping.host_port, mapping.container_port)
+            && host != port
+        {
+            let mode = mode.map_or("", NetworkMode::as_str);
+            findings.error(
+                format!("{field}.hostPort"),
+                format!("under networkMode {mode}, hostPort must be left out or equal containerPort ({port}), got {host}"),
+            );
+        }
+    }
+}
+
+/// Container memory: ECS's minimum, reservation under the limit, and a limit where the task
+/// has none on instances.
+fn container_memory(
+    findings: &mut Findings,
+    path: &str,
+    container: &ContainerDefinition,
+    task_memory: bool,
+    launch: Launch,
+) {
+    const MIN_MIB: i32 = 6;
+    for (field, value) in [
+        ("memory", container.memory),
+        ("memoryReservation", container.memory_reservation),
+    ] {
+        if let Some(mib) = value
+            && mib < MIN_MIB
+        {
+            findings.error(
+                format!("{path}.{field}"),
+                format!("{mib} MiB is below ECS's minimum of {MIN_MIB} MiB for a container"),
+            );
+        }
+    }
+    if let (Some(limit), Some(reservation)) = (container.memory, container.memory_reservation)
+        && reservation > limit
+    {
+        findings.error(
+            format!("{path}.memoryReservation"),
+            format!("memoryReservation ({reservation} MiB) must not exceed memory ({limit} MiB)"),
+        );
+    }
+    if launch.instances
+        && !task_memory
+        && container.memory.is_none()
+        && container.memory_reservation.is_none()
+    {
+        findings.error(
+            format!("{path}.memory"),
+            "on EC2 or external instances, set memory or memoryReservation on the container, or memory on the task",
+        );
+    }
+}
+
+/// Plain environment values are readable by anyone who may describe the task definition.
+fn secret_looking_environment(
+    findings: &mut Findings,
+    path: &str,
+    container: &ContainerDefinition,
+) {
+    for (j, variable) in container.environment.iter().flatten().enumerate() {
+        let Some(name) = variable.name.as_deref() else {
+            continue;
+        };
+        if looks_secret(name) {
+            findings.warning(
+                format!("{path}.environment[{j}].value"),
+                format!(
+                    "environment variable \"{name}\" looks like a secret: plain values are readable by anyone who can describe the task definition; move it to `secrets` (SSM Parameter Store or Secrets Manager)"
+                ),
+            );
+        }
+    }
+}
+
+pub fn looks_secret(name: &str) -> bool {
+    let upper = name.to_uppercase();
+    ["PASSWORD", "SECRET", "TOKEN"]
+        .iter()
+        .any(|w| upper.contains(w))
+        || upper.ends_with("_KEY")
+}
+
+/// Task-level cpu/memory: readable, within the containers' sum, and a Fargate size on Fargate.
+fn task_size(findings: &mut Findings, at: &str, td: &TaskDefinitionInput, launch: Launch) {
+    let cpu = td.cpu.as_ref().map(|c| (c, cpu_units(&c.0)));
+    let memory = td.memory.as_ref().map(|m| (m, memory_mib(&m.0)));
+    if let Some((raw, None)) = cpu {
+        findings.error(
+            format!("{at}.cpu"),
+            format!(
+                "\"{}\" is not a CPU size: write CPU units (\"256\") or vCPUs (\"0.25 vCPU\")",
+                raw.0
+            ),
+        );
+    }
+    if let Some((raw, None)) = memory {
+        findings.error(
+            format!("{at}.memory"),
+            format!(
+                "\"{}\" is not a memory size: write MiB (\"512\") or GB (\"1 GB\")",
+                raw.0
+            ),
+        );
+    }
+    let cpu = cpu.and_then(|(_, c)| c);
+    let memory = memory.and_then(|(_, m)| m);
+    let containers = &td.container_definitions;
+    let sum = |f: fn(&ContainerDefinition) -> Option<i32>| -> u32 {
+        containers
+            .iter()
+            .filter_map(f)
+            .map(|v| v.max(0) as u32)
+            .sum()
+    };
+    if let Some(task) = memory {
+        let limits = sum(|c| c.memory);
+        if limits > task {
+            findings.error(format!("{at}.memory"), format!("the containers' memory adds up to {limits} MiB, more than the task's {task} MiB"));
+        }
+    }
+    if let Some(task) = cpu {
+        let units = sum(|c| c.cpu);
+        if units > task {
+            findings.error(
+                format!("{at}.cpu"),
+                format!(
+                    "the containers' cpu adds up to {units} units, more than the task's {task}"
+                ),
+            );
+        }
+    }
+    if launch.fargate {
+        fargate(findings, at, td, cpu, memory);
+    }
+}
+
+fn fargate(
+    findings: &mut Findings,
+    at: &str,
+    td: &TaskDefinitionInput,
+    cpu: Option<u32>,
+    memory: Option<u32>,
+) {
+    if td.network_mode != Some(NetworkMode::Awsvpc) {
+        let got = td
+            .network_mode
+            .map_or("unset (bridge)", NetworkMode::as_str);
+        findings.error(
+            format!("{at}.networkMode"),
+            format!("Fargate needs networkMode awsvpc, got {got}"),
+        );
+    }
+    let sizes = FARGATE_CPU_SIZES
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if td.cpu.is_none() {
+        findings.error(
+            format!("{at}.cpu"),
+            format!("Fargate needs a task-level cpu: one of {sizes}"),
+        );
+    }
+    if td.memory.is_none() {
+        findings.error(
+            format!("{at}.memory"),
+            "Fargate needs a task-level memory size (MiB)",
+        );
+    }
+    let Some(cpu) = cpu else { return };
+    match fargate_memory_options(cpu) {
+        None => findings.error(
+            format!("{at}.cpu"),
+            format!("{cpu} is not a Fargate CPU size: use one of {sizes}"),
+        ),
+        Some(options) => {
+            if let Some(memory) = memory
+                && !options.contains(&memory)
+            {
+                findings.error(
+                    format!("{at}.memory"),
+                    format!(
+                        "{memory} MiB is not a Fargate size for cpu {cpu}: use one of {}",
+                        describe_sizes(&options)
+                    ),
+                );
+            }
+        }
+    }
+}
+
+fn service_rules(
+    findings: &mut Findings,
+    spec: &EcsServiceSpec,
+    object_name: &str,
+    task_definitions: &BTreeMap<&str, &TaskDefinitionInput>,
+) {
+    ecs_name(
+        findings,
+        "spec.serviceName",
+        spec.service.service_name.as_deref().unwrap_or(object_name),
+    );
+    let task = match (&spec.task_definition, &spec.task_definition_ref) {
+        (Some(_), Some(_)) => {
+            findings.error(
+                "spec.taskDefinitionRef",
+                "set taskDefinition or taskDefinitionRef, not both",
+            );
+            None
+        }
+        (None, None) => {
+            findings.error(
+                "spec",
+                "a service needs a task definition: set taskDefinition (inline) or taskDefinitionRef (an EcsTaskDefinition's name)",
+            );
+            None
+        }
+        (Some(ServiceTaskDefinition::Inline(td)), None) => {
+            let launch = Launch::of_task(td).with_service(spec);
+            ecs_name(
+                findings,
+                "spec.taskDefinition.family",
+                family(td, object_name),
+            );
+            task_definition(findings, "spec.taskDefinition", td, launch);
+            Some(&**td)
+        }
+        (Some(ServiceTaskDefinition::Existing(_)), None) => None,
+        (None, Some(name)) => task_definitions.get(name.as_str()).copied().or_else(|| {
+            let known: Vec<&str> = task_definitions.keys().copied().collect();
+            let mut message = format!("no EcsTaskDefinition named \"{name}\" in this source");
+            if let Some(near) = nearest(name, &known) {
+                message.push_str(&format!("; did you mean \"{near}\"?"));
+            }
+            findings.error("spec.taskDefinitionRef", message);
+            None
+        }),
+    };
+    if spec.service.launch_type.is_some()
+        && spec
+            .service
+            .capacity_provider_strategy
+            .as_ref()
+            .is_some_and(|s| !s.is_empty())
+    {
+        findings.error(
+            "spec.capacityProviderStrategy",
+            "set launchType or capacityProviderStrategy, not both: ECS rejects the pair",
+        );
+    }
+    if let Some(deployment) = &spec.service.deployment_configuration
+        && let (Some(min), Some(max)) = (
+            deployment.minimum_healthy_percent,
+            deployment.maximum_percent,
+        )
+        && min > max
+    {
+        findings.error(
+            "spec.deploymentConfiguration.minimumHealthyPercent",
+            format!("minimumHealthyPercent ({min}) must not exceed maximumPercent ({max})"),
+        );
+    }
+    if let Some(td) = task {
+        service_against_task(findings, spec, td);
+    }
+    policy(findings, spec);
+}
+
+/// What the service asks of its task definition's containers and network.
+fn service_against_task(findings: &mut Findings, spec: &EcsServiceSpec, td: &TaskDefinitionInput) {
+    if td.network_mode == Some(NetworkMode::Awsvpc) && spec.service.network_configuration.is_none()
+    {
+        findings.error(
+            "spec.networkConfiguration",
+            "the task definition uses networkMode awsvpc: set networkConfiguration.awsvpcConfiguration (subnets, securityGroups)",
+        );
+    }
+    let names: BTreeSet<&str> = td
+        .container_definitions
+        .iter()
+        .filter_map(|c| c.name.as_deref())
+        .collect();
+    for (i, lb) in spec.service.load_balancers.iter().flatten().enumerate() {
+        let Some(name) = lb.container_name.as_deref() else {
+            continue;
+        };
+        let Some(container) = td
+            .container_definitions
+            .iter()
+            .find(|c| c.name.as_deref() == Some(name))
+        else {
+            findings.error(
+                format!("spec.loadBalancers[{i}].containerName"),
+                unknown_container(name, &names),
+            );
+            continue;
+        };
+        if let Some(port) = lb.container_port {
+            let mapped = container
+                .port_mappings
+                .iter()
+                .flatten()
+                .any(|m| m.container_port == Some(port));
+            if !mapped {
+                findings.error(
+                    format!("spec.loadBalancers[{i}].containerPort"),
+                    format!("container \"{name}\" has no port mapping for containerPort {port}"),
+                );
+            }
+        }
+    }
+}
+
+/// The controller's own fields: ignoreDifferences paths and the rollout timeout.
+fn policy(findings: &mut Findings, spec: &EcsServiceSpec) {
+    for (i, path) in spec.ignore_differences.iter().flatten().enumerate() {
+        if let Err(message) = super::IgnoredField::parse(path) {
+            findings.error(format!("spec.ignoreDifferences[{i}]"), message);
+        }
+    }
+    if let Some(timeout) = spec.rollout.as_ref().and_then(|r| r.timeout.as_deref())
+        && super::parse_duration(timeout).is_none()
+    {
+        findings.error(
+            "spec.rollout.timeout",
+            format!(
+                "\"{timeout}\" is not a duration: write a number and a unit, e.g. 90s, 10m, 1h"
+            ),
+        );
+    }
+}
+
+/// Names that must be unique across the source, and references between objects.
+fn cross_object(manifests: &[Manifest]) -> Vec<Diagnostic> {
+    let mut diagnostics = Vec::new();
+    let mut seen: BTreeMap<(String, &'static str, String), &Manifest> = BTreeMap::new();
+    for manifest in manifests {
+        for (what, identity) in ecs_identities(&manifest.object) {
+            let key = (region(&manifest.object), what, identity.clone());
+            match seen.get(&key) {
+                Some(first) => diagnostics.push(manifest.diagnostic(Finding {
+                    severity: Severity::Error,
+                    field: "metadata.name".into(),
+                    pos: Pos::default(),
+                    message: format!(
+                        "{what} \"{identity}\" is also defined by {} at {}:{}: each ECS resource needs one owner",
+                        first.object.label(),
+                        first.file,
+                        first.pos.line
+                    ),
+                })),
+                None => {
+                    seen.insert(key, manifest);
+                }
+            }
+        }
+    }
+    diagnostics
+}
+
+fn region(object: &Object) -> String {
+    match object {
+        Object::Cluster(o) => o.spec.region.clone(),
+        Object::TaskDefinition(o) => o.spec.region.clone(),
+        Object::Service(o) => o.spec.region.clone(),
+    }
+    .unwrap_or_default()
+}
+
+/// The ECS resources an object owns, by what ECS keys them on.
+fn ecs_identities(object: &Object) -> Vec<(&'static str, String)> {
+    let name = object.name();
+    match object {
+        Object::Cluster(c) => vec![(
+            "cluster",
+            c.spec
+                .cluster
+                .cluster_name
+                .clone()
+                .unwrap_or_else(|| name.to_string()),
+        )],
+        Object::TaskDefinition(td) => vec![(
+            "task definition family",
+            family(&td.spec.task_definition, name).to_string(),
+        )],
+        Object::Service(s) => {
+            let cluster = s
+                .spec
+                .service
+                .cluster
+                .clone()
+                .unwrap_or_else(|| "default".into());
+            let service = s
+                .spec
+                .service
+                .service_name
+                .clone()
+                .unwrap_or_else(|| name.to_string());
+            let mut owned = vec![("service", format!("{cluster}/{service}"))];
+            if let Some(ServiceTaskDefinition::Inline(td)) = &s.spec.task_definition {
+                owned.push(("task definition family", family(td, name).to_string()));
+            }
+            owned
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::api::parse_file;
+
+    const HEAD: &str = "apiVersion: ecs-gitops.dev/v1alpha1\n";
+
+    /// The (field, message) of every error in `yaml`, after all rules ran.
+    fn errors(yaml: &str) -> Vec<(String, String)> {
+        let mut parsed = parse_file("test.yaml", yaml);
+        parsed.check_rules();
+        parsed
+            .diagnostics
+            .into_iter()
+            .filter(|d| d.is_error())
+            .map(|d| (d.field.unwrap_or_default(), d.message))
+            .collect()
+    }
+
+    fn task(spec: &str) -> String {
+        format!("{HEAD}kind: EcsTaskDefinition\nmetadata:\n  name: app\nspec:\n{spec}")
+    }
+
+    fn service(spec: &str) -> String {
+        format!("{HEAD}kind: EcsService\nmetadata:\n  name: web\nspec:\n{spec}")
+    }
+
+    fn assert_one(yaml: &str, field: &str, message: &str) {
+        let found = errors(yaml);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(found[0].0, field);
+        assert!(
+            found[0].1.contains(message),
+            "{:?} lacks {message:?}",
+            found[0].1
+        );
+    }
+
+    const TWO: &str = "  memory: \"1024\"\n  containerDefinitions:\n    - {name: a, image: a}\n";
+
+    #[test]
+    fn links_and_volumes_from_name_existing_containers() {
+        assert_one(
+            &task(
+                "  memory: \"512\"\n  containerDefinitions:\n    - {name: a, image: a, links: [\"b:alias\"]}\n",
+            ),
+            "spec.containerDefinitions[0].links[0]",
+            "no container named \"b\"",
+        );
+        assert_one(
+            &task(
+                "  memory: \"512\"\n  containerDefinitions:\n    - {name: a, image: a, volumesFrom: [{sourceContainer: c}]}\n",
+            ),
+            "spec.containerDefinitions[0].volumesFrom[0].sourceContainer",
+            "no container named \"c\"",
+        );
+        assert!(errors(&task(TWO)).is_empty());
+    }
+
+    #[test]
+    fn network_mode_none_has_no_ports() {
+        assert_one(
+            &task(
+                "  networkMode: none\n  memory: \"512\"\n  containerDefinitions:\n    - {name: a, image: a, portMappings: [{containerPort: 80}]}\n",
+            ),
+            "spec.containerDefinitions[0].portMappings",
+            "networkMode none",
+        );
+    }
+
+    #[test]
+    fn memory_rules() {
+        assert_one(
+            &task(
+                "  requiresCompatibilities: [EC2]\n  containerDefinitions:\n    - {name: a, image: a}\n",
+            ),
+            "spec.containerDefinitions[0].memory",
+            "set memory or memoryReservation",
+        );
+        assert_one(
+            &task(
+                "  memory: \"512\"\n  containerDefinitions:\n    - {name: a, image: a, memory: 400}\n    - {name: b, image: b, memory: 400}\n",
+            ),
+            "spec.memory",
+            "adds up to 800 MiB, more than the task's 512 MiB",
+        );
+        assert_one(
+            &task(
+                "  cpu: \"256\"\n  memory: \"512\"\n  containerDefinitions:\n    - {name: a, image: a, cpu: 512}\n",
+            ),
+            "spec.cpu",
+            "adds up to 512 units",
+        );
+        assert_one(
+            &task("  containerDefinitions:\n    - {name: a, image: a, memory: 4}\n"),
+            "spec.containerDefinitions[0].memory",
+            "below ECS's minimum of 6 MiB",
+        );
+    }
+
+    #[test]
+    fn fargate_needs_a_task_size_it_offers() {
+        let fargate = "  requiresCompatibilities: [FARGATE]\n  networkMode: awsvpc\n";
+        let found = errors(&task(&format!(
+            "{fargate}  containerDefinitions:\n    - {{name: a, image: a}}\n"
+        )));
+        let fields: Vec<&str> = found.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(fields, ["spec.cpu", "spec.memory"], "{found:#?}");
+        assert_one(
+            &task(&format!(
+                "{fargate}  cpu: \"300\"\n  memory: \"512\"\n  containerDefinitions:\n    - {{name: a, image: a}}\n"
+            )),
+            "spec.cpu",
+            "300 is not a Fargate CPU size",
+        );
+        assert!(errors(&task(&format!("{fargate}  cpu: 1 vCPU\n  memory: 3 GB\n  containerDefinitions:\n    - {{name: a, image: a}}\n"))).is_empty());
+    }
+
+    #[test]
+    fn a_fargate_service_applies_fargate_rules_to_its_inline_task() {
+        assert_one(
+            &service(
+                "  launchType: FARGATE\n  taskDefinition:\n    cpu: \"256\"\n    memory: \"512\"\n    containerDefinitions:\n      - {name: a, image: a}\n",
+            ),
+            "spec.taskDefinition.networkMode",
+            "Fargate needs networkMode awsvpc, got unset (bridge)",
+        );
+    }
+
+    #[test]
+    fn service_rules() {
+        assert_one(
+            &service(
+                "  taskDefinition: app:1\n  launchType: EC2\n  capacityProviderStrategy: [{capacityProvider: FARGATE}]\n",
+            ),
+            "spec.capacityProviderStrategy",
+            "not both",
+        );
+        assert_one(
+            &service(
+                "  taskDefinition: app:1\n  deploymentConfiguration: {minimumHealthyPercent: 150, maximumPercent: 100}\n",
+            ),
+            "spec.deploymentConfiguration.minimumHealthyPercent",
+            "must not exceed maximumPercent",
+        );
+        assert_one(
+            &service(
+                "  taskDefinition:\n    networkMode: awsvpc\n    memory: \"512\"\n    containerDefinitions:\n      - {name: a, image: a}\n",
+            ),
+            "spec.networkConfiguration",
+            "networkMode awsvpc",
+        );
+        assert_one(
+            &service("  taskDefinition: app:1\n  rollout: {timeout: soon}\n"),
+            "spec.rollout.timeout",
+            "\"soon\" is not a duration",
+        );
+        assert_one(
+            &service("  serviceName: \"web app\"\n  taskDefinition: app:1\n"),
+            "spec.serviceName",
+            "not a valid ECS name",
+        );
+        assert_one(
+            &service(
+                "  loadBalancers: [{containerName: b, containerPort: 80}]\n  taskDefinition:\n    memory: \"512\"\n    containerDefinitions:\n      - {name: a, image: a}\n",
+            ),
+            "spec.loadBalancers[0].containerName",
+            "no container named \"b\"",
+        );
+    }
+
+    #[test]
+    fn a_family_has_one_owner() {
+        let yaml = format!(
+            "{}\n---\n{}",
+            task(TWO),
+            service(
+                "  taskDefinition:\n    family: app\n    memory: \"512\"\n    containerDefinitions:\n      - {name: a, image: a}\n"
+            )
+        );
+        assert_one(
+            &yaml,
+            "metadata.name",
+            "task definition family \"app\" is also defined by EcsTaskDefinition/app",
+        );
+    }
+
+    #[test]
+    fn secret_names() {
+        for name in [
+            "DB_PASSWORD",
+            "client_secret",
+            "GITHUB_TOKEN",
+            "AWS_SECRET_ACCESS_KEY",
+            "API_KEY",
+        ] {
+            assert!(super::looks_secret(name), "{name}");
+        }
+        for name in ["KEYBOARD", "LOG_LEVEL", "PASSPORT_OFFICE"] {
+            assert!(!super::looks_secret(name), "{name}");
+        }
+    }
+}

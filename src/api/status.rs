@@ -1,0 +1,143 @@
+//! Status of the kinds, kstatus-style (as Flux reports it): `observedGeneration`, the
+//! conditions `Ready` / `Reconciling` / `Stalled`, and what was applied from which revision.
+//! In Git mode the same structure is served by the status endpoint.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Condition types.
+pub mod condition {
+    /// The object is in the desired state in ECS.
+    pub const READY: &str = "Ready";
+    /// The controller is changing ECS or following a rollout.
+    pub const RECONCILING: &str = "Reconciling";
+    /// Progress stopped and needs a change to the source (invalid spec, failed rollout).
+    pub const STALLED: &str = "Stalled";
+}
+
+/// Condition reasons: CamelCase, stable, for tools to match on.
+pub mod reason {
+    pub const RECONCILIATION_SUCCEEDED: &str = "ReconciliationSucceeded";
+    pub const PROGRESSING: &str = "Progressing";
+    pub const ROLLOUT_IN_PROGRESS: &str = "RolloutInProgress";
+    pub const ROLLOUT_FAILED: &str = "RolloutFailed";
+    pub const ROLLED_BACK: &str = "RolledBack";
+    pub const ROLLOUT_TIMED_OUT: &str = "RolloutTimedOut";
+    pub const VALIDATION_FAILED: &str = "ValidationFailed";
+    pub const DEPENDENCY_NOT_READY: &str = "DependencyNotReady";
+    pub const ECS_API_ERROR: &str = "EcsApiError";
+    pub const NOT_OWNED: &str = "NotOwned";
+    pub const QUARANTINED: &str = "Quarantined";
+    pub const SUSPENDED: &str = "Suspended";
+}
+
+/// One condition, shaped like Kubernetes' `metav1.Condition`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    /// `Ready`, `Reconciling` or `Stalled`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    /// A CamelCase reason from the constants beside this type.
+    pub reason: String,
+    /// What happened, for people.
+    #[serde(default)]
+    pub message: String,
+    /// When the status last changed (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_transition_time: Option<String>,
+    /// The generation the condition was computed for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}
+
+/// What every kind reports.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CommonStatus {
+    /// The generation of the spec last reconciled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// The source revision (git commit, directory hash or generation) last applied in full.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_applied_revision: Option<String>,
+    /// The source revision last tried, successful or not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_attempted_revision: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EcsClusterStatus {
+    #[serde(flatten)]
+    pub common: CommonStatus,
+    /// The cluster's ARN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_arn: Option<String>,
+    /// The cluster's status in ECS (`ACTIVE`, `PROVISIONING`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_status: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EcsTaskDefinitionStatus {
+    #[serde(flatten)]
+    pub common: CommonStatus,
+    /// The live revision, as `family:revision`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_definition: Option<String>,
+    /// The live revision's ARN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_definition_arn: Option<String>,
+    /// The hash of the normalized desired task definition (tag `ecs-gitops.dev/spec-hash`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_hash: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EcsServiceStatus {
+    #[serde(flatten)]
+    pub common: CommonStatus,
+    /// The service's ARN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_arn: Option<String>,
+    /// The task definition the service runs, as `family:revision`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_definition: Option<String>,
+    /// The ARN of the task definition the service runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_definition_arn: Option<String>,
+    /// The hash of the normalized desired task definition and service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_hash: Option<String>,
+    /// The newest rollout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutStatus>,
+    /// A spec hash whose rollout failed: not applied again until the source changes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quarantined_spec_hash: Option<String>,
+}
+
+/// The state of the service's primary deployment.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutStatus {
+    /// ECS's deployment id (`ecs-svc/…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_id: Option<String>,
+    /// `IN_PROGRESS`, `COMPLETED` or `FAILED` (ECS's `rolloutState`), or `TIMED_OUT`.
+    pub state: String,
+    /// ECS's reason for the state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub desired_count: i32,
+    pub running_count: i32,
+    pub pending_count: i32,
+    pub failed_tasks: i32,
+}

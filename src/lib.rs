@@ -1,0 +1,8 @@
+//! ecs-gitops: a declarative GitOps reconciler for AWS ECS.
+//!
+//! ```text
+//!  Source ──Revision──► api (parse, validate) ──► diff ──► plan ──► reconcile ──► ECS API
+//! ```
+pub mod api;
+pub mod cli;
+pub mod source;

@@ -1,0 +1,88 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use ecs_gitops::api::crd::crd_files;
+use ecs_gitops::cli::{Cli, Command, LogFormat, Output};
+use ecs_gitops::source::files;
+
+fn main() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match cli.command {
+        Command::Validate { paths, output } => Ok(validate(&paths, output)?),
+        Command::Crds => {
+            let documents: Vec<String> = crd_files().into_iter().map(|(_, yaml)| yaml).collect();
+            print!("{}", documents.join("---\n"));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn validate(paths: &[std::path::PathBuf], output: Output) -> anyhow::Result<ExitCode> {
+    let parsed = files::load(paths);
+    let no_objects = parsed.manifests.is_empty() && parsed.errors() == 0;
+    let valid = parsed.errors() == 0 && !no_objects;
+    match output {
+        Output::Json => {
+            let objects: Vec<serde_json::Value> = parsed
+                .manifests
+                .iter()
+                .map(|m| {
+                    serde_json::json!({
+                        "kind": m.object.kind(),
+                        "name": m.object.name(),
+                        "file": m.file,
+                        "line": m.pos.line,
+                    })
+                })
+                .collect();
+            let report = serde_json::json!({
+                "valid": valid,
+                "errors": parsed.errors(),
+                "warnings": parsed.warnings(),
+                "objects": objects,
+                "diagnostics": parsed.diagnostics,
+            });
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        Output::Text => {
+            for diagnostic in &parsed.diagnostics {
+                println!("{diagnostic}");
+            }
+            let warnings = count(parsed.warnings(), "warning");
+            if no_objects {
+                println!("error: no ecs-gitops.dev objects found");
+            } else if valid {
+                let objects = count(parsed.manifests.len(), "object");
+                println!("valid: {objects}, {warnings}");
+            } else {
+                println!("invalid: {}, {warnings}", count(parsed.errors(), "error"));
+            }
+        }
+    }
+    Ok(if valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn count(n: usize, noun: &str) -> String {
+    match n {
+        1 => format!("1 {noun}"),
+        n => format!("{n} {noun}s"),
+    }
+}
