@@ -1,5 +1,6 @@
 //! The command line.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -30,6 +31,24 @@ pub enum Command {
     },
     /// Print the CustomResourceDefinitions as YAML, for `kubectl apply -f -`.
     Crds,
+    /// Run the ECS simulator: a local ECS control plane for the AWS SDKs and CLI.
+    Sim {
+        #[arg(long, default_value = "127.0.0.1:4566")]
+        listen: SocketAddr,
+        /// How much faster than wall time deployments move (and throttling buckets refill).
+        #[arg(long, default_value_t = 1.0, value_parser = positive)]
+        speed: f64,
+        /// Turn off ECS's request throttling.
+        #[arg(long)]
+        no_throttle: bool,
+    },
+}
+
+fn positive(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        _ => Err(format!("{text:?} is not a positive number")),
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

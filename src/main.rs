@@ -5,12 +5,36 @@ use tracing_subscriber::EnvFilter;
 
 use ecs_gitops::api::crd::crd_files;
 use ecs_gitops::cli::{Cli, Command, LogFormat, Output};
+use ecs_gitops::sim::{SimConfig, Simulator};
 use ecs_gitops::source::files;
 
-fn main() -> anyhow::Result<ExitCode> {
+#[tokio::main]
+async fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     match cli.command {
+        Command::Sim {
+            listen,
+            speed,
+            no_throttle,
+        } => {
+            let config = SimConfig {
+                listen,
+                speed,
+                throttle: !no_throttle,
+            };
+            let simulator = Simulator::start(config).await?;
+            println!("ECS simulator at {}", simulator.endpoint());
+            println!(
+                "  aws ecs list-clusters --endpoint-url {}",
+                simulator.endpoint()
+            );
+            tokio::select! {
+                _ = simulator.wait() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Validate { paths, output } => Ok(validate(&paths, output)?),
         Command::Crds => {
             let documents: Vec<String> = crd_files().into_iter().map(|(_, yaml)| yaml).collect();

@@ -1,0 +1,740 @@
+//! What moves with time: tasks going PROVISIONING → PENDING → RUNNING (healthy or not) →
+//! STOPPED, and services' deployments replacing old tasks with new ones within
+//! `minimumHealthyPercent`/`maximumPercent`, the circuit breaker, and its rollback.
+
+use serde_json::{Value as Json, json};
+
+use super::state::{
+    Deployment, Ids, ImageBehaviour, Region, Service, ServiceDeploymentRecord, Strategy, Task,
+};
+
+/// Phase lengths, in simulated seconds.
+const PROVISIONING_SECONDS: f64 = 3.0;
+const PULL_SECONDS: f64 = 5.0;
+const HEALTH_CHECK_SECONDS: f64 = 5.0;
+const FAIL_AFTER_SECONDS: f64 = 10.0;
+const STOP_SECONDS: f64 = 5.0;
+
+/// ECS's circuit-breaker threshold: half the desired count, at least 3, at most 200.
+pub fn failure_threshold(desired: i32) -> i32 {
+    ((desired + 1) / 2).clamp(3, 200)
+}
+
+fn deployment_configuration(service: &Service) -> &Json {
+    service
+        .config
+        .get("deploymentConfiguration")
+        .unwrap_or(&Json::Null)
+}
+
+fn circuit_breaker(service: &Service) -> (bool, bool) {
+    let breaker = &deployment_configuration(service)["deploymentCircuitBreaker"];
+    (
+        breaker["enable"] == json!(true),
+        breaker["rollback"] == json!(true),
+    )
+}
+
+/// A new PRIMARY deployment of `task_definition`; the previous ones become ACTIVE. A
+/// rollback joins the service deployment it undoes instead of starting one.
+pub fn start_deployment(
+    service: &mut Service,
+    ids: &mut Ids,
+    now: f64,
+    task_definition: String,
+    rollback_of: Option<String>,
+) {
+    let id = format!("ecs-svc/{}", ids.numeric());
+    let revision_id = ids.numeric();
+    let config = deployment_configuration(service).clone();
+    let strategy = match config["strategy"].as_str() {
+        Some("BLUE_GREEN" | "LINEAR" | "CANARY") => Strategy::Shift,
+        _ => Strategy::Rolling,
+    };
+    let bake_seconds = config["bakeTimeInMinutes"].as_f64().unwrap_or(0.0) * 60.0;
+    let revision_arn = service.arn.replace(":service/", ":service-revision/") + "/" + &revision_id;
+    let service_deployment = match rollback_of {
+        Some(arn) => arn,
+        None => {
+            let arn = service.arn.replace(":service/", ":service-deployment/") + "/" + &ids.hex(20);
+            let sources = service
+                .deployments
+                .iter()
+                .map(|d| d.revision_arn.clone())
+                .collect();
+            let (enabled, _) = circuit_breaker(service);
+            service.service_deployments.push(ServiceDeploymentRecord {
+                arn: arn.clone(),
+                created_at: now,
+                started_at: now,
+                finished_at: None,
+                updated_at: now,
+                status: "IN_PROGRESS",
+                status_reason: None,
+                target_revision: revision_arn.clone(),
+                source_revisions: sources,
+                deployment_configuration: config.clone(),
+                rollback: None,
+                circuit_breaker_enabled: enabled,
+                failure_count: 0,
+                threshold: failure_threshold(service.desired_count),
+            });
+            arn
+        }
+    };
+    let mut deployment_config = serde_json::Map::new();
+    for key in [
+        "launchType",
+        "capacityProviderStrategy",
+        "platformVersion",
+        "platformFamily",
+        "networkConfiguration",
+        "serviceConnectConfiguration",
+        "volumeConfigurations",
+        "vpcLatticeConfigurations",
+    ] {
+        if let Some(value) = service.config.get(key) {
+            deployment_config.insert(key.into(), value.clone());
+        }
+    }
+    for old in &mut service.deployments {
+        old.status = "ACTIVE";
+    }
+    service.deployments.insert(
+        0,
+        Deployment {
+            id: id.clone(),
+            status: "PRIMARY",
+            task_definition: task_definition.clone(),
+            desired_count: service.desired_count,
+            failed_tasks: 0,
+            created_at: now,
+            updated_at: now,
+            rollout_state: "IN_PROGRESS",
+            rollout_state_reason: format!("ECS deployment {id} in progress."),
+            config: deployment_config,
+            service_deployment,
+            revision_arn,
+            halted: false,
+            strategy,
+            bake_seconds,
+            baked_at: None,
+        },
+    );
+    service.task_definition = task_definition;
+    service.steady = false;
+}
+
+/// Asks a task to stop; it is STOPPED after the stop timeout.
+pub fn stop_task(region: &mut Region, now: f64, arn: &str, reason: &str, code: &'static str) {
+    let Some(task) = region.tasks.get_mut(arn) else {
+        return;
+    };
+    if !task.is_live() {
+        return;
+    }
+    task.desired_status = "STOPPED";
+    task.last_status = "STOPPING";
+    task.stopping_at = Some(now);
+    task.stopped_reason = Some(reason.to_string());
+    task.stop_code = Some(code);
+    task.next_at = now + STOP_SECONDS;
+    region.moving_tasks.insert(arn.to_string());
+    if let Some(service) = task.service.clone() {
+        region.moving_services.insert(service);
+    }
+}
+
+/// Who starts a task: a service's deployment or RunTask.
+pub struct Origin {
+    /// `service:NAME` or `family:FAMILY`.
+    pub group: String,
+    /// The deployment id for service tasks.
+    pub started_by: String,
+    /// The service ARN for service tasks.
+    pub service: Option<String>,
+}
+
+/// Starts a task of `task_definition` (an ARN the region holds).
+pub fn launch_task(
+    region: &mut Region,
+    ids: &mut Ids,
+    now: f64,
+    cluster_arn: &str,
+    task_definition: &str,
+    origin: Origin,
+) -> Option<String> {
+    let Origin {
+        group,
+        started_by,
+        service,
+    } = origin;
+    let td = super::ops::find_task_definition(region, task_definition)?;
+    let mut behaviour = ImageBehaviour::Healthy;
+    let mut failing_image = String::new();
+    let mut has_health_check = false;
+    let mut containers = Vec::new();
+    for container in td.containers() {
+        let name = container["name"].as_str().unwrap_or_default().to_string();
+        let image = container["image"].as_str().unwrap_or_default().to_string();
+        let essential = container["essential"] != json!(false);
+        let this = ImageBehaviour::of_image(&image);
+        // A missing image stops the task before any health check can fail.
+        if essential && this != ImageBehaviour::Healthy && behaviour != ImageBehaviour::Missing {
+            behaviour = this;
+            failing_image = image.clone();
+        }
+        has_health_check |= essential && container.get("healthCheck").is_some();
+        containers.push((name, image));
+    }
+    let id = ids.hex(32);
+    let cluster_name = cluster_arn.rsplit('/').next().unwrap_or_default();
+    let arn = region.arn(&format!("task/{cluster_name}/{id}"));
+    let launch_type = region
+        .services
+        .get(service.as_deref().unwrap_or_default())
+        .and_then(|s| s.config.get("launchType"))
+        .and_then(Json::as_str)
+        .map(str::to_string);
+    let task = Task {
+        arn: arn.clone(),
+        id,
+        cluster_arn: cluster_arn.to_string(),
+        task_definition_arn: td.arn.clone(),
+        family: td.family.clone(),
+        group,
+        started_by,
+        service,
+        last_status: "PROVISIONING",
+        desired_status: "RUNNING",
+        health_status: "UNKNOWN_STARTING",
+        created_at: now,
+        started_at: None,
+        stopping_at: None,
+        stopped_at: None,
+        stopped_reason: None,
+        stop_code: None,
+        next_at: now + PROVISIONING_SECONDS,
+        behaviour,
+        failing_image,
+        has_health_check,
+        launch_type,
+        cpu: td
+            .body
+            .get("cpu")
+            .and_then(Json::as_str)
+            .map(str::to_string),
+        memory: td
+            .body
+            .get("memory")
+            .and_then(Json::as_str)
+            .map(str::to_string),
+        containers,
+        tags: Vec::new(),
+    };
+    region.tasks.insert(arn.clone(), task);
+    region.moving_tasks.insert(arn.clone());
+    Some(arn)
+}
+
+/// Moves every task and service whose state depends on time up to `now`.
+pub fn tick(region: &mut Region, ids: &mut Ids, now: f64) {
+    let due: Vec<String> = region
+        .moving_tasks
+        .iter()
+        .filter(|arn| region.tasks.get(*arn).is_none_or(|t| t.next_at <= now))
+        .cloned()
+        .collect();
+    for arn in due {
+        advance_task(region, ids, now, &arn);
+    }
+    let services: Vec<String> = region.moving_services.iter().cloned().collect();
+    for arn in services {
+        if let Some(service) = region.services.get_mut(&arn) {
+            service.rendered = None;
+        }
+        schedule(region, ids, now, &arn);
+    }
+}
+
+/// One step of a task's life, when its current phase is over.
+fn advance_task(region: &mut Region, ids: &mut Ids, now: f64, arn: &str) {
+    let Some(task) = region.tasks.get_mut(arn) else {
+        region.moving_tasks.remove(arn);
+        return;
+    };
+    let at = task.next_at;
+    let mut failed = None;
+    match (task.last_status, task.behaviour) {
+        ("PROVISIONING", _) => {
+            task.last_status = "PENDING";
+            task.next_at = at + PULL_SECONDS;
+        }
+        ("PENDING", ImageBehaviour::Missing) => {
+            let reason = format!(
+                "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref {}: not found",
+                task.failing_image
+            );
+            task.desired_status = "STOPPED";
+            task.last_status = "STOPPED";
+            task.stopped_at = Some(at);
+            task.stopping_at = Some(at);
+            task.stop_code = Some("TaskFailedToStart");
+            task.stopped_reason = Some(reason);
+            failed = Some(false);
+        }
+        ("PENDING", behaviour) => {
+            task.last_status = "RUNNING";
+            task.started_at = Some(at);
+            // A failing image never counts as healthy: it fails once its checks run out.
+            let fails = behaviour == ImageBehaviour::FailsHealthCheck;
+            task.next_at = at
+                + if fails {
+                    FAIL_AFTER_SECONDS
+                } else {
+                    HEALTH_CHECK_SECONDS
+                };
+        }
+        ("RUNNING", ImageBehaviour::FailsHealthCheck) => {
+            let (reason, code) = if task.has_health_check {
+                task.health_status = "UNHEALTHY";
+                (
+                    "Task failed container health checks",
+                    "ServiceSchedulerInitiated",
+                )
+            } else {
+                (
+                    "Essential container in task exited",
+                    "EssentialContainerExited",
+                )
+            };
+            task.desired_status = "STOPPED";
+            task.last_status = "STOPPING";
+            task.stopping_at = Some(at);
+            task.stop_code = Some(code);
+            task.stopped_reason = Some(reason.to_string());
+            task.next_at = at + STOP_SECONDS;
+            failed = Some(task.has_health_check);
+        }
+        ("RUNNING", _) if task.health_status == "UNKNOWN_STARTING" => {
+            task.health_status = if task.has_health_check {
+                "HEALTHY"
+            } else {
+                "UNKNOWN"
+            };
+            region.moving_tasks.remove(arn);
+        }
+        ("STOPPING", _) => {
+            task.last_status = "STOPPED";
+            task.stopped_at = Some(at);
+            region.moving_tasks.remove(arn);
+        }
+        _ => {
+            region.moving_tasks.remove(arn);
+        }
+    }
+    let Some(health_check) = failed else { return };
+    if region.tasks[arn].last_status == "STOPPED" {
+        region.moving_tasks.remove(arn);
+    }
+    record_failure(region, ids, now, arn, health_check);
+}
+
+/// A service task failed: count it against its deployment and say so in the events.
+fn record_failure(region: &mut Region, ids: &mut Ids, now: f64, arn: &str, health_check: bool) {
+    let task = &region.tasks[arn];
+    let reason = task.stopped_reason.clone().unwrap_or_default();
+    let (Some(service_arn), deployment, task_id) = (
+        task.service.clone(),
+        task.started_by.clone(),
+        task.id.clone(),
+    ) else {
+        return;
+    };
+    let Some(service) = region.service_mut(&service_arn) else {
+        return;
+    };
+    let name = service.name.clone();
+    if let Some(d) = service.deployments.iter_mut().find(|d| d.id == deployment) {
+        d.failed_tasks += 1;
+        d.updated_at = now;
+    }
+    let sd = service
+        .deployments
+        .iter()
+        .find(|d| d.id == deployment)
+        .map(|d| d.service_deployment.clone());
+    if let Some(record) = service
+        .service_deployments
+        .iter_mut()
+        .find(|r| Some(&r.arn) == sd.as_ref())
+    {
+        record.failure_count += 1;
+    }
+    let what = if health_check {
+        "failed container health checks".to_string()
+    } else {
+        format!("failed: {}", reason.trim_end_matches('.'))
+    };
+    service.event(
+        ids.uuid(),
+        now,
+        format!("(service {name}) (task {task_id}) {what}."),
+    );
+    region.moving_services.insert(service_arn);
+}
+
+/// One scheduling pass over a service: replace, scale, judge the rollout.
+fn schedule(region: &mut Region, ids: &mut Ids, now: f64, arn: &str) {
+    if !region.services.contains_key(arn) {
+        region.moving_services.remove(arn);
+        return;
+    }
+    // Stopped tasks beyond what ECS still describes are forgotten.
+    trim_stopped(region, arn);
+    let service = &region.services[arn];
+    if service.status == "DRAINING" {
+        let live = service.tasks.iter().any(|t| {
+            region
+                .tasks
+                .get(t)
+                .is_some_and(|t| t.last_status != "STOPPED")
+        });
+        if !live {
+            let service = region.service_mut(arn).expect("present");
+            service.status = "INACTIVE";
+            service.deployments.clear();
+            region.moving_services.remove(arn);
+        }
+        return;
+    }
+    if service.status != "ACTIVE" || service.deployments.is_empty() {
+        region.moving_services.remove(arn);
+        return;
+    }
+    check_circuit_breaker(region, ids, now, arn);
+    let plan = plan(region, arn, now);
+    apply(region, ids, now, arn, plan);
+    finish_if_done(region, ids, now, arn);
+}
+
+fn trim_stopped(region: &mut Region, arn: &str) {
+    let service = &region.services[arn];
+    let stopped: Vec<String> = service
+        .tasks
+        .iter()
+        .filter(|t| {
+            region
+                .tasks
+                .get(*t)
+                .is_none_or(|t| t.last_status == "STOPPED")
+        })
+        .cloned()
+        .collect();
+    if stopped.len() <= super::state::STOPPED_TASKS_KEPT {
+        return;
+    }
+    let drop: Vec<String> = stopped[..stopped.len() - super::state::STOPPED_TASKS_KEPT].to_vec();
+    for task in &drop {
+        region.tasks.remove(task);
+    }
+    let service = region.service_mut(arn).expect("present");
+    service.tasks.retain(|t| !drop.contains(t));
+}
+
+/// What a scheduling pass does.
+struct Plan {
+    launch: i32,
+    stop: Vec<String>,
+}
+
+fn plan(region: &Region, arn: &str, now: f64) -> Plan {
+    let service = &region.services[arn];
+    let config = deployment_configuration(service);
+    let desired = service.desired_count;
+    let primary = &service.deployments[0];
+    let max_percent = config["maximumPercent"].as_i64().unwrap_or(200) as i32;
+    let min_percent = config["minimumHealthyPercent"].as_i64().unwrap_or(100) as i32;
+    let (max_total, min_healthy) = match primary.strategy {
+        // Blue/green: the whole new revision starts beside the old one.
+        Strategy::Shift => (desired * 2, desired),
+        Strategy::Rolling => (
+            (desired * max_percent / 100).max(if min_percent < 100 { 0 } else { desired }),
+            (desired * min_percent + 99) / 100,
+        ),
+    };
+    let tasks: Vec<&Task> = service
+        .tasks
+        .iter()
+        .filter_map(|t| region.tasks.get(t))
+        .filter(|t| t.is_live())
+        .collect();
+    let primary_tasks: Vec<&&Task> = tasks
+        .iter()
+        .filter(|t| t.started_by == primary.id)
+        .collect();
+    let old_tasks: Vec<&&Task> = tasks
+        .iter()
+        .filter(|t| t.started_by != primary.id)
+        .collect();
+    let healthy_total = tasks.iter().filter(|t| t.is_healthy()).count() as i32;
+    let mut stop = Vec::new();
+    // Scale in: the primary's least advanced tasks go first.
+    let surplus = primary_tasks.len() as i32 - desired;
+    if surplus > 0 {
+        let mut ordered: Vec<&&&Task> = primary_tasks.iter().collect();
+        ordered.sort_by_key(|t| t.is_healthy());
+        stop.extend(ordered.iter().take(surplus as usize).map(|t| t.arn.clone()));
+    }
+    let baked = match primary.strategy {
+        Strategy::Rolling => true,
+        Strategy::Shift => primary.baked_at.is_some_and(|at| at <= now),
+    };
+    if baked {
+        // Old tasks that are not healthy can go at once; healthy ones while enough stay.
+        let mut budget = healthy_total - min_healthy;
+        for task in old_tasks.iter().filter(|t| !t.is_healthy()) {
+            stop.push(task.arn.clone());
+        }
+        for task in old_tasks.iter().filter(|t| t.is_healthy()) {
+            if budget <= 0 {
+                break;
+            }
+            stop.push(task.arn.clone());
+            budget -= 1;
+        }
+    }
+    let live_after = tasks.len() as i32 - stop.len() as i32;
+    let need = desired - primary_tasks.len() as i32;
+    let launch = if primary.halted || need <= 0 {
+        0
+    } else {
+        need.min(max_total - live_after).max(0)
+    };
+    Plan { launch, stop }
+}
+
+fn apply(region: &mut Region, ids: &mut Ids, now: f64, arn: &str, plan: Plan) {
+    let service = &region.services[arn];
+    let (name, cluster_arn) = (service.name.clone(), service.cluster_arn.clone());
+    let primary = service.deployments[0].clone();
+    let mut started = Vec::new();
+    for _ in 0..plan.launch {
+        let origin = Origin {
+            group: format!("service:{name}"),
+            started_by: primary.id.clone(),
+            service: Some(arn.to_string()),
+        };
+        if let Some(task) = launch_task(
+            region,
+            ids,
+            now,
+            &cluster_arn,
+            &primary.task_definition,
+            origin,
+        ) {
+            started.push(task);
+        }
+    }
+    let mut stopped = Vec::new();
+    for task in &plan.stop {
+        let was_running = region
+            .tasks
+            .get(task)
+            .is_some_and(|t| t.last_status == "RUNNING");
+        stop_task(
+            region,
+            now,
+            task,
+            "Scaling activity initiated by (deployment)",
+            "ServiceSchedulerInitiated",
+        );
+        if was_running {
+            stopped.push(task.clone());
+        }
+    }
+    if started.is_empty() && plan.stop.is_empty() {
+        return;
+    }
+    let ids_of = |arns: &[String]| {
+        arns.iter()
+            .map(|a| format!("(task {})", a.rsplit('/').next().unwrap_or_default()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let started_message = (!started.is_empty()).then(|| {
+        format!(
+            "(service {name}) has started {} tasks: {}.",
+            started.len(),
+            ids_of(&started)
+        )
+    });
+    let stopped_message = (!stopped.is_empty()).then(|| {
+        format!(
+            "(service {name}) has stopped {} running tasks: {}.",
+            stopped.len(),
+            ids_of(&stopped)
+        )
+    });
+    let service = region.service_mut(arn).expect("present");
+    service.tasks.extend(started);
+    service.steady = false;
+    for message in [stopped_message, started_message].into_iter().flatten() {
+        service.event(ids.uuid(), now, message);
+    }
+}
+
+/// When the primary runs its desired count healthy and the old tasks are gone, the rollout is
+/// COMPLETED and the service steady.
+fn finish_if_done(region: &mut Region, ids: &mut Ids, now: f64, arn: &str) {
+    let service = &region.services[arn];
+    let primary = &service.deployments[0];
+    let live: Vec<&Task> = service
+        .tasks
+        .iter()
+        .filter_map(|t| region.tasks.get(t))
+        .filter(|t| t.is_live())
+        .collect();
+    let primary_healthy = live
+        .iter()
+        .filter(|t| t.started_by == primary.id && t.is_healthy())
+        .count() as i32;
+    let primary_live = live.iter().filter(|t| t.started_by == primary.id).count() as i32;
+    let old_live = live.iter().filter(|t| t.started_by != primary.id).count();
+    let in_motion = service
+        .tasks
+        .iter()
+        .any(|t| region.moving_tasks.contains(t));
+    let ready = primary_healthy == service.desired_count && primary_live == service.desired_count;
+    if ready && primary.strategy == Strategy::Shift && primary.baked_at.is_none() {
+        let service = region.service_mut(arn).expect("present");
+        let primary = &mut service.deployments[0];
+        primary.baked_at = Some(now + primary.bake_seconds);
+        primary.updated_at = now;
+        return;
+    }
+    if !ready || old_live > 0 {
+        return;
+    }
+    let service = region.service_mut(arn).expect("present");
+    let name = service.name.clone();
+    if service.deployments[0].rollout_state == "IN_PROGRESS" {
+        let primary = &mut service.deployments[0];
+        primary.rollout_state = "COMPLETED";
+        primary.rollout_state_reason = format!("ECS deployment {} completed.", primary.id);
+        primary.updated_at = now;
+        let (id, td, sd) = (
+            primary.id.clone(),
+            primary.task_definition.clone(),
+            primary.service_deployment.clone(),
+        );
+        service.last_completed = Some((td, id.clone()));
+        if let Some(record) = service.service_deployments.iter_mut().find(|r| r.arn == sd) {
+            record.status = if record.status == "ROLLBACK_IN_PROGRESS" {
+                "ROLLBACK_SUCCESSFUL"
+            } else {
+                "SUCCESSFUL"
+            };
+            record.finished_at = Some(now);
+            record.updated_at = now;
+        }
+        service.event(
+            ids.uuid(),
+            now,
+            format!("(service {name}) (deployment {id}) deployment completed."),
+        );
+    }
+    if service.deployments.len() > 1 {
+        service.deployments.truncate(1);
+    }
+    if !service.steady {
+        service.steady = true;
+        service.event(
+            ids.uuid(),
+            now,
+            format!("(service {name}) has reached a steady state."),
+        );
+    }
+    if !in_motion {
+        region.moving_services.remove(arn);
+    }
+}
+
+/// With the circuit breaker on, a deployment whose failed tasks reach the threshold is
+/// FAILED; with rollback, ECS deploys the last COMPLETED revision again.
+fn check_circuit_breaker(region: &mut Region, ids: &mut Ids, now: f64, arn: &str) {
+    let service = &region.services[arn];
+    let (enabled, rollback) = circuit_breaker(service);
+    let primary = &service.deployments[0];
+    let threshold = failure_threshold(service.desired_count);
+    if !enabled || primary.rollout_state != "IN_PROGRESS" || primary.failed_tasks < threshold {
+        return;
+    }
+    let reason = "ECS deployment circuit breaker: tasks failed to start.";
+    fail_deployment(region, ids, now, arn, reason, rollback);
+}
+
+/// Marks the primary FAILED and, when asked and possible, rolls back to the last COMPLETED
+/// deployment's task definition.
+pub fn fail_deployment(
+    region: &mut Region,
+    ids: &mut Ids,
+    now: f64,
+    arn: &str,
+    reason: &str,
+    rollback: bool,
+) {
+    let service = region.service_mut(arn).expect("present");
+    let name = service.name.clone();
+    let primary = &mut service.deployments[0];
+    primary.rollout_state = "FAILED";
+    primary.rollout_state_reason = reason.to_string();
+    primary.halted = true;
+    primary.updated_at = now;
+    let (failed_id, sd) = (primary.id.clone(), primary.service_deployment.clone());
+    service.event(
+        ids.uuid(),
+        now,
+        format!(
+            "(service {name}) (deployment {failed_id}) deployment failed: tasks failed to start."
+        ),
+    );
+    let target = service
+        .last_completed
+        .clone()
+        .filter(|(td, _)| rollback && *td != service.deployments[0].task_definition);
+    let record = service.service_deployments.iter_mut().find(|r| r.arn == sd);
+    match (target, record) {
+        (Some((td, completed_id)), Some(record)) => {
+            record.status = "ROLLBACK_IN_PROGRESS";
+            record.status_reason = Some(reason.to_string());
+            record.updated_at = now;
+            record.rollback = Some(json!({
+                "reason": reason,
+                "startedAt": now,
+                "serviceRevisionArn": service.deployments.iter().find(|d| d.id == completed_id).map(|d| d.revision_arn.clone()),
+            }));
+            start_deployment(service, ids, now, td, Some(sd));
+            let primary = &mut service.deployments[0];
+            primary.rollout_state_reason = format!(
+                "ECS deployment circuit breaker: rolling back to deploymentId {completed_id}."
+            );
+            service.event(
+                ids.uuid(),
+                now,
+                format!("(service {name}) rolling back to deployment {completed_id}."),
+            );
+        }
+        (None, Some(record)) => {
+            record.status = if rollback {
+                "ROLLBACK_FAILED"
+            } else {
+                "STOPPED"
+            };
+            record.status_reason = Some(reason.to_string());
+            record.finished_at = Some(now);
+            record.updated_at = now;
+        }
+        _ => {}
+    }
+}

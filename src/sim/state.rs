@@ -1,0 +1,440 @@
+//! The simulated account: per region, its clusters, task definitions, services and tasks.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+use serde_json::{Map, Value as Json, json};
+
+pub const ACCOUNT: &str = "000000000000";
+
+/// ECS returns at most this many service events.
+const MAX_EVENTS: usize = 100;
+
+/// Stopped tasks ECS still describes, per service.
+pub const STOPPED_TASKS_KEPT: usize = 50;
+
+#[derive(Debug, Default)]
+pub struct World {
+    pub regions: HashMap<String, Region>,
+    pub ids: Ids,
+}
+
+impl World {
+    /// A region and the id generator, borrowed together.
+    pub fn region(&mut self, name: &str) -> (&mut Region, &mut Ids) {
+        let region = self
+            .regions
+            .entry(name.to_string())
+            .or_insert_with(|| Region::new(name));
+        (region, &mut self.ids)
+    }
+}
+
+/// Ids that look like ECS's and never repeat within a world.
+#[derive(Debug, Default)]
+pub struct Ids(u64);
+
+impl Ids {
+    /// `hex_len` hex digits.
+    pub fn hex(&mut self, hex_len: usize) -> String {
+        self.0 += 1;
+        let mut x = self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mut out = String::with_capacity(hex_len + 16);
+        while out.len() < hex_len {
+            x ^= x >> 29;
+            x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            out.push_str(&format!("{x:016x}"));
+        }
+        out.truncate(hex_len);
+        out
+    }
+
+    /// A 19-digit decimal id, as in `ecs-svc/1234567890123456789`.
+    pub fn numeric(&mut self) -> String {
+        let value = u64::from_str_radix(&self.hex(16), 16).unwrap_or_default();
+        (value % 9_000_000_000_000_000_000 + 1_000_000_000_000_000_000).to_string()
+    }
+
+    pub fn uuid(&mut self) -> String {
+        let h = self.hex(32);
+        format!(
+            "{}-{}-{}-{}-{}",
+            &h[..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..]
+        )
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Region {
+    pub name: String,
+    /// By cluster name.
+    pub clusters: BTreeMap<String, Cluster>,
+    /// By family: revisions in order, index = revision - 1.
+    pub families: BTreeMap<String, Vec<TaskDefinition>>,
+    /// By service ARN: ACTIVE and DRAINING services, and INACTIVE ones ECS still describes.
+    pub services: BTreeMap<String, Service>,
+    /// By task ARN.
+    pub tasks: HashMap<String, Task>,
+    /// Services and tasks whose state changes with time; the rest are at rest.
+    pub moving_services: BTreeSet<String>,
+    pub moving_tasks: BTreeSet<String>,
+    /// clientToken of CreateService → (hash of the request, service ARN).
+    pub client_tokens: HashMap<String, (u64, String)>,
+}
+
+impl Region {
+    fn new(name: &str) -> Region {
+        Region {
+            name: name.to_string(),
+            ..Region::default()
+        }
+    }
+
+    pub fn arn(&self, resource: &str) -> String {
+        format!("arn:aws:ecs:{}:{ACCOUNT}:{resource}", self.name)
+    }
+
+    /// A cluster by name or ARN.
+    pub fn cluster_name(reference: Option<&str>) -> &str {
+        let reference = reference.unwrap_or("default");
+        reference
+            .rsplit_once(":cluster/")
+            .map_or(reference, |(_, name)| name)
+    }
+
+    pub fn active_cluster(&self, reference: Option<&str>) -> Option<&Cluster> {
+        self.clusters
+            .get(Self::cluster_name(reference))
+            .filter(|c| c.status == "ACTIVE")
+    }
+
+    /// Mutable access to a service, dropping its cached rendering.
+    pub fn service_mut(&mut self, arn: &str) -> Option<&mut Service> {
+        let service = self.services.get_mut(arn)?;
+        service.rendered = None;
+        Some(service)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    pub arn: String,
+    pub name: String,
+    pub status: String,
+    /// settings, configuration, capacityProviders, defaultCapacityProviderStrategy,
+    /// serviceConnectDefaults, as given.
+    pub config: Map<String, Json>,
+    pub tags: Vec<Json>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TaskDefinition {
+    pub arn: String,
+    pub family: String,
+    pub status: String,
+    /// The whole `TaskDefinition` output shape, with the defaults ECS adds.
+    pub body: Map<String, Json>,
+    pub tags: Vec<Json>,
+}
+
+impl TaskDefinition {
+    pub fn render(&self) -> Json {
+        let mut body = self.body.clone();
+        body.insert("status".into(), json!(self.status));
+        Json::Object(body)
+    }
+
+    pub fn containers(&self) -> &[Json] {
+        self.body
+            .get("containerDefinitions")
+            .and_then(Json::as_array)
+            .map_or(&[], Vec::as_slice)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    Rolling,
+    /// BLUE_GREEN, LINEAR and CANARY: the new tasks all start, bake, then the old stop.
+    Shift,
+}
+
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    pub id: String,
+    /// PRIMARY, ACTIVE or INACTIVE.
+    pub status: &'static str,
+    pub task_definition: String,
+    pub desired_count: i32,
+    pub failed_tasks: i32,
+    pub created_at: f64,
+    pub updated_at: f64,
+    pub rollout_state: &'static str,
+    pub rollout_state_reason: String,
+    /// launchType, capacityProviderStrategy, platformVersion, networkConfiguration, … as
+    /// the service had them when the deployment started.
+    pub config: Map<String, Json>,
+    pub service_deployment: String,
+    pub revision_arn: String,
+    /// No new tasks: the circuit breaker tripped or the deployment was stopped.
+    pub halted: bool,
+    pub strategy: Strategy,
+    pub bake_seconds: f64,
+    pub baked_at: Option<f64>,
+}
+
+/// A `ServiceDeployment`: one per change of the service; a rollback belongs to the change
+/// it undoes.
+#[derive(Debug, Clone)]
+pub struct ServiceDeploymentRecord {
+    pub arn: String,
+    pub created_at: f64,
+    pub started_at: f64,
+    pub finished_at: Option<f64>,
+    pub updated_at: f64,
+    pub status: &'static str,
+    pub status_reason: Option<String>,
+    pub target_revision: String,
+    pub source_revisions: Vec<String>,
+    pub deployment_configuration: Json,
+    pub rollback: Option<Json>,
+    pub circuit_breaker_enabled: bool,
+    pub failure_count: i32,
+    pub threshold: i32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub arn: String,
+    pub name: String,
+    pub cluster_arn: String,
+    /// ACTIVE, DRAINING or INACTIVE.
+    pub status: &'static str,
+    pub desired_count: i32,
+    pub task_definition: String,
+    /// The service's settings in output shape: launchType, deploymentConfiguration, … .
+    pub config: Map<String, Json>,
+    pub deployments: Vec<Deployment>,
+    pub service_deployments: Vec<ServiceDeploymentRecord>,
+    pub events: VecDeque<Json>,
+    pub created_at: f64,
+    pub tags: Vec<Json>,
+    /// Task ARNs of the service, newest last; stopped ones are trimmed.
+    pub tasks: Vec<String>,
+    /// The task definition and deployment of the last deployment that completed.
+    pub last_completed: Option<(String, String)>,
+    /// Whether the "steady state" event was written since the last change.
+    pub steady: bool,
+    /// The JSON of `DescribeServices` without tags, until the service changes.
+    pub rendered: Option<String>,
+}
+
+impl Service {
+    pub fn event(&mut self, id: String, now: f64, message: String) {
+        self.events
+            .push_front(json!({"id": id, "createdAt": now, "message": message}));
+        self.events.truncate(MAX_EVENTS);
+    }
+
+    pub fn render(&self, tasks: &HashMap<String, Task>, with_tags: bool) -> Json {
+        let mut out = self.config.clone();
+        let (running, pending) = self.counts(tasks, None);
+        let deployments: Vec<Json> = self
+            .deployments
+            .iter()
+            .map(|d| {
+                let (running, pending) = self.counts(tasks, Some(&d.id));
+                let mut item = d.config.clone();
+                item.extend([
+                    ("id".into(), json!(d.id)),
+                    ("status".into(), json!(d.status)),
+                    ("taskDefinition".into(), json!(d.task_definition)),
+                    ("desiredCount".into(), json!(d.desired_count)),
+                    ("pendingCount".into(), json!(pending)),
+                    ("runningCount".into(), json!(running)),
+                    ("failedTasks".into(), json!(d.failed_tasks)),
+                    ("createdAt".into(), json!(d.created_at)),
+                    ("updatedAt".into(), json!(d.updated_at)),
+                    ("rolloutState".into(), json!(d.rollout_state)),
+                    ("rolloutStateReason".into(), json!(d.rollout_state_reason)),
+                ]);
+                Json::Object(item)
+            })
+            .collect();
+        out.extend([
+            ("serviceArn".into(), json!(self.arn)),
+            ("serviceName".into(), json!(self.name)),
+            ("clusterArn".into(), json!(self.cluster_arn)),
+            ("status".into(), json!(self.status)),
+            ("desiredCount".into(), json!(self.desired_count)),
+            ("runningCount".into(), json!(running)),
+            ("pendingCount".into(), json!(pending)),
+            ("taskDefinition".into(), json!(self.task_definition)),
+            ("deployments".into(), Json::Array(deployments)),
+            ("events".into(), Json::Array(self.events.iter().cloned().collect())),
+            ("createdAt".into(), json!(self.created_at)),
+            ("createdBy".into(), json!(format!("arn:aws:iam::{ACCOUNT}:user/simulator"))),
+            (
+                "roleArn".into(),
+                json!(format!(
+                    "arn:aws:iam::{ACCOUNT}:role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS"
+                )),
+            ),
+        ]);
+        if let Some(sd) = self.service_deployments.last() {
+            out.insert("currentServiceDeployment".into(), json!(sd.arn));
+        }
+        if with_tags {
+            out.insert("tags".into(), Json::Array(self.tags.clone()));
+        }
+        Json::Object(out)
+    }
+
+    /// (running, pending) tasks of the service, or of one deployment.
+    pub fn counts(&self, tasks: &HashMap<String, Task>, deployment: Option<&str>) -> (i32, i32) {
+        let mut running = 0;
+        let mut pending = 0;
+        for task in self.tasks.iter().filter_map(|arn| tasks.get(arn)) {
+            if deployment.is_some_and(|d| task.started_by != d) || task.desired_status != "RUNNING"
+            {
+                continue;
+            }
+            match task.last_status {
+                "RUNNING" => running += 1,
+                "PROVISIONING" | "PENDING" => pending += 1,
+                _ => {}
+            }
+        }
+        (running, pending)
+    }
+}
+
+/// How a task's image behaves, by the simulator's convention on image tags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageBehaviour {
+    Healthy,
+    /// Tag `fail*`: starts, then fails its health check.
+    FailsHealthCheck,
+    /// Tag `missing*`: the image cannot be pulled.
+    Missing,
+}
+
+impl ImageBehaviour {
+    pub fn of_image(image: &str) -> ImageBehaviour {
+        let name = image.rsplit('/').next().unwrap_or(image);
+        let tag = name.split_once(':').map_or("", |(_, tag)| tag);
+        if tag.starts_with("fail") {
+            ImageBehaviour::FailsHealthCheck
+        } else if tag.starts_with("missing") {
+            ImageBehaviour::Missing
+        } else {
+            ImageBehaviour::Healthy
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Task {
+    pub arn: String,
+    pub id: String,
+    pub cluster_arn: String,
+    pub task_definition_arn: String,
+    pub family: String,
+    /// `service:NAME` or `family:FAMILY`.
+    pub group: String,
+    /// The deployment id for service tasks.
+    pub started_by: String,
+    /// The service ARN for service tasks.
+    pub service: Option<String>,
+    pub last_status: &'static str,
+    pub desired_status: &'static str,
+    pub health_status: &'static str,
+    pub created_at: f64,
+    pub started_at: Option<f64>,
+    pub stopping_at: Option<f64>,
+    pub stopped_at: Option<f64>,
+    pub stopped_reason: Option<String>,
+    pub stop_code: Option<&'static str>,
+    /// When the current phase ends.
+    pub next_at: f64,
+    pub behaviour: ImageBehaviour,
+    /// The failing container's image and whether it has a health check, for messages.
+    pub failing_image: String,
+    pub has_health_check: bool,
+    pub launch_type: Option<String>,
+    pub cpu: Option<String>,
+    pub memory: Option<String>,
+    pub containers: Vec<(String, String)>,
+    pub tags: Vec<Json>,
+}
+
+impl Task {
+    pub fn is_live(&self) -> bool {
+        self.desired_status == "RUNNING"
+    }
+
+    pub fn is_healthy(&self) -> bool {
+        self.is_live()
+            && self.last_status == "RUNNING"
+            && self.health_status != "UNHEALTHY"
+            && self.health_status != "UNKNOWN_STARTING"
+    }
+
+    pub fn render(&self) -> Json {
+        let containers: Vec<Json> = self
+            .containers
+            .iter()
+            .map(|(name, image)| {
+                json!({
+                    "containerArn": format!("{}/{}", self.arn.replace(":task/", ":container/"), name),
+                    "taskArn": self.arn,
+                    "name": name,
+                    "image": image,
+                    "lastStatus": self.last_status,
+                    "healthStatus": self.public_health(),
+                })
+            })
+            .collect();
+        let mut out = json!({
+            "taskArn": self.arn,
+            "clusterArn": self.cluster_arn,
+            "taskDefinitionArn": self.task_definition_arn,
+            "group": self.group,
+            "startedBy": self.started_by,
+            "lastStatus": self.last_status,
+            "desiredStatus": self.desired_status,
+            "healthStatus": self.public_health(),
+            "createdAt": self.created_at,
+            "containers": containers,
+            "tags": self.tags,
+            "version": 1,
+        });
+        let fields = out.as_object_mut().expect("an object");
+        let optional = [
+            ("startedAt", self.started_at.map(Json::from)),
+            ("stoppingAt", self.stopping_at.map(Json::from)),
+            ("stoppedAt", self.stopped_at.map(Json::from)),
+            ("stoppedReason", self.stopped_reason.clone().map(Json::from)),
+            ("stopCode", self.stop_code.map(Json::from)),
+            ("launchType", self.launch_type.clone().map(Json::from)),
+            ("cpu", self.cpu.clone().map(Json::from)),
+            ("memory", self.memory.clone().map(Json::from)),
+        ];
+        for (key, value) in optional {
+            if let Some(value) = value {
+                fields.insert(key.into(), value);
+            }
+        }
+        out
+    }
+
+    fn public_health(&self) -> &'static str {
+        match self.health_status {
+            "UNKNOWN_STARTING" => "UNKNOWN",
+            other => other,
+        }
+    }
+}

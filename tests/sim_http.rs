@@ -1,0 +1,482 @@
+//! The simulator through the wire, as clients see it: the stock `aws-sdk-ecs` client, raw HTTP
+//! and boto3.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_ecs::error::ProvideErrorMetadata;
+use aws_sdk_ecs::types::{
+    ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration, Tag,
+};
+use common::{ecs_client, http, sim_calls, sim_json};
+use ecs_gitops::sim::{SimConfig, Simulator};
+
+async fn simulator(speed: f64, throttle: bool) -> Simulator {
+    Simulator::start(SimConfig {
+        speed,
+        throttle,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+fn container(image: &str) -> ContainerDefinition {
+    ContainerDefinition::builder()
+        .name("app")
+        .image(image)
+        .memory(128)
+        .build()
+}
+
+async fn register(ecs: &aws_sdk_ecs::Client, family: &str, image: &str) -> String {
+    let out = ecs
+        .register_task_definition()
+        .family(family)
+        .container_definitions(container(image))
+        .send()
+        .await
+        .unwrap();
+    out.task_definition()
+        .unwrap()
+        .task_definition_arn()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn errors_come_back_as_ecs_sends_them() {
+    let sim = simulator(1.0, false).await;
+    let ecs = ecs_client(&sim.endpoint(), "us-east-1", false);
+    let err = ecs
+        .describe_services()
+        .cluster("nope")
+        .services("web")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), err.message()),
+        (Some("ClusterNotFoundException"), Some("Cluster not found."))
+    );
+    ecs.create_cluster()
+        .cluster_name("c1")
+        .send()
+        .await
+        .unwrap();
+    let err = ecs
+        .update_service()
+        .cluster("c1")
+        .service("web")
+        .desired_count(1)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("ServiceNotFoundException"));
+    let err = ecs
+        .describe_task_definition()
+        .task_definition("nope")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), err.message()),
+        (
+            Some("ClientException"),
+            Some("Unable to describe task definition.")
+        )
+    );
+    // An operation the simulator does not model: an AWS-shaped error, not a crash.
+    let err = ecs
+        .list_container_instances()
+        .cluster("c1")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("UnsupportedFeatureException"));
+    // Malformed bodies and unknown targets, on the raw wire.
+    let target = (
+        "X-Amz-Target",
+        "AmazonEC2ContainerServiceV20141113.ListClusters",
+    );
+    let json_type = ("Content-Type", "application/x-amz-json-1.1");
+    let (status, body) = http(sim.addr(), "POST", "/", &[target, json_type], "{not json").await;
+    assert_eq!(status, 400);
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["__type"], "SerializationException");
+    let (status, body) = http(
+        sim.addr(),
+        "POST",
+        "/",
+        &[("X-Amz-Target", "Nope.Nothing"), json_type],
+        "{}",
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(body.contains("UnknownOperationException"), "{body}");
+}
+
+#[tokio::test]
+async fn the_region_comes_from_the_credential_scope() {
+    let sim = simulator(1.0, false).await;
+    let west = ecs_client(&sim.endpoint(), "eu-west-1", false);
+    let east = ecs_client(&sim.endpoint(), "us-east-1", false);
+    let cluster = west
+        .create_cluster()
+        .cluster_name("c1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        cluster.cluster().unwrap().cluster_arn(),
+        Some("arn:aws:ecs:eu-west-1:000000000000:cluster/c1")
+    );
+    let listed = east.list_clusters().send().await.unwrap();
+    assert!(listed.cluster_arns().is_empty());
+}
+
+#[tokio::test]
+async fn pagination_and_the_ten_service_cap_work_as_in_ecs() {
+    let sim = simulator(1.0, false).await;
+    let ecs = ecs_client(&sim.endpoint(), "us-east-1", false);
+    ecs.create_cluster()
+        .cluster_name("c1")
+        .send()
+        .await
+        .unwrap();
+    let td = register(&ecs, "app", "nginx:1").await;
+    for i in 0..25 {
+        ecs.create_service()
+            .cluster("c1")
+            .service_name(format!("s{i:02}"))
+            .task_definition(&td)
+            .send()
+            .await
+            .unwrap();
+    }
+    let mut pages = 0;
+    let mut arns = Vec::new();
+    let mut token = None;
+    loop {
+        let page = ecs
+            .list_services()
+            .cluster("c1")
+            .set_next_token(token)
+            .send()
+            .await
+            .unwrap();
+        pages += 1;
+        arns.extend(page.service_arns().iter().cloned());
+        token = page.next_token().map(str::to_string);
+        if token.is_none() {
+            break;
+        }
+    }
+    assert_eq!((pages, arns.len()), (3, 25), "default page size 10");
+    let err = ecs
+        .list_services()
+        .cluster("c1")
+        .max_results(101)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("InvalidParameterException"));
+    let names: Vec<String> = (0..11).map(|i| format!("s{i:02}")).collect();
+    let err = ecs
+        .describe_services()
+        .cluster("c1")
+        .set_services(Some(names.clone()))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("InvalidParameterException"));
+    let mut ten = names[..9].to_vec();
+    ten.push("missing".into());
+    let out = ecs
+        .describe_services()
+        .cluster("c1")
+        .set_services(Some(ten))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.services().len(), 9);
+    assert_eq!(
+        out.failures()[0].arn(),
+        Some("arn:aws:ecs:us-east-1:000000000000:service/c1/missing")
+    );
+    assert_eq!(out.failures()[0].reason(), Some("MISSING"));
+    for _ in 0..3 {
+        register(&ecs, "app", "nginx:2").await;
+    }
+    let page = ecs
+        .list_task_definitions()
+        .family_prefix("app")
+        .sort(aws_sdk_ecs::types::SortOrder::Desc)
+        .max_results(2)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        page.task_definition_arns(),
+        [
+            "arn:aws:ecs:us-east-1:000000000000:task-definition/app:4",
+            "arn:aws:ecs:us-east-1:000000000000:task-definition/app:3"
+        ]
+    );
+    assert!(page.next_token().is_some());
+}
+
+#[tokio::test]
+async fn create_service_is_idempotent_by_client_token() {
+    let sim = simulator(1.0, false).await;
+    let ecs = ecs_client(&sim.endpoint(), "us-east-1", false);
+    ecs.create_cluster()
+        .cluster_name("c1")
+        .send()
+        .await
+        .unwrap();
+    let td = register(&ecs, "app", "nginx:1").await;
+    let create = |count: i32| {
+        ecs.create_service()
+            .cluster("c1")
+            .service_name("web")
+            .task_definition(&td)
+            .desired_count(count)
+            .client_token("web-0123456789abcdef")
+    };
+    let first = create(1).send().await.unwrap();
+    let again = create(1).send().await.unwrap();
+    assert_eq!(
+        first.service().unwrap().service_arn(),
+        again.service().unwrap().service_arn()
+    );
+    assert_eq!(
+        first.service().unwrap().deployments()[0].id(),
+        again.service().unwrap().deployments()[0].id()
+    );
+    let err = create(2).send().await.unwrap_err();
+    assert_eq!(
+        (err.code(), err.message()),
+        (
+            Some("InvalidParameterException"),
+            Some("Creation of service was not idempotent.")
+        )
+    );
+    // Without a token, a second create of an ACTIVE service is refused too.
+    let err = ecs
+        .create_service()
+        .cluster("c1")
+        .service_name("web")
+        .task_definition(&td)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("InvalidParameterException"));
+    assert_eq!(sim_calls(sim.addr(), "CreateService", "ok").await, 2);
+}
+
+#[tokio::test]
+async fn throttling_follows_ecs_buckets() {
+    let sim = simulator(1.0, true).await;
+    let ecs = ecs_client(&sim.endpoint(), "us-east-1", false);
+    let mut outcomes = Vec::new();
+    for i in 0..25 {
+        let result = ecs
+            .register_task_definition()
+            .family(format!("f{i}"))
+            .container_definitions(container("nginx:1"))
+            .send()
+            .await;
+        outcomes.push(result.map_err(|e| e.code().map(str::to_string)));
+    }
+    let throttled = outcomes
+        .iter()
+        .filter(|o| matches!(o, Err(Some(c)) if c == "ThrottlingException"))
+        .count();
+    assert_eq!(
+        (outcomes.len() - throttled, throttled),
+        (20, 5),
+        "burst of 20"
+    );
+    assert_eq!(
+        sim_calls(sim.addr(), "RegisterTaskDefinition", "ThrottlingException").await,
+        5
+    );
+    // Another category has its own bucket.
+    ecs.list_clusters().send().await.unwrap();
+    // With the SDK's standard retries (jittered backoff) the call goes through once a token
+    // refills (1/s).
+    let retrying = ecs_client(&sim.endpoint(), "us-east-1", true);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    retrying
+        .register_task_definition()
+        .family("late")
+        .container_definitions(container("nginx:1"))
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn injected_faults_fail_delay_and_throttle() {
+    let sim = simulator(1.0, false).await;
+    let ecs = ecs_client(&sim.endpoint(), "us-east-1", false);
+    sim_json(
+        sim.addr(),
+        "POST",
+        "/_sim/faults",
+        r#"{"operations": ["ListClusters"], "failNext": 2}"#,
+    )
+    .await;
+    for _ in 0..2 {
+        let err = ecs.list_clusters().send().await.unwrap_err();
+        assert_eq!(err.code(), Some("ServerException"));
+    }
+    ecs.list_clusters().send().await.unwrap();
+    assert_eq!(
+        sim_calls(sim.addr(), "ListClusters", "ServerException").await,
+        2
+    );
+    assert_eq!(sim_calls(sim.addr(), "ListClusters", "ok").await, 1);
+    sim_json(sim.addr(), "DELETE", "/_sim/faults", "").await;
+    sim_json(
+        sim.addr(),
+        "POST",
+        "/_sim/faults",
+        r#"{"operations": ["DescribeClusters"], "latencyMs": 150}"#,
+    )
+    .await;
+    let start = Instant::now();
+    ecs.describe_clusters().clusters("c1").send().await.unwrap();
+    assert!(start.elapsed() >= Duration::from_millis(150));
+    sim_json(
+        sim.addr(),
+        "POST",
+        "/_sim/faults",
+        r#"{"throttleRate": 1.0, "operations": ["ListServices"]}"#,
+    )
+    .await;
+    let err = ecs.list_services().send().await.unwrap_err();
+    assert_eq!(err.code(), Some("ThrottlingException"));
+    // A bad fault is refused with a reason, not ignored.
+    let (status, _) = common::http(
+        sim.addr(),
+        "POST",
+        "/_sim/faults",
+        &[("Content-Type", "application/json")],
+        r#"{"errorRat": 1}"#,
+    )
+    .await;
+    assert_eq!(status, 422);
+    sim_json(sim.addr(), "POST", "/_sim/reset", "").await;
+    ecs.list_services()
+        .cluster("default")
+        .send()
+        .await
+        .unwrap_err(); // no cluster after reset
+    assert_eq!(
+        sim_calls(sim.addr(), "ListServices", "ThrottlingException").await,
+        0,
+        "reset clears faults and stats"
+    );
+}
+
+#[tokio::test]
+async fn a_rollout_moves_through_the_sdk() {
+    let sim = simulator(100.0, false).await;
+    let ecs = ecs_client(&sim.endpoint(), "us-east-1", false);
+    ecs.create_cluster()
+        .cluster_name("c1")
+        .send()
+        .await
+        .unwrap();
+    let v1 = register(&ecs, "app", "nginx:1").await;
+    let breaker = DeploymentConfiguration::builder()
+        .deployment_circuit_breaker(
+            DeploymentCircuitBreaker::builder()
+                .enable(true)
+                .rollback(true)
+                .build(),
+        )
+        .build();
+    ecs.create_service()
+        .cluster("c1")
+        .service_name("web")
+        .task_definition(&v1)
+        .desired_count(2)
+        .deployment_configuration(breaker)
+        .tags(Tag::builder().key("team").value("a").build())
+        .send()
+        .await
+        .unwrap();
+    let service = wait_for_rollout(&ecs).await;
+    assert_eq!(service.running_count(), 2);
+    assert_eq!(
+        service.deployments()[0].rollout_state().unwrap().as_str(),
+        "COMPLETED"
+    );
+    let bad = register(&ecs, "app", "nginx:fail-now").await;
+    ecs.update_service()
+        .cluster("c1")
+        .service("web")
+        .task_definition(&bad)
+        .send()
+        .await
+        .unwrap();
+    let service = wait_for_rollout(&ecs).await;
+    assert_eq!(service.task_definition(), Some(v1.as_str()), "rolled back");
+    let tags = ecs
+        .list_tags_for_resource()
+        .resource_arn(service.service_arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tags.tags()[0].key(), Some("team"));
+}
+
+/// Polls until the service has one deployment that is no longer IN_PROGRESS.
+async fn wait_for_rollout(ecs: &aws_sdk_ecs::Client) -> aws_sdk_ecs::types::Service {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = ecs
+            .describe_services()
+            .cluster("c1")
+            .services("web")
+            .send()
+            .await
+            .unwrap();
+        let service = out.services()[0].clone();
+        let done = service.deployments().len() == 1
+            && service.deployments()[0]
+                .rollout_state()
+                .is_some_and(|s| s.as_str() != "IN_PROGRESS");
+        if done {
+            return service;
+        }
+        assert!(Instant::now() < deadline, "no steady state: {service:#?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn boto3_runs_unchanged_with_its_own_waiter() {
+    let Some(python) = common::venv_bin("python") else {
+        return;
+    };
+    let sim = simulator(50.0, true).await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/boto3_smoke.py");
+    let out = tokio::process::Command::new(python)
+        .arg(script)
+        .arg(sim.endpoint())
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("rolled out app:2"), "{stdout}");
+}
