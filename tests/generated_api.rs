@@ -254,9 +254,11 @@ impl<'m> Generator<'m> {
             .collect();
         let mut variants = String::new();
         let mut arms = String::new();
+        let mut parse_arms = String::new();
         for (variant, value) in &values {
             writeln!(variants, "    #[serde(rename = {value:?})]\n    {variant},").unwrap();
             writeln!(arms, "            {name}::{variant} => {value:?},").unwrap();
+            writeln!(parse_arms, "            {value:?} => Some({name}::{variant}),").unwrap();
         }
         let all: Vec<String> = values.iter().map(|(_, v)| format!("{v:?}")).collect();
         writeln!(
@@ -268,7 +270,9 @@ impl<'m> Generator<'m> {
                  /// Every value the ECS API accepts.\n    \
                  pub const VALUES: &[&str] = &[{}];\n\n    \
                  /// The value as ECS writes it.\n    \
-                 pub fn as_str(self) -> &'static str {{\n        match self {{\n{arms}        }}\n    }}\n\
+                 pub fn as_str(self) -> &'static str {{\n        match self {{\n{arms}        }}\n    }}\n\n    \
+                 /// The variant for a value as ECS writes it.\n    \
+                 pub fn parse(value: &str) -> Option<Self> {{\n        match value {{\n{parse_arms}            _ => None,\n        }}\n    }}\n\
              }}",
             doc_attribute(doc),
             all.join(", ")
@@ -472,4 +476,320 @@ fn names_follow_rust_conventions() {
         "WindowsServer2019Core"
     );
     assert_eq!(variant_name("AWSVPC"), "Awsvpc");
+}
+
+/// SDK type names that differ from the model's shape names.
+const SDK_NAMES: &[(&str, &str)] = &[
+    ("EFSAuthorizationConfigIAM", "EfsAuthorizationConfigIam"),
+    ("EFSVolumeConfiguration", "EfsVolumeConfiguration"),
+    ("EBSTagSpecification", "EbsTagSpecification"),
+    ("OSFamily", "OsFamily"),
+    ("ServiceManagedEBSVolumeConfiguration", "ServiceManagedEbsVolumeConfiguration"),
+    ("EBSResourceType", "EbsResourceType"),
+    ("EFSTransitEncryption", "EfsTransitEncryption"),
+    ("EFSAuthorizationConfig", "EfsAuthorizationConfig"),
+    ("CPUArchitecture", "CpuArchitecture"),
+];
+
+/// Types whose SDK builder's `build()` returns a Result (read off aws-sdk-ecs 1.157; a wrong
+/// entry fails to compile).
+const FALLIBLE_BUILDERS: &[&str] = &[
+    "AwsVpcConfiguration", "CapacityProviderStrategyItem", "ContainerDependency",
+    "ContainerRestartPolicy", "DeploymentAlarms", "DeploymentController", "Device",
+    "EBSTagSpecification", "EFSVolumeConfiguration", "EnvironmentFile", "FirelensConfiguration",
+    "HealthCheck", "HostEntry", "InferenceAccelerator", "LogConfiguration", "ProxyConfiguration",
+    "RepositoryCredentials", "ResourceRequirement", "S3FilesVolumeConfiguration", "Secret",
+    "ServiceConnectClientAlias", "ServiceConnectService", "ServiceVolumeConfiguration", "Tmpfs",
+    "Ulimit", "VpcLatticeConfiguration", "ClusterServiceConnectDefaultsRequest",
+    "FSxWindowsFileServerAuthorizationConfig", "FSxWindowsFileServerVolumeConfiguration",
+    "ServiceConnectAccessLogConfiguration", "ServiceConnectTestTrafficHeaderMatchRules",
+    "ServiceConnectTestTrafficHeaderRules", "ServiceManagedEBSVolumeConfiguration",
+];
+
+/// (operation input, its fluent builder's module, the root type) for the SDK calls built from
+/// our inputs, and the output shapes read back into them.
+const SDK_CALLS: &[(&str, &str, &str)] = &[
+    ("RegisterTaskDefinitionRequest", "register_task_definition", "TaskDefinitionInput"),
+    ("CreateServiceRequest", "create_service", "ServiceInput"),
+    ("UpdateServiceRequest", "update_service", "ServiceInput"),
+    ("CreateClusterRequest", "create_cluster", "ClusterInput"),
+];
+const SDK_READS: &[(&str, &str)] = &[
+    ("TaskDefinition", "TaskDefinitionInput"),
+    ("Service", "ServiceInput"),
+];
+
+#[test]
+fn generated_sdk_conversions_match_the_smithy_model() {
+    let Some(shared) = shared_dir() else { return };
+    let model: Value = serde_json::from_str(
+        &std::fs::read_to_string(shared.join("reference/ecs-2014-11-13.smithy.json")).unwrap(),
+    )
+    .unwrap();
+    let code = SdkGenerator { shapes: &model["shapes"] }.generate();
+    let target = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/ecs/convert.rs");
+    if std::env::var_os("UPDATE_GENERATED").is_some() {
+        std::fs::write(&target, &code).unwrap();
+        return;
+    }
+    let committed = std::fs::read_to_string(&target).unwrap_or_default();
+    assert!(
+        committed == code,
+        "src/ecs/convert.rs is stale: run `UPDATE_GENERATED=1 cargo test --test generated_api`"
+    );
+}
+
+struct SdkGenerator<'m> {
+    shapes: &'m Value,
+}
+
+impl<'m> SdkGenerator<'m> {
+    fn shape(&self, name: &str) -> &'m Value {
+        &self.shapes[format!("{NS}{name}")]
+    }
+
+    fn kind(&self, name: &str) -> &'m str {
+        self.shape(name)["type"].as_str().unwrap()
+    }
+
+    fn sdk_name(name: &str) -> &str {
+        SDK_NAMES.iter().find(|(m, _)| *m == name).map_or(name, |(_, s)| s)
+    }
+
+    /// Whether the SDK keeps a member as a plain value rather than an `Option`.
+    fn sdk_plain(&self, def: &Value) -> bool {
+        let traits = &def["traits"];
+        if let Some(default) = traits.get("smithy.api#default") {
+            return !default.is_null();
+        }
+        if traits.get("smithy.api#required").is_some() {
+            return self.kind(target(def)) != "structure";
+        }
+        self.shape(target(def))["traits"].get("smithy.api#default").is_some()
+    }
+
+    /// Named shapes reachable from the roots, as our generated types hold them.
+    fn named_shapes(&self) -> Vec<String> {
+        let mut seen = BTreeSet::new();
+        let mut stack: Vec<String> = ROOTS
+            .iter()
+            .flat_map(|r| r.shapes.iter())
+            .flat_map(|s| members(self.shape(s)).map(|(_, d)| target(d).to_string()))
+            .collect();
+        while let Some(name) = stack.pop() {
+            let shape = self.shape(&name);
+            match shape["type"].as_str().unwrap() {
+                "structure" if seen.insert(name.clone()) => {
+                    stack.extend(members(shape).map(|(_, d)| target(d).to_string()));
+                }
+                "enum" => {
+                    seen.insert(name);
+                }
+                "list" => stack.push(target(&shape["member"]).to_string()),
+                "map" => stack.push(target(&shape["value"]).to_string()),
+                _ => {}
+            }
+        }
+        seen.into_iter().filter(|n| self.kind(n) == "structure" || self.kind(n) == "enum").collect()
+    }
+
+    fn generate(&self) -> String {
+        let mut out = String::from(
+            "// @generated by tests/generated_api.rs from the ECS Smithy model; do not edit.\n\
+             //! Conversions between our ECS input types (`api`) and `aws-sdk-ecs`'s, both ways.\n\n\
+             #![allow(clippy::needless_question_mark, clippy::redundant_closure, unused_mut, deprecated)]\n\n\
+             use aws_sdk_ecs::error::BuildError;\n\
+             use aws_sdk_ecs::types as sdk;\n\n\
+             use super::convert_support::{ConvertError, FromSdk, ToSdk, from_document, opt, to_document};\n\
+             use crate::api;\n",
+        );
+        for name in self.named_shapes() {
+            match self.kind(&name) {
+                "enum" => self.enumeration(&mut out, &name),
+                _ => self.structure(&mut out, &name),
+            }
+        }
+        for (input, module, root) in SDK_CALLS {
+            self.call(&mut out, input, module, root);
+        }
+        for (output, root) in SDK_READS {
+            self.read_root(&mut out, output, root);
+        }
+        out
+    }
+
+    fn enumeration(&self, out: &mut String, name: &str) {
+        let sdk = Self::sdk_name(name);
+        writeln!(
+            out,
+            "\nimpl ToSdk for api::{name} {{\n    type Sdk = sdk::{sdk};\n    fn to_sdk(&self) -> Result<sdk::{sdk}, BuildError> {{\n        Ok(sdk::{sdk}::from(self.as_str()))\n    }}\n}}\n\n\
+             impl FromSdk<sdk::{sdk}> for api::{name} {{\n    fn from_sdk(value: &sdk::{sdk}) -> Result<Self, ConvertError> {{\n        api::{name}::parse(value.as_str()).ok_or_else(|| ConvertError::unknown(\"{name}\", value.as_str()))\n    }}\n}}"
+        )
+        .unwrap();
+    }
+
+    fn structure(&self, out: &mut String, name: &str) {
+        let sdk = Self::sdk_name(name);
+        let shape = self.shape(name);
+        let mut setters = String::new();
+        let mut fields = String::new();
+        for (member, def) in members(shape) {
+            let field = field_name(member);
+            let required = is_required(def);
+            setters.push_str(&format!("\n            .set_{}({})", field.trim_start_matches("r#"), self.to_sdk_value(&format!("self.{field}"), target(def), !required)));
+            let read = self.from_sdk_value(&format!("value.{field}"), target(def), self.sdk_plain(def), required);
+            fields.push_str(&format!("\n            {field}: {read},"));
+        }
+        let build = if FALLIBLE_BUILDERS.contains(&name) {
+            "build()".to_string()
+        } else {
+            "build())".to_string()
+        };
+        let open = if FALLIBLE_BUILDERS.contains(&name) { "" } else { "Ok(" };
+        writeln!(
+            out,
+            "\nimpl ToSdk for api::{name} {{\n    type Sdk = sdk::{sdk};\n    fn to_sdk(&self) -> Result<sdk::{sdk}, BuildError> {{\n        {open}sdk::{sdk}::builder(){setters}\n            .{build}\n    }}\n}}\n\n\
+             impl FromSdk<sdk::{sdk}> for api::{name} {{\n    fn from_sdk(value: &sdk::{sdk}) -> Result<Self, ConvertError> {{\n        Ok(api::{name} {{{fields}\n        }})\n    }}\n}}"
+        )
+        .unwrap();
+    }
+
+    /// An `Option<SdkType>` expression for a `set_` call from our field `expr`.
+    fn to_sdk_value(&self, expr: &str, target: &str, optional: bool) -> String {
+        let convert = self.to_sdk_conversion(target, "v");
+        if optional {
+            format!("opt(&{expr}, |v| Ok({convert}))?")
+        } else {
+            format!("Some({{ let v = &{expr}; {convert} }})")
+        }
+    }
+
+    /// Our `&T` named `var` as the SDK's value.
+    fn to_sdk_conversion(&self, target: &str, var: &str) -> String {
+        let shape = self.shape(target);
+        match shape["type"].as_str().unwrap() {
+            "string" => format!("{var}.clone()"),
+            "integer" | "long" | "double" | "boolean" => format!("*{var}"),
+            "document" => format!("to_document({var})"),
+            "enum" | "structure" => format!("{var}.to_sdk()?"),
+            "list" => {
+                let inner = self.to_sdk_conversion(self::target(&shape["member"]), "x");
+                format!("{var}.iter().map(|x| Ok({inner})).collect::<Result<Vec<_>, BuildError>>()?")
+            }
+            "map" => {
+                let inner = self.to_sdk_conversion(self::target(&shape["value"]), "x");
+                format!("{var}.iter().map(|(k, x)| Ok((k.clone(), {inner}))).collect::<Result<std::collections::HashMap<_, _>, BuildError>>()?")
+            }
+            other => panic!("{other}"),
+        }
+    }
+
+    /// Our field's value from the SDK's field `expr`.
+    fn from_sdk_value(&self, expr: &str, target: &str, sdk_plain: bool, ours_required: bool) -> String {
+        let convert = self.from_sdk_conversion(target, "v");
+        match (sdk_plain, ours_required) {
+            (true, true) => format!("{{ let v = &{expr}; {convert} }}"),
+            (true, false) => format!("Some({{ let v = &{expr}; {convert} }})"),
+            (false, false) => format!("match &{expr} {{ Some(v) => Some({convert}), None => None }}"),
+            (false, true) => format!(
+                "match &{expr} {{ Some(v) => {convert}, None => return Err(ConvertError::missing({:?})) }}",
+                expr.trim_start_matches("value.")
+            ),
+        }
+    }
+
+    /// The SDK's `&T` named `var` as our value.
+    fn from_sdk_conversion(&self, target: &str, var: &str) -> String {
+        let shape = self.shape(target);
+        match shape["type"].as_str().unwrap() {
+            "string" => format!("{var}.clone()"),
+            "integer" | "long" | "double" | "boolean" => format!("*{var}"),
+            "document" => format!("from_document({var})"),
+            "enum" | "structure" => format!("api::{target}::from_sdk({var})?"),
+            "list" => {
+                let inner = self.from_sdk_conversion(self::target(&shape["member"]), "x");
+                format!("{var}.iter().map(|x| Ok({inner})).collect::<Result<Vec<_>, ConvertError>>()?")
+            }
+            "map" => {
+                let inner = self.from_sdk_conversion(self::target(&shape["value"]), "x");
+                format!("{var}.iter().map(|(k, x)| Ok((k.clone(), {inner}))).collect::<Result<std::collections::BTreeMap<_, _>, ConvertError>>()?")
+            }
+            other => panic!("{other}"),
+        }
+    }
+
+    fn root_members(&self, root: &str) -> Vec<(&'m str, &'m Value, bool)> {
+        let root = ROOTS.iter().find(|r| r.name == root).unwrap();
+        let mut out: Vec<(&str, &Value, bool)> = Vec::new();
+        for shape in root.shapes {
+            for (member, def) in members(self.shape(shape)) {
+                if root.skip.contains(&member) || out.iter().any(|(m, _, _)| *m == member) {
+                    continue;
+                }
+                out.push((member, def, is_required(def) && !root.optional.contains(&member)));
+            }
+        }
+        out
+    }
+
+    /// A fluent builder for `module`'s operation with every member our root carries.
+    fn call(&self, out: &mut String, input: &str, module: &str, root: &str) {
+        let operation_members: Vec<&str> = members(self.shape(input)).map(|(m, _)| m).collect();
+        let sdk_op = module
+            .split('_')
+            .map(|w| w[..1].to_uppercase() + &w[1..])
+            .collect::<String>();
+        let mut setters = String::new();
+        for (member, def, required) in self.root_members(root) {
+            if !operation_members.contains(&member) {
+                continue;
+            }
+            let field = field_name(member);
+            let value = if TASK_SIZE_MEMBERS.iter().any(|(s, m)| *s == input && *m == member) {
+                format!("input.{field}.as_ref().map(|v| v.0.clone())")
+            } else {
+                self.to_sdk_value(&format!("input.{field}"), target(def), !required)
+            };
+            setters.push_str(&format!("\n    builder = builder.set_{}({value});", field.trim_start_matches("r#")));
+        }
+        writeln!(
+            out,
+            "\n/// A `{sdk_op}` call carrying every member of `input`.\n\
+             pub fn {module}(client: &aws_sdk_ecs::Client, input: &api::{root}) -> Result<aws_sdk_ecs::operation::{module}::builders::{sdk_op}FluentBuilder, BuildError> {{\n    \
+             let mut builder = client.{module}();{setters}\n    Ok(builder)\n}}"
+        )
+        .unwrap();
+    }
+
+    /// Our root type from an output shape, for the members both have.
+    fn read_root(&self, out: &mut String, output: &str, root: &str) {
+        let output_members: BTreeSet<&str> = members(self.shape(output)).map(|(m, _)| m).collect();
+        let mut fields = String::new();
+        for (member, def, required) in self.root_members(root) {
+            let field = field_name(member);
+            let output_def = members(self.shape(output)).find(|(m, _)| *m == member).map(|(_, d)| d);
+            let read = match output_def {
+                Some(output_def) if output_members.contains(member) && target(output_def) == target(def) => {
+                    if TASK_SIZE_MEMBERS.iter().any(|(_, m)| *m == member) && root == "TaskDefinitionInput" {
+                        format!("value.{field}.clone().map(api::TaskSize)")
+                    } else if required && self.kind(target(def)) == "list" && !self.sdk_plain(output_def) {
+                        // An empty list is left out of ECS's answer.
+                        let convert = self.from_sdk_conversion(target(def), "v");
+                        format!("{{ let v = value.{field}.as_ref().map(|v| v.as_slice()).unwrap_or_default(); {convert} }}")
+                    } else {
+                        self.from_sdk_value(&format!("value.{field}"), target(def), self.sdk_plain(output_def), required)
+                    }
+                }
+                _ if required => "Default::default()".to_string(),
+                _ => "None".to_string(),
+            };
+            fields.push_str(&format!("\n            {field}: {read},"));
+        }
+        let sdk = Self::sdk_name(output);
+        writeln!(
+            out,
+            "\nimpl FromSdk<sdk::{sdk}> for api::{root} {{\n    fn from_sdk(value: &sdk::{sdk}) -> Result<Self, ConvertError> {{\n        Ok(api::{root} {{{fields}\n        }})\n    }}\n}}"
+        )
+        .unwrap();
+    }
 }

@@ -225,6 +225,14 @@ impl ClusterSettingName {
             ClusterSettingName::ContainerInsights => "containerInsights",
         }
     }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "containerInsights" => Some(ClusterSettingName::ContainerInsights),
+            _ => None,
+        }
+    }
 }
 
 #[doc = "Use this parameter to set a default Service Connect namespace. After you set a default Service Connect namespace, any new services with Service Connect turned on that are created in the cluster are added as client services in the namespace. This setting only applies to new services that set the enabled parameter to true in the ServiceConnectConfiguration."]
@@ -307,6 +315,16 @@ impl ExecuteCommandLogging {
             ExecuteCommandLogging::Default => "DEFAULT",
             ExecuteCommandLogging::None => "NONE",
             ExecuteCommandLogging::Override => "OVERRIDE",
+        }
+    }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "DEFAULT" => Some(ExecuteCommandLogging::Default),
+            "NONE" => Some(ExecuteCommandLogging::None),
+            "OVERRIDE" => Some(ExecuteCommandLogging::Override),
+            _ => None,
         }
     }
 }
@@ -424,6 +442,14 @@ impl EBSResourceType {
             EBSResourceType::Volume => "volume",
         }
     }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "volume" => Some(EBSResourceType::Volume),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
@@ -446,6 +472,16 @@ impl PropagateTags {
             PropagateTags::None => "NONE",
             PropagateTags::Service => "SERVICE",
             PropagateTags::TaskDefinition => "TASK_DEFINITION",
+        }
+    }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "NONE" => Some(PropagateTags::None),
+            "SERVICE" => Some(PropagateTags::Service),
+            "TASK_DEFINITION" => Some(PropagateTags::TaskDefinition),
+            _ => None,
         }
     }
 }
@@ -473,6 +509,17 @@ impl TaskFilesystemType {
             TaskFilesystemType::Ext4 => "ext4",
             TaskFilesystemType::Ntfs => "ntfs",
             TaskFilesystemType::Xfs => "xfs",
+        }
+    }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "ext3" => Some(TaskFilesystemType::Ext3),
+            "ext4" => Some(TaskFilesystemType::Ext4),
+            "ntfs" => Some(TaskFilesystemType::Ntfs),
+            "xfs" => Some(TaskFilesystemType::Xfs),
+            _ => None,
         }
     }
 }
@@ -676,6 +723,21 @@ impl LogDriver {
             LogDriver::Syslog => "syslog",
         }
     }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "awsfirelens" => Some(LogDriver::Awsfirelens),
+            "awslogs" => Some(LogDriver::Awslogs),
+            "fluentd" => Some(LogDriver::Fluentd),
+            "gelf" => Some(LogDriver::Gelf),
+            "journald" => Some(LogDriver::Journald),
+            "json-file" => Some(LogDriver::JsonFile),
+            "splunk" => Some(LogDriver::Splunk),
+            "syslog" => Some(LogDriver::Syslog),
+            _ => None,
+        }
+    }
 }
 
 #[doc = "Configuration for Service Connect access logging. Access logs provide detailed information about requests made to your service, including request patterns, response codes, and timing data for debugging and monitoring purposes."]
@@ -709,6 +771,15 @@ impl ServiceConnectIncludeQueryParameters {
             ServiceConnectIncludeQueryParameters::Enabled => "ENABLED",
         }
     }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "DISABLED" => Some(ServiceConnectIncludeQueryParameters::Disabled),
+            "ENABLED" => Some(ServiceConnectIncludeQueryParameters::Enabled),
+            _ => None,
+        }
+    }
 }
 
 #[doc = "The format for Service Connect access log output. Choose TEXT for human-readable logs or JSON for structured data that integrates well with log analysis tools."]
@@ -731,6 +802,15 @@ impl ServiceConnectAccessLoggingFormat {
             ServiceConnectAccessLoggingFormat::Text => "TEXT",
         }
     }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "JSON" => Some(ServiceConnectAccessLoggingFormat::Json),
+            "TEXT" => Some(ServiceConnectAccessLoggingFormat::Text),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
@@ -750,6 +830,15 @@ impl SchedulingStrategy {
         match self {
             SchedulingStrategy::Daemon => "DAEMON",
             SchedulingStrategy::Replica => "REPLICA",
+        }
+    }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "DAEMON" => Some(SchedulingStrategy::Daemon),
+            "REPLICA" => Some(SchedulingStrategy::Replica),
+            _ => None,
         }
     }
 }
@@ -787,6 +876,16 @@ impl PlacementStrategyType {
             PlacementStrategyType::Spread => "spread",
         }
     }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "binpack" => Some(PlacementStrategyType::Binpack),
+            "random" => Some(PlacementStrategyType::Random),
+            "spread" => Some(PlacementStrategyType::Spread),
+            _ => None,
+        }
+    }
 }
 
 #[doc = "An object representing a constraint on task placement. For more information, see Task placement constraints in the Amazon Elastic Container Service Developer Guide."]
@@ -817,6 +916,15 @@ impl PlacementConstraintType {
         match self {
             PlacementConstraintType::DistinctInstance => "distinctInstance",
             PlacementConstraintType::MemberOf => "memberOf",
+        }
+    }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "distinctInstance" => Some(PlacementConstraintType::DistinctInstance),
+            "memberOf" => Some(PlacementConstraintType::MemberOf),
+            _ => None,
         }
     }
 }
@@ -860,6 +968,15 @@ impl AssignPublicIp {
         match self {
             AssignPublicIp::Disabled => "DISABLED",
             AssignPublicIp::Enabled => "ENABLED",
+        }
+    }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "DISABLED" => Some(AssignPublicIp::Disabled),
+            "ENABLED" => Some(AssignPublicIp::Enabled),
+            _ => None,
         }
     }
 }
@@ -926,6 +1043,17 @@ impl LaunchType {
             LaunchType::ManagedInstances => "MANAGED_INSTANCES",
         }
     }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "EC2" => Some(LaunchType::Ec2),
+            "EXTERNAL" => Some(LaunchType::External),
+            "FARGATE" => Some(LaunchType::Fargate),
+            "MANAGED_INSTANCES" => Some(LaunchType::ManagedInstances),
+            _ => None,
+        }
+    }
 }
 
 #[doc = "The deployment controller to use for the service."]
@@ -956,6 +1084,16 @@ impl DeploymentControllerType {
             DeploymentControllerType::CodeDeploy => "CODE_DEPLOY",
             DeploymentControllerType::Ecs => "ECS",
             DeploymentControllerType::External => "EXTERNAL",
+        }
+    }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "CODE_DEPLOY" => Some(DeploymentControllerType::CodeDeploy),
+            "ECS" => Some(DeploymentControllerType::Ecs),
+            "EXTERNAL" => Some(DeploymentControllerType::External),
+            _ => None,
         }
     }
 }
@@ -1015,6 +1153,17 @@ impl DeploymentStrategy {
             DeploymentStrategy::Canary => "CANARY",
             DeploymentStrategy::Linear => "LINEAR",
             DeploymentStrategy::Rolling => "ROLLING",
+        }
+    }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "BLUE_GREEN" => Some(DeploymentStrategy::BlueGreen),
+            "CANARY" => Some(DeploymentStrategy::Canary),
+            "LINEAR" => Some(DeploymentStrategy::Linear),
+            "ROLLING" => Some(DeploymentStrategy::Rolling),
+            _ => None,
         }
     }
 }
@@ -1082,6 +1231,20 @@ impl DeploymentLifecycleHookStage {
             DeploymentLifecycleHookStage::TestTrafficShift => "TEST_TRAFFIC_SHIFT",
         }
     }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "POST_PRODUCTION_TRAFFIC_SHIFT" => Some(DeploymentLifecycleHookStage::PostProductionTrafficShift),
+            "POST_SCALE_UP" => Some(DeploymentLifecycleHookStage::PostScaleUp),
+            "POST_TEST_TRAFFIC_SHIFT" => Some(DeploymentLifecycleHookStage::PostTestTrafficShift),
+            "PRE_SCALE_UP" => Some(DeploymentLifecycleHookStage::PreScaleUp),
+            "PRODUCTION_TRAFFIC_SHIFT" => Some(DeploymentLifecycleHookStage::ProductionTrafficShift),
+            "RECONCILE_SERVICE" => Some(DeploymentLifecycleHookStage::ReconcileService),
+            "TEST_TRAFFIC_SHIFT" => Some(DeploymentLifecycleHookStage::TestTrafficShift),
+            _ => None,
+        }
+    }
 }
 
 #[doc = "The deployment circuit breaker determines whether a service deployment will fail if the service can't reach a steady state. If it is turned on, a service deployment will transition to a failed state and stop launching new tasks. You can also configure Amazon ECS to roll back your service to the last completed deployment after a failure."]
@@ -1137,6 +1300,15 @@ impl AvailabilityZoneRebalancing {
         match self {
             AvailabilityZoneRebalancing::Disabled => "DISABLED",
             AvailabilityZoneRebalancing::Enabled => "ENABLED",
+        }
+    }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "DISABLED" => Some(AvailabilityZoneRebalancing::Disabled),
+            "ENABLED" => Some(AvailabilityZoneRebalancing::Enabled),
+            _ => None,
         }
     }
 }
@@ -1256,6 +1428,15 @@ impl EFSTransitEncryption {
             EFSTransitEncryption::Enabled => "ENABLED",
         }
     }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "DISABLED" => Some(EFSTransitEncryption::Disabled),
+            "ENABLED" => Some(EFSTransitEncryption::Enabled),
+            _ => None,
+        }
+    }
 }
 
 #[doc = "The authorization configuration details for the Amazon EFS file system."]
@@ -1286,6 +1467,15 @@ impl EFSAuthorizationConfigIAM {
         match self {
             EFSAuthorizationConfigIAM::Disabled => "DISABLED",
             EFSAuthorizationConfigIAM::Enabled => "ENABLED",
+        }
+    }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "DISABLED" => Some(EFSAuthorizationConfigIAM::Disabled),
+            "ENABLED" => Some(EFSAuthorizationConfigIAM::Enabled),
+            _ => None,
         }
     }
 }
@@ -1327,6 +1517,15 @@ impl Scope {
         match self {
             Scope::Shared => "shared",
             Scope::Task => "task",
+        }
+    }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "shared" => Some(Scope::Shared),
+            "task" => Some(Scope::Task),
+            _ => None,
         }
     }
 }
@@ -1385,6 +1584,23 @@ impl OSFamily {
             OSFamily::WindowsServer20h2Core => "WINDOWS_SERVER_20H2_CORE",
         }
     }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "LINUX" => Some(OSFamily::Linux),
+            "WINDOWS_SERVER_2004_CORE" => Some(OSFamily::WindowsServer2004Core),
+            "WINDOWS_SERVER_2016_FULL" => Some(OSFamily::WindowsServer2016Full),
+            "WINDOWS_SERVER_2019_CORE" => Some(OSFamily::WindowsServer2019Core),
+            "WINDOWS_SERVER_2019_FULL" => Some(OSFamily::WindowsServer2019Full),
+            "WINDOWS_SERVER_2022_CORE" => Some(OSFamily::WindowsServer2022Core),
+            "WINDOWS_SERVER_2022_FULL" => Some(OSFamily::WindowsServer2022Full),
+            "WINDOWS_SERVER_2025_CORE" => Some(OSFamily::WindowsServer2025Core),
+            "WINDOWS_SERVER_2025_FULL" => Some(OSFamily::WindowsServer2025Full),
+            "WINDOWS_SERVER_20H2_CORE" => Some(OSFamily::WindowsServer20h2Core),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
@@ -1404,6 +1620,15 @@ impl CPUArchitecture {
         match self {
             CPUArchitecture::Arm64 => "ARM64",
             CPUArchitecture::X8664 => "X86_64",
+        }
+    }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "ARM64" => Some(CPUArchitecture::Arm64),
+            "X86_64" => Some(CPUArchitecture::X8664),
+            _ => None,
         }
     }
 }
@@ -1431,6 +1656,17 @@ impl Compatibility {
             Compatibility::External => "EXTERNAL",
             Compatibility::Fargate => "FARGATE",
             Compatibility::ManagedInstances => "MANAGED_INSTANCES",
+        }
+    }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "EC2" => Some(Compatibility::Ec2),
+            "EXTERNAL" => Some(Compatibility::External),
+            "FARGATE" => Some(Compatibility::Fargate),
+            "MANAGED_INSTANCES" => Some(Compatibility::ManagedInstances),
+            _ => None,
         }
     }
 }
@@ -1463,6 +1699,14 @@ impl ProxyConfigurationType {
     pub fn as_str(self) -> &'static str {
         match self {
             ProxyConfigurationType::Appmesh => "APPMESH",
+        }
+    }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "APPMESH" => Some(ProxyConfigurationType::Appmesh),
+            _ => None,
         }
     }
 }
@@ -1505,6 +1749,14 @@ impl TaskDefinitionPlacementConstraintType {
             TaskDefinitionPlacementConstraintType::MemberOf => "memberOf",
         }
     }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "memberOf" => Some(TaskDefinitionPlacementConstraintType::MemberOf),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
@@ -1524,6 +1776,15 @@ impl PidMode {
         match self {
             PidMode::Host => "host",
             PidMode::Task => "task",
+        }
+    }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "host" => Some(PidMode::Host),
+            "task" => Some(PidMode::Task),
+            _ => None,
         }
     }
 }
@@ -1553,6 +1814,17 @@ impl NetworkMode {
             NetworkMode::None => "none",
         }
     }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "awsvpc" => Some(NetworkMode::Awsvpc),
+            "bridge" => Some(NetworkMode::Bridge),
+            "host" => Some(NetworkMode::Host),
+            "none" => Some(NetworkMode::None),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
@@ -1575,6 +1847,16 @@ impl IpcMode {
             IpcMode::Host => "host",
             IpcMode::None => "none",
             IpcMode::Task => "task",
+        }
+    }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "host" => Some(IpcMode::Host),
+            "none" => Some(IpcMode::None),
+            "task" => Some(IpcMode::Task),
+            _ => None,
         }
     }
 }
@@ -1759,6 +2041,15 @@ impl VersionConsistency {
             VersionConsistency::Enabled => "enabled",
         }
     }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "disabled" => Some(VersionConsistency::Disabled),
+            "enabled" => Some(VersionConsistency::Enabled),
+            _ => None,
+        }
+    }
 }
 
 #[doc = "The ulimit settings to pass to the container."]
@@ -1833,6 +2124,28 @@ impl UlimitName {
             UlimitName::Stack => "stack",
         }
     }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "core" => Some(UlimitName::Core),
+            "cpu" => Some(UlimitName::Cpu),
+            "data" => Some(UlimitName::Data),
+            "fsize" => Some(UlimitName::Fsize),
+            "locks" => Some(UlimitName::Locks),
+            "memlock" => Some(UlimitName::Memlock),
+            "msgqueue" => Some(UlimitName::Msgqueue),
+            "nice" => Some(UlimitName::Nice),
+            "nofile" => Some(UlimitName::Nofile),
+            "nproc" => Some(UlimitName::Nproc),
+            "rss" => Some(UlimitName::Rss),
+            "rtprio" => Some(UlimitName::Rtprio),
+            "rttime" => Some(UlimitName::Rttime),
+            "sigpending" => Some(UlimitName::Sigpending),
+            "stack" => Some(UlimitName::Stack),
+            _ => None,
+        }
+    }
 }
 
 #[doc = "A list of namespaced kernel parameters to set in the container. This parameter maps to Sysctls in the docker container create command and the --sysctl option to docker run. For example, you can configure net.ipv4.tcp_keepalive_time setting to maintain longer lived connections."]
@@ -1890,6 +2203,15 @@ impl ResourceType {
             ResourceType::InferenceAccelerator => "InferenceAccelerator",
         }
     }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "GPU" => Some(ResourceType::Gpu),
+            "InferenceAccelerator" => Some(ResourceType::InferenceAccelerator),
+            _ => None,
+        }
+    }
 }
 
 #[doc = "The repository credentials for private registry authentication."]
@@ -1942,6 +2264,15 @@ impl TransportProtocol {
             TransportProtocol::Udp => "udp",
         }
     }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "tcp" => Some(TransportProtocol::Tcp),
+            "udp" => Some(TransportProtocol::Udp),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
@@ -1964,6 +2295,16 @@ impl ApplicationProtocol {
             ApplicationProtocol::Grpc => "grpc",
             ApplicationProtocol::Http => "http",
             ApplicationProtocol::Http2 => "http2",
+        }
+    }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "grpc" => Some(ApplicationProtocol::Grpc),
+            "http" => Some(ApplicationProtocol::Http),
+            "http2" => Some(ApplicationProtocol::Http2),
+            _ => None,
         }
     }
 }
@@ -2058,6 +2399,16 @@ impl DeviceCgroupPermission {
             DeviceCgroupPermission::Write => "write",
         }
     }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "mknod" => Some(DeviceCgroupPermission::Mknod),
+            "read" => Some(DeviceCgroupPermission::Read),
+            "write" => Some(DeviceCgroupPermission::Write),
+            _ => None,
+        }
+    }
 }
 
 #[doc = "The Linux capabilities to add or remove from the default Docker configuration for a container defined in the task definition. For more detailed information about these Linux capabilities, see the capabilities(7) Linux manual page."]
@@ -2121,6 +2472,15 @@ impl FirelensConfigurationType {
             FirelensConfigurationType::Fluentd => "fluentd",
         }
     }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "fluentbit" => Some(FirelensConfigurationType::Fluentbit),
+            "fluentd" => Some(FirelensConfigurationType::Fluentd),
+            _ => None,
+        }
+    }
 }
 
 #[doc = "Hostnames and IP address entries that are added to the /etc/hosts file of a container via the extraHosts parameter of its ContainerDefinition."]
@@ -2161,6 +2521,14 @@ impl EnvironmentFileType {
             EnvironmentFileType::S3 => "s3",
         }
     }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "s3" => Some(EnvironmentFileType::S3),
+            _ => None,
+        }
+    }
 }
 
 #[doc = "The dependencies defined for container startup and shutdown. A container can contain multiple dependencies. When a dependency is defined for container startup, for container shutdown it is reversed."]
@@ -2197,6 +2565,17 @@ impl ContainerCondition {
             ContainerCondition::Healthy => "HEALTHY",
             ContainerCondition::Start => "START",
             ContainerCondition::Success => "SUCCESS",
+        }
+    }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "COMPLETE" => Some(ContainerCondition::Complete),
+            "HEALTHY" => Some(ContainerCondition::Healthy),
+            "START" => Some(ContainerCondition::Start),
+            "SUCCESS" => Some(ContainerCondition::Success),
+            _ => None,
         }
     }
 }
