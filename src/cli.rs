@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -29,6 +29,42 @@ pub enum Command {
         #[arg(long, short, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
+    /// Show what `apply` would change in ECS, per object and field. Exit 0 in sync,
+    /// 1 differences, 2 error.
+    Diff {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        ecs: EcsArgs,
+        /// Also show the owned services that left the source (as `apply --prune` would delete).
+        #[arg(long)]
+        prune: bool,
+        #[arg(long, short, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Make ECS match the manifests and follow each rollout to its end. Exit non-zero if
+    /// anything failed.
+    Apply {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        ecs: EcsArgs,
+        /// How long a rollout may take, unless its object sets rollout.timeout.
+        #[arg(long, default_value = "10m", value_parser = duration)]
+        timeout: std::time::Duration,
+        /// Return once the changes are made, without following the rollouts.
+        #[arg(long)]
+        no_wait: bool,
+        /// Delete owned services that left the source (scale to 0, then delete).
+        #[arg(long)]
+        prune: bool,
+        /// Services changed at once.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// How often rollouts are polled.
+        #[arg(long, default_value = "2s", value_parser = duration_ms)]
+        poll: std::time::Duration,
+    },
     /// Print the CustomResourceDefinitions as YAML, for `kubectl apply -f -`.
     Crds,
     /// Run the ECS simulator: a local ECS control plane for the AWS SDKs and CLI.
@@ -42,6 +78,40 @@ pub enum Command {
         #[arg(long)]
         no_throttle: bool,
     },
+}
+
+/// Where ECS is. By default the AWS SDK's own resolution: `AWS_ENDPOINT_URL_ECS` /
+/// `AWS_ENDPOINT_URL`, `AWS_REGION`, profiles and the default credential chain.
+#[derive(Args, Debug, Clone)]
+pub struct EcsArgs {
+    /// The ECS endpoint (e.g. `ecs-gitops sim`'s).
+    #[arg(long, env = "ECS_GITOPS_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+    /// The region of objects that set none.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Use an embedded ECS simulator: no AWS account needed (its state ends with the command).
+    #[arg(long, conflicts_with = "endpoint_url")]
+    pub local: bool,
+    /// The embedded simulator's speed (with --local).
+    #[arg(long, default_value_t = 10.0, value_parser = positive)]
+    pub local_speed: f64,
+    /// Multiplies the API budget's refill rates (for a simulator running faster than time).
+    #[arg(long, default_value_t = 1.0, value_parser = positive)]
+    pub api_budget_scale: f64,
+}
+
+fn duration(text: &str) -> Result<std::time::Duration, String> {
+    crate::api::parse_duration(text)
+        .ok_or_else(|| format!("{text:?} is not a duration (90s, 10m, 1h)"))
+}
+
+/// A duration that may be under a second: `500ms`, or the forms of `duration`.
+fn duration_ms(text: &str) -> Result<std::time::Duration, String> {
+    match text.strip_suffix("ms").map(str::parse::<u64>) {
+        Some(Ok(ms)) if ms > 0 => Ok(std::time::Duration::from_millis(ms)),
+        _ => duration(text),
+    }
 }
 
 fn positive(text: &str) -> Result<f64, String> {

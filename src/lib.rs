@@ -4,7 +4,10 @@
 //!  Source ──Revision──► api (parse, validate) ──► diff ──► plan ──► reconcile ──► ECS API
 //! ```
 pub mod api;
-pub mod ecs;
 pub mod cli;
+pub mod commands;
+pub mod diff;
+pub mod ecs;
+pub mod reconcile;
 pub mod sim;
 pub mod source;

@@ -5,6 +5,8 @@ use tracing_subscriber::EnvFilter;
 
 use ecs_gitops::api::crd::crd_files;
 use ecs_gitops::cli::{Cli, Command, LogFormat, Output};
+use ecs_gitops::commands;
+use ecs_gitops::reconcile::Options;
 use ecs_gitops::sim::{SimConfig, Simulator};
 use ecs_gitops::source::files;
 
@@ -36,6 +38,31 @@ async fn main() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Validate { paths, output } => Ok(validate(&paths, output)?),
+        Command::Diff {
+            paths,
+            ecs,
+            prune,
+            output,
+        } => commands::diff(&paths, &ecs, prune, output).await,
+        Command::Apply {
+            paths,
+            ecs,
+            timeout,
+            no_wait,
+            prune,
+            concurrency,
+            poll,
+        } => {
+            let options = Options {
+                prune,
+                wait: !no_wait,
+                timeout,
+                concurrency,
+                poll,
+                ..Options::default()
+            };
+            commands::apply(&paths, &ecs, options).await
+        }
         Command::Crds => {
             let documents: Vec<String> = crd_files().into_iter().map(|(_, yaml)| yaml).collect();
             print!("{}", documents.join("---\n"));
@@ -45,7 +72,8 @@ async fn main() -> anyhow::Result<ExitCode> {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,aws_config=error"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

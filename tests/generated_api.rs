@@ -258,7 +258,11 @@ impl<'m> Generator<'m> {
         for (variant, value) in &values {
             writeln!(variants, "    #[serde(rename = {value:?})]\n    {variant},").unwrap();
             writeln!(arms, "            {name}::{variant} => {value:?},").unwrap();
-            writeln!(parse_arms, "            {value:?} => Some({name}::{variant}),").unwrap();
+            writeln!(
+                parse_arms,
+                "            {value:?} => Some({name}::{variant}),"
+            )
+            .unwrap();
         }
         let all: Vec<String> = values.iter().map(|(_, v)| format!("{v:?}")).collect();
         writeln!(
@@ -484,7 +488,10 @@ const SDK_NAMES: &[(&str, &str)] = &[
     ("EFSVolumeConfiguration", "EfsVolumeConfiguration"),
     ("EBSTagSpecification", "EbsTagSpecification"),
     ("OSFamily", "OsFamily"),
-    ("ServiceManagedEBSVolumeConfiguration", "ServiceManagedEbsVolumeConfiguration"),
+    (
+        "ServiceManagedEBSVolumeConfiguration",
+        "ServiceManagedEbsVolumeConfiguration",
+    ),
     ("EBSResourceType", "EbsResourceType"),
     ("EFSTransitEncryption", "EfsTransitEncryption"),
     ("EFSAuthorizationConfig", "EfsAuthorizationConfig"),
@@ -494,22 +501,49 @@ const SDK_NAMES: &[(&str, &str)] = &[
 /// Types whose SDK builder's `build()` returns a Result (read off aws-sdk-ecs 1.157; a wrong
 /// entry fails to compile).
 const FALLIBLE_BUILDERS: &[&str] = &[
-    "AwsVpcConfiguration", "CapacityProviderStrategyItem", "ContainerDependency",
-    "ContainerRestartPolicy", "DeploymentAlarms", "DeploymentController", "Device",
-    "EBSTagSpecification", "EFSVolumeConfiguration", "EnvironmentFile", "FirelensConfiguration",
-    "HealthCheck", "HostEntry", "InferenceAccelerator", "LogConfiguration", "ProxyConfiguration",
-    "RepositoryCredentials", "ResourceRequirement", "S3FilesVolumeConfiguration", "Secret",
-    "ServiceConnectClientAlias", "ServiceConnectService", "ServiceVolumeConfiguration", "Tmpfs",
-    "Ulimit", "VpcLatticeConfiguration", "ClusterServiceConnectDefaultsRequest",
-    "FSxWindowsFileServerAuthorizationConfig", "FSxWindowsFileServerVolumeConfiguration",
-    "ServiceConnectAccessLogConfiguration", "ServiceConnectTestTrafficHeaderMatchRules",
-    "ServiceConnectTestTrafficHeaderRules", "ServiceManagedEBSVolumeConfiguration",
+    "AwsVpcConfiguration",
+    "CapacityProviderStrategyItem",
+    "ContainerDependency",
+    "ContainerRestartPolicy",
+    "DeploymentAlarms",
+    "DeploymentController",
+    "Device",
+    "EBSTagSpecification",
+    "EFSVolumeConfiguration",
+    "EnvironmentFile",
+    "FirelensConfiguration",
+    "HealthCheck",
+    "HostEntry",
+    "InferenceAccelerator",
+    "LogConfiguration",
+    "ProxyConfiguration",
+    "RepositoryCredentials",
+    "ResourceRequirement",
+    "S3FilesVolumeConfiguration",
+    "Secret",
+    "ServiceConnectClientAlias",
+    "ServiceConnectService",
+    "ServiceVolumeConfiguration",
+    "Tmpfs",
+    "Ulimit",
+    "VpcLatticeConfiguration",
+    "ClusterServiceConnectDefaultsRequest",
+    "FSxWindowsFileServerAuthorizationConfig",
+    "FSxWindowsFileServerVolumeConfiguration",
+    "ServiceConnectAccessLogConfiguration",
+    "ServiceConnectTestTrafficHeaderMatchRules",
+    "ServiceConnectTestTrafficHeaderRules",
+    "ServiceManagedEBSVolumeConfiguration",
 ];
 
 /// (operation input, its fluent builder's module, the root type) for the SDK calls built from
 /// our inputs, and the output shapes read back into them.
 const SDK_CALLS: &[(&str, &str, &str)] = &[
-    ("RegisterTaskDefinitionRequest", "register_task_definition", "TaskDefinitionInput"),
+    (
+        "RegisterTaskDefinitionRequest",
+        "register_task_definition",
+        "TaskDefinitionInput",
+    ),
     ("CreateServiceRequest", "create_service", "ServiceInput"),
     ("UpdateServiceRequest", "update_service", "ServiceInput"),
     ("CreateClusterRequest", "create_cluster", "ClusterInput"),
@@ -526,7 +560,10 @@ fn generated_sdk_conversions_match_the_smithy_model() {
         &std::fs::read_to_string(shared.join("reference/ecs-2014-11-13.smithy.json")).unwrap(),
     )
     .unwrap();
-    let code = SdkGenerator { shapes: &model["shapes"] }.generate();
+    let code = SdkGenerator {
+        shapes: &model["shapes"],
+    }
+    .generate();
     let target = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/ecs/convert.rs");
     if std::env::var_os("UPDATE_GENERATED").is_some() {
         std::fs::write(&target, &code).unwrap();
@@ -553,7 +590,10 @@ impl<'m> SdkGenerator<'m> {
     }
 
     fn sdk_name(name: &str) -> &str {
-        SDK_NAMES.iter().find(|(m, _)| *m == name).map_or(name, |(_, s)| s)
+        SDK_NAMES
+            .iter()
+            .find(|(m, _)| *m == name)
+            .map_or(name, |(_, s)| s)
     }
 
     /// Whether the SDK keeps a member as a plain value rather than an `Option`.
@@ -565,7 +605,9 @@ impl<'m> SdkGenerator<'m> {
         if traits.get("smithy.api#required").is_some() {
             return self.kind(target(def)) != "structure";
         }
-        self.shape(target(def))["traits"].get("smithy.api#default").is_some()
+        self.shape(target(def))["traits"]
+            .get("smithy.api#default")
+            .is_some()
     }
 
     /// Named shapes reachable from the roots, as our generated types hold them.
@@ -590,14 +632,17 @@ impl<'m> SdkGenerator<'m> {
                 _ => {}
             }
         }
-        seen.into_iter().filter(|n| self.kind(n) == "structure" || self.kind(n) == "enum").collect()
+        seen.into_iter()
+            .filter(|n| self.kind(n) == "structure" || self.kind(n) == "enum")
+            .collect()
     }
 
     fn generate(&self) -> String {
         let mut out = String::from(
             "// @generated by tests/generated_api.rs from the ECS Smithy model; do not edit.\n\
-             //! Conversions between our ECS input types (`api`) and `aws-sdk-ecs`'s, both ways.\n\n\
-             #![allow(clippy::needless_question_mark, clippy::redundant_closure, unused_mut, deprecated)]\n\n\
+             //! Conversions between our ECS input types (`api`) and `aws-sdk-ecs`'s, both ways.\n\
+             //! Generated code: clippy's style lints do not apply.\n\n\
+             #![allow(clippy::all, unused_mut, deprecated)]\n\n\
              use aws_sdk_ecs::error::BuildError;\n\
              use aws_sdk_ecs::types as sdk;\n\n\
              use super::convert_support::{ConvertError, FromSdk, ToSdk, from_document, opt, to_document};\n\
@@ -636,8 +681,17 @@ impl<'m> SdkGenerator<'m> {
         for (member, def) in members(shape) {
             let field = field_name(member);
             let required = is_required(def);
-            setters.push_str(&format!("\n            .set_{}({})", field.trim_start_matches("r#"), self.to_sdk_value(&format!("self.{field}"), target(def), !required)));
-            let read = self.from_sdk_value(&format!("value.{field}"), target(def), self.sdk_plain(def), required);
+            setters.push_str(&format!(
+                "\n            .set_{}({})",
+                field.trim_start_matches("r#"),
+                self.write_sdk_value(&format!("self.{field}"), target(def), !required)
+            ));
+            let read = self.read_sdk_value(
+                &format!("value.{field}"),
+                target(def),
+                self.sdk_plain(def),
+                required,
+            );
             fields.push_str(&format!("\n            {field}: {read},"));
         }
         let build = if FALLIBLE_BUILDERS.contains(&name) {
@@ -645,7 +699,11 @@ impl<'m> SdkGenerator<'m> {
         } else {
             "build())".to_string()
         };
-        let open = if FALLIBLE_BUILDERS.contains(&name) { "" } else { "Ok(" };
+        let open = if FALLIBLE_BUILDERS.contains(&name) {
+            ""
+        } else {
+            "Ok("
+        };
         writeln!(
             out,
             "\nimpl ToSdk for api::{name} {{\n    type Sdk = sdk::{sdk};\n    fn to_sdk(&self) -> Result<sdk::{sdk}, BuildError> {{\n        {open}sdk::{sdk}::builder(){setters}\n            .{build}\n    }}\n}}\n\n\
@@ -655,8 +713,8 @@ impl<'m> SdkGenerator<'m> {
     }
 
     /// An `Option<SdkType>` expression for a `set_` call from our field `expr`.
-    fn to_sdk_value(&self, expr: &str, target: &str, optional: bool) -> String {
-        let convert = self.to_sdk_conversion(target, "v");
+    fn write_sdk_value(&self, expr: &str, target: &str, optional: bool) -> String {
+        let convert = self.write_sdk_conversion(target, "v");
         if optional {
             format!("opt(&{expr}, |v| Ok({convert}))?")
         } else {
@@ -665,7 +723,7 @@ impl<'m> SdkGenerator<'m> {
     }
 
     /// Our `&T` named `var` as the SDK's value.
-    fn to_sdk_conversion(&self, target: &str, var: &str) -> String {
+    fn write_sdk_conversion(&self, target: &str, var: &str) -> String {
         let shape = self.shape(target);
         match shape["type"].as_str().unwrap() {
             "string" => format!("{var}.clone()"),
@@ -673,24 +731,36 @@ impl<'m> SdkGenerator<'m> {
             "document" => format!("to_document({var})"),
             "enum" | "structure" => format!("{var}.to_sdk()?"),
             "list" => {
-                let inner = self.to_sdk_conversion(self::target(&shape["member"]), "x");
-                format!("{var}.iter().map(|x| Ok({inner})).collect::<Result<Vec<_>, BuildError>>()?")
+                let inner = self.write_sdk_conversion(self::target(&shape["member"]), "x");
+                format!(
+                    "{var}.iter().map(|x| Ok({inner})).collect::<Result<Vec<_>, BuildError>>()?"
+                )
             }
             "map" => {
-                let inner = self.to_sdk_conversion(self::target(&shape["value"]), "x");
-                format!("{var}.iter().map(|(k, x)| Ok((k.clone(), {inner}))).collect::<Result<std::collections::HashMap<_, _>, BuildError>>()?")
+                let inner = self.write_sdk_conversion(self::target(&shape["value"]), "x");
+                format!(
+                    "{var}.iter().map(|(k, x)| Ok((k.clone(), {inner}))).collect::<Result<std::collections::HashMap<_, _>, BuildError>>()?"
+                )
             }
             other => panic!("{other}"),
         }
     }
 
     /// Our field's value from the SDK's field `expr`.
-    fn from_sdk_value(&self, expr: &str, target: &str, sdk_plain: bool, ours_required: bool) -> String {
-        let convert = self.from_sdk_conversion(target, "v");
+    fn read_sdk_value(
+        &self,
+        expr: &str,
+        target: &str,
+        sdk_plain: bool,
+        ours_required: bool,
+    ) -> String {
+        let convert = self.read_sdk_conversion(target, "v");
         match (sdk_plain, ours_required) {
             (true, true) => format!("{{ let v = &{expr}; {convert} }}"),
             (true, false) => format!("Some({{ let v = &{expr}; {convert} }})"),
-            (false, false) => format!("match &{expr} {{ Some(v) => Some({convert}), None => None }}"),
+            (false, false) => {
+                format!("match &{expr} {{ Some(v) => Some({convert}), None => None }}")
+            }
             (false, true) => format!(
                 "match &{expr} {{ Some(v) => {convert}, None => return Err(ConvertError::missing({:?})) }}",
                 expr.trim_start_matches("value.")
@@ -699,7 +769,7 @@ impl<'m> SdkGenerator<'m> {
     }
 
     /// The SDK's `&T` named `var` as our value.
-    fn from_sdk_conversion(&self, target: &str, var: &str) -> String {
+    fn read_sdk_conversion(&self, target: &str, var: &str) -> String {
         let shape = self.shape(target);
         match shape["type"].as_str().unwrap() {
             "string" => format!("{var}.clone()"),
@@ -707,12 +777,16 @@ impl<'m> SdkGenerator<'m> {
             "document" => format!("from_document({var})"),
             "enum" | "structure" => format!("api::{target}::from_sdk({var})?"),
             "list" => {
-                let inner = self.from_sdk_conversion(self::target(&shape["member"]), "x");
-                format!("{var}.iter().map(|x| Ok({inner})).collect::<Result<Vec<_>, ConvertError>>()?")
+                let inner = self.read_sdk_conversion(self::target(&shape["member"]), "x");
+                format!(
+                    "{var}.iter().map(|x| Ok({inner})).collect::<Result<Vec<_>, ConvertError>>()?"
+                )
             }
             "map" => {
-                let inner = self.from_sdk_conversion(self::target(&shape["value"]), "x");
-                format!("{var}.iter().map(|(k, x)| Ok((k.clone(), {inner}))).collect::<Result<std::collections::BTreeMap<_, _>, ConvertError>>()?")
+                let inner = self.read_sdk_conversion(self::target(&shape["value"]), "x");
+                format!(
+                    "{var}.iter().map(|(k, x)| Ok((k.clone(), {inner}))).collect::<Result<std::collections::BTreeMap<_, _>, ConvertError>>()?"
+                )
             }
             other => panic!("{other}"),
         }
@@ -726,7 +800,11 @@ impl<'m> SdkGenerator<'m> {
                 if root.skip.contains(&member) || out.iter().any(|(m, _, _)| *m == member) {
                     continue;
                 }
-                out.push((member, def, is_required(def) && !root.optional.contains(&member)));
+                out.push((
+                    member,
+                    def,
+                    is_required(def) && !root.optional.contains(&member),
+                ));
             }
         }
         out
@@ -745,12 +823,18 @@ impl<'m> SdkGenerator<'m> {
                 continue;
             }
             let field = field_name(member);
-            let value = if TASK_SIZE_MEMBERS.iter().any(|(s, m)| *s == input && *m == member) {
+            let value = if TASK_SIZE_MEMBERS
+                .iter()
+                .any(|(s, m)| *s == input && *m == member)
+            {
                 format!("input.{field}.as_ref().map(|v| v.0.clone())")
             } else {
-                self.to_sdk_value(&format!("input.{field}"), target(def), !required)
+                self.write_sdk_value(&format!("input.{field}"), target(def), !required)
             };
-            setters.push_str(&format!("\n    builder = builder.set_{}({value});", field.trim_start_matches("r#")));
+            setters.push_str(&format!(
+                "\n    builder = builder.set_{}({value});",
+                field.trim_start_matches("r#")
+            ));
         }
         writeln!(
             out,
@@ -761,23 +845,46 @@ impl<'m> SdkGenerator<'m> {
         .unwrap();
     }
 
+    /// Same shape, or primitives of the same kind (`Integer` and `BoxedInteger`).
+    fn same_type(&self, a: &str, b: &str) -> bool {
+        let primitive = ["string", "integer", "long", "double", "boolean"];
+        a == b || (self.kind(a) == self.kind(b) && primitive.contains(&self.kind(a)))
+    }
+
     /// Our root type from an output shape, for the members both have.
     fn read_root(&self, out: &mut String, output: &str, root: &str) {
         let output_members: BTreeSet<&str> = members(self.shape(output)).map(|(m, _)| m).collect();
         let mut fields = String::new();
         for (member, def, required) in self.root_members(root) {
             let field = field_name(member);
-            let output_def = members(self.shape(output)).find(|(m, _)| *m == member).map(|(_, d)| d);
+            let output_def = members(self.shape(output))
+                .find(|(m, _)| *m == member)
+                .map(|(_, d)| d);
             let read = match output_def {
-                Some(output_def) if output_members.contains(member) && target(output_def) == target(def) => {
-                    if TASK_SIZE_MEMBERS.iter().any(|(_, m)| *m == member) && root == "TaskDefinitionInput" {
+                Some(output_def)
+                    if output_members.contains(member)
+                        && self.same_type(target(output_def), target(def)) =>
+                {
+                    if TASK_SIZE_MEMBERS.iter().any(|(_, m)| *m == member)
+                        && root == "TaskDefinitionInput"
+                    {
                         format!("value.{field}.clone().map(api::TaskSize)")
-                    } else if required && self.kind(target(def)) == "list" && !self.sdk_plain(output_def) {
+                    } else if required
+                        && self.kind(target(def)) == "list"
+                        && !self.sdk_plain(output_def)
+                    {
                         // An empty list is left out of ECS's answer.
-                        let convert = self.from_sdk_conversion(target(def), "v");
-                        format!("{{ let v = value.{field}.as_ref().map(|v| v.as_slice()).unwrap_or_default(); {convert} }}")
+                        let convert = self.read_sdk_conversion(target(def), "v");
+                        format!(
+                            "{{ let v = value.{field}.as_ref().map(|v| v.as_slice()).unwrap_or_default(); {convert} }}"
+                        )
                     } else {
-                        self.from_sdk_value(&format!("value.{field}"), target(def), self.sdk_plain(output_def), required)
+                        self.read_sdk_value(
+                            &format!("value.{field}"),
+                            target(def),
+                            self.sdk_plain(output_def),
+                            required,
+                        )
                     }
                 }
                 _ if required => "Default::default()".to_string(),

@@ -93,6 +93,8 @@ impl Manifest {
 pub struct Parsed {
     pub manifests: Vec<Manifest>,
     pub diagnostics: Vec<Diagnostic>,
+    /// The source revision the manifests came from (a commit, a content hash).
+    pub revision: String,
 }
 
 impl Parsed {

@@ -30,6 +30,10 @@ static SERVICE_FIELDS: LazyLock<Vec<String>> = LazyLock::new(field_names::<Servi
 static CONTAINER_FIELDS: LazyLock<Vec<String>> = LazyLock::new(field_names::<ContainerDefinition>);
 
 impl IgnoredField {
+    pub fn is_container(&self) -> bool {
+        matches!(self, IgnoredField::Container { .. })
+    }
+
     pub fn parse(path: &str) -> Result<IgnoredField, String> {
         if let Some(rest) = path.strip_prefix("containerDefinitions[") {
             let (container, field) = rest

@@ -71,7 +71,9 @@ pub fn from_document(value: &Document) -> serde_json::Value {
         Document::Number(Number::NegInt(i)) => serde_json::Value::from(*i),
         Document::Number(Number::Float(f)) => serde_json::Value::from(*f),
         Document::String(s) => serde_json::Value::String(s.clone()),
-        Document::Array(items) => serde_json::Value::Array(items.iter().map(from_document).collect()),
+        Document::Array(items) => {
+            serde_json::Value::Array(items.iter().map(from_document).collect())
+        }
         Document::Object(fields) => serde_json::Value::Object(
             fields
                 .iter()

@@ -1,6 +1,260 @@
-//! The only door to ECS: the `Ecs` trait, its `aws-sdk-ecs` implementation, and the API
-//! budget every call goes through.
+//! The only door to ECS: the `Ecs` trait, its `aws-sdk-ecs` implementation (`client.rs`), and
+//! the API budget every call goes through (`budget.rs`). Nothing else talks to AWS.
 
+mod budget;
+mod client;
 #[rustfmt::skip]
 mod convert;
 mod convert_support;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+pub use budget::{Budget, category};
+pub use client::{EcsConfig, SdkEcs};
+pub use convert_support::ConvertError;
+
+use crate::api::{ClusterInput, ServiceInput, TaskDefinitionInput};
+
+/// Tags the controller writes on what it owns.
+pub mod tags {
+    /// On every resource the controller created or adopted.
+    pub const MANAGED_BY: &str = "ecs-gitops.dev/managed-by";
+    pub const MANAGER: &str = "ecs-gitops";
+    /// The hash of the normalized desired task definition (on revisions and services).
+    pub const SPEC_HASH: &str = "ecs-gitops.dev/spec-hash";
+    /// The source revision (git commit, directory hash) that was applied.
+    pub const SOURCE: &str = "ecs-gitops.dev/source";
+    /// On a service: `family:revision` the controller deployed.
+    pub const TASK_DEFINITION: &str = "ecs-gitops.dev/task-definition";
+    /// On a service: a spec hash whose rollout failed, not applied again until it changes.
+    pub const FAILED_SPEC_HASH: &str = "ecs-gitops.dev/failed-spec-hash";
+}
+
+pub type Tags = BTreeMap<String, String>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EcsError {
+    #[error("{operation}: {code}: {message}")]
+    Api {
+        operation: &'static str,
+        code: String,
+        message: String,
+        retryable: bool,
+    },
+    #[error("{operation}: cannot reach ECS: {message}")]
+    Transport {
+        operation: &'static str,
+        retryable: bool,
+        message: String,
+    },
+    #[error("{operation}: cannot build the request: {source}")]
+    Build {
+        operation: &'static str,
+        #[source]
+        source: aws_sdk_ecs::error::BuildError,
+    },
+    #[error("{operation}: {source}")]
+    Convert {
+        operation: &'static str,
+        #[source]
+        source: ConvertError,
+    },
+}
+
+impl EcsError {
+    /// Throttling, server errors and lost connections are worth another try; the rest fail.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            EcsError::Api { retryable, .. } | EcsError::Transport { retryable, .. } => *retryable,
+            _ => false,
+        }
+    }
+
+    pub fn code(&self) -> &str {
+        match self {
+            EcsError::Api { code, .. } => code,
+            EcsError::Transport { .. } => "Transport",
+            EcsError::Build { .. } => "Build",
+            EcsError::Convert { .. } => "Convert",
+        }
+    }
+
+    /// A short label for metrics.
+    pub fn metric_label(&self) -> &str {
+        self.code()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObservedCluster {
+    pub arn: String,
+    pub name: String,
+    pub status: String,
+    pub tags: Tags,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObservedTaskDefinition {
+    pub arn: String,
+    pub family: String,
+    pub revision: i32,
+    pub status: String,
+    pub spec: TaskDefinitionInput,
+    pub tags: Tags,
+}
+
+impl ObservedTaskDefinition {
+    /// `family:revision`.
+    pub fn name(&self) -> String {
+        format!("{}:{}", self.family, self.revision)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObservedDeployment {
+    pub id: String,
+    /// PRIMARY, ACTIVE or INACTIVE.
+    pub status: String,
+    pub task_definition: String,
+    pub rollout_state: Option<String>,
+    pub rollout_state_reason: Option<String>,
+    pub desired_count: i32,
+    pub running_count: i32,
+    pub pending_count: i32,
+    pub failed_tasks: i32,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObservedService {
+    pub arn: String,
+    pub name: String,
+    pub cluster_arn: String,
+    /// ACTIVE, DRAINING or INACTIVE.
+    pub status: String,
+    pub task_definition: String,
+    pub desired_count: i32,
+    pub running_count: i32,
+    pub pending_count: i32,
+    /// The service's settings, in our schema's shape.
+    pub spec: ServiceInput,
+    pub tags: Tags,
+    pub deployments: Vec<ObservedDeployment>,
+    /// The newest service events' messages, newest first.
+    pub events: Vec<String>,
+}
+
+impl ObservedService {
+    pub fn is_managed(&self) -> bool {
+        self.tags.get(tags::MANAGED_BY).map(String::as_str) == Some(tags::MANAGER)
+    }
+}
+
+/// A stopped task's reason, for rollout reports.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoppedTask {
+    pub arn: String,
+    pub reason: String,
+}
+
+/// The ECS calls the controller makes. Every implementation shares one API budget per
+/// account and region; `SdkEcs` is the production one.
+pub trait Ecs: Sync {
+    fn describe_clusters(
+        &self,
+        region: &str,
+        names: &[String],
+    ) -> impl Future<Output = Result<Vec<ObservedCluster>, EcsError>>;
+
+    fn create_cluster(
+        &self,
+        region: &str,
+        input: &ClusterInput,
+        tags: &Tags,
+    ) -> impl Future<Output = Result<ObservedCluster, EcsError>>;
+
+    /// At most 10 services, as ECS takes them; missing ones are left out.
+    fn describe_services(
+        &self,
+        region: &str,
+        cluster: &str,
+        names: &[String],
+    ) -> impl Future<Output = Result<Vec<ObservedService>, EcsError>>;
+
+    /// Every ACTIVE service ARN of a cluster.
+    fn list_services(
+        &self,
+        region: &str,
+        cluster: &str,
+    ) -> impl Future<Output = Result<Vec<String>, EcsError>>;
+
+    fn describe_task_definition(
+        &self,
+        region: &str,
+        task_definition: &str,
+    ) -> impl Future<Output = Result<ObservedTaskDefinition, EcsError>>;
+
+    /// The newest ACTIVE revisions' ARNs of a family, newest first, at most `limit`.
+    fn list_task_definitions(
+        &self,
+        region: &str,
+        family: &str,
+        limit: i32,
+    ) -> impl Future<Output = Result<Vec<String>, EcsError>>;
+
+    fn register_task_definition(
+        &self,
+        region: &str,
+        input: &TaskDefinitionInput,
+        tags: &Tags,
+    ) -> impl Future<Output = Result<ObservedTaskDefinition, EcsError>>;
+
+    fn create_service(
+        &self,
+        region: &str,
+        input: &ServiceInput,
+        task_definition: &str,
+        tags: &Tags,
+        client_token: &str,
+    ) -> impl Future<Output = Result<ObservedService, EcsError>>;
+
+    /// Sends the fields set in `changes`, and the task definition when given.
+    fn update_service(
+        &self,
+        region: &str,
+        cluster: &str,
+        service: &str,
+        changes: &ServiceInput,
+        task_definition: Option<&str>,
+    ) -> impl Future<Output = Result<ObservedService, EcsError>>;
+
+    fn delete_service(
+        &self,
+        region: &str,
+        cluster: &str,
+        service: &str,
+    ) -> impl Future<Output = Result<(), EcsError>>;
+
+    fn tag_resource(
+        &self,
+        region: &str,
+        arn: &str,
+        tags: &Tags,
+    ) -> impl Future<Output = Result<(), EcsError>>;
+
+    fn untag_resource(
+        &self,
+        region: &str,
+        arn: &str,
+        keys: &[&str],
+    ) -> impl Future<Output = Result<(), EcsError>>;
+
+    /// Stopped tasks a deployment started, newest first, at most `limit`.
+    fn stopped_tasks(
+        &self,
+        region: &str,
+        cluster: &str,
+        deployment_id: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<StoppedTask>, EcsError>>;
+}

@@ -2,13 +2,17 @@
 
 use std::path::{Path, PathBuf};
 
+use sha2::{Digest, Sha256};
+
 use crate::api::{Diagnostic, Parsed, Severity, parse_file};
 
 const EXTENSIONS: &[&str] = &["yaml", "yml", "json"];
 
-/// Reads and validates every manifest under `paths`, as one revision.
+/// Reads and validates every manifest under `paths`, as one revision; the revision id is a
+/// hash of the files' names and contents.
 pub fn load(paths: &[PathBuf]) -> Parsed {
     let mut parsed = Parsed::default();
+    let mut digest = Sha256::new();
     for path in paths {
         let mut files = Vec::new();
         if let Err(e) = collect(path, true, &mut files) {
@@ -16,12 +20,24 @@ pub fn load(paths: &[PathBuf]) -> Parsed {
         }
         for file in files {
             match std::fs::read_to_string(&file) {
-                Ok(text) => parsed.extend(parse_file(&file.display().to_string(), &text)),
+                Ok(text) => {
+                    digest.update(file.display().to_string());
+                    digest.update([0]);
+                    digest.update(&text);
+                    parsed.extend(parse_file(&file.display().to_string(), &text));
+                }
                 Err(e) => parsed.diagnostics.push(unreadable(&file, &e)),
             }
         }
     }
     parsed.check_rules();
+    let hex: String = digest
+        .finalize()
+        .iter()
+        .take(6)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    parsed.revision = format!("files:{hex}");
     parsed
 }
 

@@ -1,0 +1,192 @@
+//! `diff` and `apply`: load, validate, observe, plan, and (for apply) execute and report.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::api::Parsed;
+use crate::cli::{EcsArgs, Output};
+use crate::diff::plan::{Desired, Plan, Verdict, plan};
+use crate::ecs::{EcsConfig, SdkEcs};
+use crate::reconcile::{Options, Outcome, Reconciler};
+use crate::sim::{SimConfig, Simulator};
+use crate::source::files;
+
+/// The ECS client the flags ask for, and the embedded simulator behind it with `--local`.
+pub async fn connect(args: &EcsArgs) -> std::io::Result<(SdkEcs, Option<Simulator>)> {
+    let mut config = EcsConfig {
+        endpoint_url: args.endpoint_url.clone(),
+        region: args.region.clone(),
+        budget_scale: args.api_budget_scale,
+        anonymous: false,
+    };
+    let simulator = if args.local {
+        let sim = Simulator::start(SimConfig {
+            speed: args.local_speed,
+            ..SimConfig::default()
+        })
+        .await?;
+        config.endpoint_url = Some(sim.endpoint());
+        config.anonymous = true;
+        config.budget_scale = args.local_speed;
+        Some(sim)
+    } else {
+        None
+    };
+    Ok((SdkEcs::new(config).await, simulator))
+}
+
+/// Loads and validates; prints the problems and returns `None` when the revision is unusable.
+fn load(paths: &[PathBuf]) -> Option<Parsed> {
+    let parsed = files::load(paths);
+    for diagnostic in &parsed.diagnostics {
+        eprintln!("{diagnostic}");
+    }
+    if parsed.errors() > 0 {
+        eprintln!("invalid manifests: nothing was compared or changed");
+        return None;
+    }
+    if parsed.manifests.is_empty() {
+        eprintln!("error: no ecs-gitops.dev objects found");
+        return None;
+    }
+    Some(parsed)
+}
+
+struct Paint(bool);
+
+impl Paint {
+    fn new() -> Paint {
+        Paint(std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+    }
+
+    fn color(&self, code: &str, text: &str) -> String {
+        if self.0 {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+}
+
+fn print_plan(plan: &Plan) {
+    let paint = Paint::new();
+    for object in &plan.objects {
+        let line = match &object.verdict {
+            Verdict::InSync => paint.color("2", &format!("= {}: in sync", object.object)),
+            Verdict::Create => paint.color("32", &format!("+ {}: create", object.object)),
+            Verdict::Update { fields } => paint.color("33", &format!("~ {}: update {}", object.object, fields.join(", "))),
+            Verdict::Delete => paint.color("31", &format!("- {}: delete", object.object)),
+            Verdict::Blocked { reason } => paint.color("31", &format!("! {}: not changed: {reason}", object.object)),
+            Verdict::Quarantined { hash } => paint.color(
+                "35",
+                &format!("! {}: quarantined: spec {hash} failed to roll out; change the manifest to try again", object.object),
+            ),
+        };
+        println!("{line}");
+        for change in &object.changes {
+            println!("    {}", change.describe());
+        }
+    }
+}
+
+pub async fn diff(
+    paths: &[PathBuf],
+    args: &EcsArgs,
+    prune: bool,
+    output: Output,
+) -> anyhow::Result<ExitCode> {
+    let Some(parsed) = load(paths) else {
+        return Ok(ExitCode::from(2));
+    };
+    let (ecs, _simulator) = connect(args).await?;
+    let desired = Desired::from_manifests(&parsed.manifests, ecs.default_region());
+    let mut reconciler = Reconciler::new(ecs);
+    let observed = match reconciler.observe(&desired, prune).await {
+        Ok(observed) => observed,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let plan = plan(&desired, &observed, prune);
+    match output {
+        Output::Json => {
+            let report = serde_json::json!({"inSync": plan.in_sync(), "objects": plan.objects});
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        Output::Text => print_plan(&plan),
+    }
+    Ok(ExitCode::from(if plan.in_sync() { 0 } else { 1 }))
+}
+
+pub async fn apply(
+    paths: &[PathBuf],
+    args: &EcsArgs,
+    options: Options,
+) -> anyhow::Result<ExitCode> {
+    let Some(parsed) = load(paths) else {
+        return Ok(ExitCode::from(2));
+    };
+    let (ecs, _simulator) = connect(args).await?;
+    let desired = Desired::from_manifests(&parsed.manifests, ecs.default_region());
+    let mut reconciler = Reconciler::new(ecs);
+    let observed = match reconciler.observe(&desired, options.prune).await {
+        Ok(observed) => observed,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let plan = plan(&desired, &observed, options.prune);
+    print_plan(&plan);
+    let options = Options {
+        source_revision: parsed.revision.clone(),
+        ..options
+    };
+    let progress = |object: &str, line: &str| println!("  {object}: {line}");
+    let report = reconciler.execute(&plan, &options, &progress).await;
+    let blocked: Vec<&str> = plan
+        .objects
+        .iter()
+        .filter(|o| matches!(o.verdict, Verdict::Blocked { .. }))
+        .map(|o| o.object.as_str())
+        .collect();
+    println!();
+    let paint = Paint::new();
+    let width = plan
+        .objects
+        .iter()
+        .map(|o| o.object.len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    println!("{:width$}  {:9}  DETAIL", "OBJECT", "RESULT");
+    for object in &plan.objects {
+        let (result, detail) = match (report.results.get(&object.object), &object.verdict) {
+            (Some(Outcome::Done { message }), _) => {
+                (paint.color("32", "ok       "), message.clone())
+            }
+            (Some(Outcome::Failed { message }), _) => {
+                (paint.color("31", "failed   "), message.clone())
+            }
+            (None, Verdict::InSync) => ("unchanged".to_string(), String::new()),
+            (None, Verdict::Blocked { reason }) => (paint.color("31", "blocked  "), reason.clone()),
+            (None, Verdict::Quarantined { hash }) => (
+                paint.color("35", "skipped  "),
+                format!("spec {hash} is quarantined"),
+            ),
+            (None, _) => (
+                "pending  ".to_string(),
+                "not followed (--no-wait)".to_string(),
+            ),
+        };
+        println!("{:width$}  {result}  {detail}", object.object);
+    }
+    let failed = report.failed() + blocked.len();
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

@@ -1,0 +1,636 @@
+//! The plan: a pure function from the desired objects and the observed ECS state to ordered
+//! actions, each with its reason. `diff` prints it; `apply` and `run` execute it.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value as Json;
+
+use super::changes::{Change, changes, covers};
+use super::{hash, normalize};
+use crate::api::rules::family;
+use crate::api::{
+    ClusterInput, DeletionPolicy, IgnoredField, Manifest, Object, RolloutPolicy, ServiceInput,
+    ServiceTaskDefinition, TaskDefinitionInput,
+};
+use crate::ecs::{ObservedCluster, ObservedService, ObservedTaskDefinition, tags};
+
+/// Annotation that lets the controller take over a service it did not create.
+pub const ADOPT_ANNOTATION: &str = "ecs-gitops.dev/adopt";
+/// Annotation that pauses reconciliation of one object.
+pub const SUSPEND_ANNOTATION: &str = "ecs-gitops.dev/suspend";
+/// Tag on a service whose deletion policy is Retain.
+pub const RETAIN_TAG: &str = "ecs-gitops.dev/deletion-policy";
+
+/// Service settings UpdateService cannot change.
+const IMMUTABLE: &[&str] = &["launchType", "schedulingStrategy", "role"];
+/// Fields that identify a service or only matter when it is created.
+const NOT_COMPARED: &[&str] = &[
+    "cluster",
+    "serviceName",
+    "clientToken",
+    "forceNewDeployment",
+    "tags",
+];
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ServiceKey {
+    pub region: String,
+    pub cluster: String,
+    pub name: String,
+}
+
+#[derive(Clone, Debug)]
+pub enum TaskDefinitionSource {
+    /// Registered and owned by the controller, identified by its spec hash.
+    Managed {
+        input: Box<TaskDefinitionInput>,
+        hash: String,
+    },
+    /// An existing task definition the controller does not manage.
+    Existing(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct DesiredService {
+    pub key: ServiceKey,
+    pub object: String,
+    /// With `cluster` and `serviceName` filled in.
+    pub spec: ServiceInput,
+    pub task_definition: TaskDefinitionSource,
+    pub ignore: Vec<IgnoredField>,
+    pub rollout: RolloutPolicy,
+    pub retain: bool,
+    pub adopt: bool,
+    pub suspended: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct DesiredCluster {
+    pub region: String,
+    pub name: String,
+    pub object: String,
+    pub input: ClusterInput,
+}
+
+#[derive(Clone, Debug)]
+pub struct DesiredTaskDefinition {
+    pub region: String,
+    pub family: String,
+    pub object: String,
+    pub input: TaskDefinitionInput,
+    pub hash: String,
+}
+
+/// The desired state of one revision of the source.
+#[derive(Clone, Debug, Default)]
+pub struct Desired {
+    pub clusters: Vec<DesiredCluster>,
+    pub task_definitions: Vec<DesiredTaskDefinition>,
+    pub services: Vec<DesiredService>,
+}
+
+fn annotated(manifest: &Manifest, key: &str) -> bool {
+    manifest
+        .object
+        .metadata()
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(key))
+        .is_some_and(|v| v == "true")
+}
+
+impl Desired {
+    /// The desired state of valid manifests; `region` applies where an object sets none.
+    pub fn from_manifests(manifests: &[Manifest], region: &str) -> Desired {
+        let mut desired = Desired::default();
+        let standalone: BTreeMap<&str, &TaskDefinitionInput> = manifests
+            .iter()
+            .filter_map(|m| match &m.object {
+                Object::TaskDefinition(td) => Some((m.object.name(), &td.spec.task_definition)),
+                _ => None,
+            })
+            .collect();
+        for manifest in manifests {
+            let name = manifest.object.name();
+            let object = manifest.object.label();
+            match &manifest.object {
+                Object::Cluster(c) => desired.clusters.push(DesiredCluster {
+                    region: c.spec.region.clone().unwrap_or_else(|| region.to_string()),
+                    name: c
+                        .spec
+                        .cluster
+                        .cluster_name
+                        .clone()
+                        .unwrap_or_else(|| name.to_string()),
+                    object,
+                    input: c.spec.cluster.clone(),
+                }),
+                Object::TaskDefinition(td) => {
+                    let input = with_family(&td.spec.task_definition, name);
+                    desired.task_definitions.push(DesiredTaskDefinition {
+                        region: td.spec.region.clone().unwrap_or_else(|| region.to_string()),
+                        family: input.family.clone().unwrap_or_default(),
+                        object,
+                        hash: hash::task_definition(&input),
+                        input,
+                    });
+                }
+                Object::Service(s) => {
+                    let task_definition =
+                        match (&s.spec.task_definition, &s.spec.task_definition_ref) {
+                            (Some(ServiceTaskDefinition::Inline(td)), _) => {
+                                managed(with_family(td, name))
+                            }
+                            (Some(ServiceTaskDefinition::Existing(reference)), _) => {
+                                TaskDefinitionSource::Existing(reference.clone())
+                            }
+                            (None, Some(reference)) => match standalone.get(reference.as_str()) {
+                                Some(td) => managed(with_family(td, reference)),
+                                None => TaskDefinitionSource::Existing(reference.clone()),
+                            },
+                            (None, None) => continue,
+                        };
+                    let mut spec = s.spec.service.clone();
+                    let cluster = spec.cluster.clone().unwrap_or_else(|| "default".into());
+                    let service_name = spec
+                        .service_name
+                        .clone()
+                        .unwrap_or_else(|| name.to_string());
+                    spec.cluster = Some(cluster.clone());
+                    spec.service_name = Some(service_name.clone());
+                    desired.services.push(DesiredService {
+                        key: ServiceKey {
+                            region: s.spec.region.clone().unwrap_or_else(|| region.to_string()),
+                            cluster,
+                            name: service_name,
+                        },
+                        object,
+                        spec,
+                        task_definition,
+                        ignore: s
+                            .spec
+                            .ignore_differences
+                            .iter()
+                            .flatten()
+                            .filter_map(|p| IgnoredField::parse(p).ok())
+                            .collect(),
+                        rollout: s.spec.rollout.clone().unwrap_or_default(),
+                        retain: s.spec.deletion_policy == Some(DeletionPolicy::Retain),
+                        adopt: annotated(manifest, ADOPT_ANNOTATION),
+                        suspended: annotated(manifest, SUSPEND_ANNOTATION),
+                    });
+                }
+            }
+        }
+        desired
+    }
+}
+
+fn with_family(td: &TaskDefinitionInput, name: &str) -> TaskDefinitionInput {
+    let mut td = td.clone();
+    td.family = Some(family(&td, name).to_string());
+    td
+}
+
+fn managed(input: TaskDefinitionInput) -> TaskDefinitionSource {
+    TaskDefinitionSource::Managed {
+        hash: hash::task_definition(&input),
+        input: Box::new(input),
+    }
+}
+
+/// What the controller saw in ECS for a desired state.
+#[derive(Clone, Debug, Default)]
+pub struct Observed {
+    /// By (region, name); clusters known to exist.
+    pub clusters: BTreeMap<(String, String), ObservedCluster>,
+    pub services: BTreeMap<ServiceKey, ObservedService>,
+    /// Described revisions by ARN (immutable, so cached).
+    pub task_definitions: BTreeMap<String, ObservedTaskDefinition>,
+    /// The latest ACTIVE revision of standalone families, by (region, family).
+    pub families: BTreeMap<(String, String), ObservedTaskDefinition>,
+    /// Services carrying the managed-by tag in the source's clusters, for pruning.
+    pub owned: Vec<(ServiceKey, ObservedService)>,
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(tag = "verdict", rename_all = "camelCase")]
+pub enum Verdict {
+    InSync,
+    Create,
+    Update {
+        fields: Vec<String>,
+    },
+    Delete,
+    /// Not done, and why: not owned, a field ECS cannot change, suspended.
+    Blocked {
+        reason: String,
+    },
+    /// The desired spec failed before; it is not applied again until it changes.
+    Quarantined {
+        hash: String,
+    },
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ObjectPlan {
+    pub object: String,
+    #[serde(flatten)]
+    pub verdict: Verdict,
+    pub changes: Vec<Change>,
+}
+
+#[derive(Clone, Debug)]
+pub enum Action {
+    CreateCluster(DesiredCluster),
+    RegisterTaskDefinition(DesiredTaskDefinition),
+    CreateService(Box<DesiredService>),
+    /// `changes` holds the fields to send; the task definition is replaced when the desired
+    /// one is not live.
+    UpdateService {
+        service: Box<DesiredService>,
+        changes: Box<ServiceInput>,
+        task_definition: bool,
+        tags: bool,
+    },
+    DeleteService {
+        key: ServiceKey,
+        arn: String,
+        desired_count: i32,
+    },
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    pub objects: Vec<ObjectPlan>,
+    pub actions: Vec<Action>,
+}
+
+impl Plan {
+    pub fn in_sync(&self) -> bool {
+        self.objects
+            .iter()
+            .all(|o| matches!(o.verdict, Verdict::InSync | Verdict::Quarantined { .. }))
+    }
+}
+
+/// The desired task definition with ignored container fields taken from the live revision.
+pub fn effective_task_definition(
+    service: &DesiredService,
+    live: Option<&ObservedTaskDefinition>,
+    creating: bool,
+) -> TaskDefinitionInput {
+    let TaskDefinitionSource::Managed { input, .. } = &service.task_definition else {
+        unreachable!("only managed task definitions are registered")
+    };
+    let (Some(live), false) = (live, creating) else {
+        return (**input).clone();
+    };
+    let mut json = serde_json::to_value(input).expect("serializes");
+    let live_json = serde_json::to_value(&live.spec).expect("serializes");
+    for ignored in &service.ignore {
+        let IgnoredField::Container { container, field } = ignored else {
+            continue;
+        };
+        for desired in json["containerDefinitions"]
+            .as_array_mut()
+            .into_iter()
+            .flatten()
+        {
+            let name = desired["name"].as_str().unwrap_or_default().to_string();
+            if container.as_ref().is_some_and(|c| *c != name) {
+                continue;
+            }
+            let live_value = live_json["containerDefinitions"]
+                .as_array()
+                .and_then(|cs| cs.iter().find(|c| c["name"] == Json::String(name.clone())))
+                .and_then(|c| c.get(field.as_str()))
+                .cloned();
+            if let (Some(value), Some(fields)) = (live_value, desired.as_object_mut()) {
+                fields.insert(field.clone(), value);
+            }
+        }
+    }
+    serde_json::from_value(json).unwrap_or_else(|_| (**input).clone())
+}
+
+/// The plan for `desired` against `observed`.
+pub fn plan(desired: &Desired, observed: &Observed, prune: bool) -> Plan {
+    let mut plan = Plan::default();
+    for cluster in &desired.clusters {
+        let exists = observed
+            .clusters
+            .contains_key(&(cluster.region.clone(), cluster.name.clone()));
+        let verdict = if exists {
+            Verdict::InSync
+        } else {
+            Verdict::Create
+        };
+        if !exists {
+            plan.actions.push(Action::CreateCluster(cluster.clone()));
+        }
+        plan.objects.push(ObjectPlan {
+            object: cluster.object.clone(),
+            verdict,
+            changes: Vec::new(),
+        });
+    }
+    for td in &desired.task_definitions {
+        plan_task_definition(td, observed, &mut plan);
+    }
+    for service in &desired.services {
+        plan_service(service, observed, &mut plan);
+    }
+    if prune {
+        plan_prune(desired, observed, &mut plan);
+    }
+    plan
+}
+
+fn plan_task_definition(td: &DesiredTaskDefinition, observed: &Observed, plan: &mut Plan) {
+    let latest = observed
+        .families
+        .get(&(td.region.clone(), td.family.clone()));
+    let in_sync = latest.is_some_and(|live| {
+        live.tags.get(tags::SPEC_HASH) == Some(&td.hash)
+            || normalize::task_definition(&live.spec) == normalize::task_definition(&td.input)
+    });
+    let changes = match latest {
+        Some(live) if !in_sync => prefixed(
+            "",
+            changes(
+                &normalize::task_definition(&live.spec),
+                &normalize::task_definition(&td.input),
+            ),
+        ),
+        _ => Vec::new(),
+    };
+    let verdict = match (in_sync, latest) {
+        (true, _) => Verdict::InSync,
+        (false, None) => Verdict::Create,
+        (false, Some(_)) => Verdict::Update {
+            fields: vec!["revision".into()],
+        },
+    };
+    if !in_sync {
+        plan.actions
+            .push(Action::RegisterTaskDefinition(td.clone()));
+    }
+    plan.objects.push(ObjectPlan {
+        object: td.object.clone(),
+        verdict,
+        changes,
+    });
+}
+
+fn prefixed(prefix: &str, changes: Vec<Change>) -> Vec<Change> {
+    changes
+        .into_iter()
+        .map(|mut c| {
+            c.path = format!("{prefix}{}", c.path);
+            c
+        })
+        .collect()
+}
+
+fn plan_service(service: &DesiredService, observed: &Observed, plan: &mut Plan) {
+    let object = service.object.clone();
+    let live = observed
+        .services
+        .get(&service.key)
+        .filter(|s| s.status != "INACTIVE");
+    let Some(live) = live else {
+        if service.suspended {
+            plan.objects.push(ObjectPlan {
+                object,
+                verdict: Verdict::Blocked {
+                    reason: "suspended".into(),
+                },
+                changes: Vec::new(),
+            });
+            return;
+        }
+        plan.actions
+            .push(Action::CreateService(Box::new(service.clone())));
+        plan.objects.push(ObjectPlan {
+            object,
+            verdict: Verdict::Create,
+            changes: Vec::new(),
+        });
+        return;
+    };
+    let blocked = |reason: String| ObjectPlan {
+        object: object.clone(),
+        verdict: Verdict::Blocked { reason },
+        changes: Vec::new(),
+    };
+    if !live.is_managed() && !service.adopt {
+        plan.objects.push(blocked(format!(
+            "service {} exists and is not managed by ecs-gitops: annotate the object with {ADOPT_ANNOTATION}: \"true\" to take it over",
+            live.arn
+        )));
+        return;
+    }
+    if live.status == "DRAINING" {
+        plan.objects
+            .push(blocked("the service is being deleted (DRAINING)".into()));
+        return;
+    }
+    let (task_definition_changes, task_definition_hash) =
+        task_definition_drift(service, live, observed);
+    if let Some(hash) = &task_definition_hash
+        && live.tags.get(tags::FAILED_SPEC_HASH) == Some(hash)
+    {
+        plan.objects.push(ObjectPlan {
+            object,
+            verdict: Verdict::Quarantined { hash: hash.clone() },
+            changes: task_definition_changes,
+        });
+        return;
+    }
+    let (fields, immutable, field_changes, update) = service_drift(service, live);
+    let mut all_changes = task_definition_changes;
+    all_changes.extend(field_changes);
+    if let Some(field) = immutable {
+        plan.objects.push(ObjectPlan {
+            object,
+            verdict: Verdict::Blocked {
+                reason: format!(
+                    "{field} cannot be changed on an existing service: delete and recreate it"
+                ),
+            },
+            changes: all_changes,
+        });
+        return;
+    }
+    let tags_drift = service.spec.tags.iter().flatten().any(|t| {
+        live.tags.get(t.key.as_deref().unwrap_or_default())
+            != Some(&t.value.clone().unwrap_or_default())
+    });
+    let task_definition = task_definition_hash.is_some();
+    let mut names = fields;
+    if task_definition {
+        names.insert(0, "taskDefinition".into());
+    }
+    if tags_drift {
+        names.push("tags".into());
+    }
+    if names.is_empty() {
+        plan.objects.push(ObjectPlan {
+            object,
+            verdict: Verdict::InSync,
+            changes: Vec::new(),
+        });
+        return;
+    }
+    if service.suspended {
+        plan.objects.push(ObjectPlan {
+            object,
+            verdict: Verdict::Blocked {
+                reason: "suspended".into(),
+            },
+            changes: all_changes,
+        });
+        return;
+    }
+    plan.actions.push(Action::UpdateService {
+        service: Box::new(service.clone()),
+        changes: Box::new(update),
+        task_definition,
+        tags: tags_drift,
+    });
+    plan.objects.push(ObjectPlan {
+        object,
+        verdict: Verdict::Update { fields: names },
+        changes: all_changes,
+    });
+}
+
+/// The task definition's changes, and the desired hash when the live revision is not it.
+fn task_definition_drift(
+    service: &DesiredService,
+    live: &ObservedService,
+    observed: &Observed,
+) -> (Vec<Change>, Option<String>) {
+    match &service.task_definition {
+        TaskDefinitionSource::Existing(reference) => {
+            let same = live.task_definition == *reference
+                || live.task_definition.ends_with(&format!("/{reference}"))
+                || (!reference.contains(':')
+                    && live.task_definition.contains(&format!("/{reference}:")));
+            let change = Change {
+                path: "taskDefinition".into(),
+                old: Some(Json::String(live.task_definition.clone())),
+                new: Some(Json::String(reference.clone())),
+            };
+            if same {
+                (Vec::new(), None)
+            } else {
+                (vec![change], Some(format!("existing:{reference}")))
+            }
+        }
+        TaskDefinitionSource::Managed { hash, .. } => {
+            let described = observed.task_definitions.get(&live.task_definition);
+            let has_container_ignores = service
+                .ignore
+                .iter()
+                .any(|i| matches!(i, IgnoredField::Container { .. }));
+            let effective = effective_task_definition(service, described, false);
+            let desired_hash = if has_container_ignores {
+                hash::task_definition(&effective)
+            } else {
+                hash.clone()
+            };
+            let deployed = live
+                .tags
+                .get(tags::TASK_DEFINITION)
+                .is_some_and(|td| live.task_definition.ends_with(&format!("/{td}")));
+            if deployed && live.tags.get(tags::SPEC_HASH) == Some(&desired_hash) {
+                return (Vec::new(), None);
+            }
+            let Some(described) = described else {
+                // Not described: the observer only skips that when the tags prove sync.
+                return (Vec::new(), Some(desired_hash));
+            };
+            let old = normalize::task_definition(&described.spec);
+            let new = normalize::task_definition(&effective);
+            if described.tags.get(tags::SPEC_HASH) == Some(&desired_hash) || old == new {
+                return (Vec::new(), None);
+            }
+            (
+                prefixed("taskDefinition.", changes(&old, &new)),
+                Some(desired_hash),
+            )
+        }
+    }
+}
+
+/// The service fields that differ: names, the first immutable one, the changes, and the
+/// UpdateService input carrying just them.
+fn service_drift(
+    service: &DesiredService,
+    live: &ObservedService,
+) -> (Vec<String>, Option<String>, Vec<Change>, ServiceInput) {
+    let mut desired = serde_json::to_value(&service.spec).expect("serializes");
+    let mut observed = serde_json::to_value(&live.spec).expect("serializes");
+    normalize::canonical(&mut desired);
+    normalize::canonical(&mut observed);
+    let mut fields = Vec::new();
+    let mut immutable = None;
+    let mut found = Vec::new();
+    let mut update = serde_json::Map::new();
+    for (key, value) in desired.as_object().into_iter().flatten() {
+        let ignored = service
+            .ignore
+            .iter()
+            .any(|i| matches!(i, IgnoredField::Service(f) if f == key));
+        if NOT_COMPARED.contains(&key.as_str()) || ignored {
+            continue;
+        }
+        let live_value = observed.get(key).unwrap_or(&Json::Null);
+        if covers(live_value, value) {
+            continue;
+        }
+        if IMMUTABLE.contains(&key.as_str()) && immutable.is_none() {
+            immutable = Some(key.clone());
+        }
+        fields.push(key.clone());
+        found.push(Change {
+            path: key.clone(),
+            old: Some(live_value.clone()).filter(|v| !v.is_null()),
+            new: Some(value.clone()),
+        });
+        update.insert(key.clone(), service_field(&service.spec, key));
+    }
+    let update = serde_json::from_value(Json::Object(update)).unwrap_or_default();
+    (fields, immutable, found, update)
+}
+
+/// A field of the spec as written (not canonical), for UpdateService.
+fn service_field(spec: &ServiceInput, key: &str) -> Json {
+    serde_json::to_value(spec)
+        .expect("serializes")
+        .get(key)
+        .cloned()
+        .unwrap_or(Json::Null)
+}
+
+fn plan_prune(desired: &Desired, observed: &Observed, plan: &mut Plan) {
+    for (key, live) in &observed.owned {
+        let wanted = desired.services.iter().any(|s| s.key == *key);
+        let retained = live.tags.get(RETAIN_TAG).is_some_and(|v| v == "Retain");
+        if wanted || retained || live.status != "ACTIVE" {
+            continue;
+        }
+        plan.actions.push(Action::DeleteService {
+            key: key.clone(),
+            arn: live.arn.clone(),
+            desired_count: live.desired_count,
+        });
+        plan.objects.push(ObjectPlan {
+            object: format!("service {}/{}", key.cluster, key.name),
+            verdict: Verdict::Delete,
+            changes: Vec::new(),
+        });
+    }
+}

@@ -1,0 +1,115 @@
+//! The API budget: one token bucket per account+region and ECS throttling category, shared by
+//! all concurrent work, so that the controller never trips ECS's throttling and slows down
+//! gracefully when something else in the account spends the same buckets.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// (category, burst, sustained per second) of an ECS action, as "Request throttling for the
+/// Amazon ECS API" documents them.
+pub fn category(operation: &str) -> (&'static str, f64, f64) {
+    match operation {
+        "DescribeServices" | "ListServices" => ("services-read", 100.0, 20.0),
+        "CreateService" | "UpdateService" | "DeleteService" => ("services-write", 50.0, 5.0),
+        "RegisterTaskDefinition" | "DeregisterTaskDefinition" => {
+            ("task-definitions-write", 20.0, 1.0)
+        }
+        "DescribeTaskDefinition" | "ListTaskDefinitions" | "ListTaskDefinitionFamilies" => {
+            ("task-definitions-read", 50.0, 20.0)
+        }
+        "DescribeTasks" | "ListTasks" => ("tasks-read", 100.0, 20.0),
+        "DescribeServiceDeployments" | "ListServiceDeployments" => {
+            ("service-deployments", 50.0, 20.0)
+        }
+        "DescribeClusters" | "ListClusters" => ("clusters-read", 50.0, 20.0),
+        "CreateCluster" | "UpdateCluster" | "DeleteCluster" => ("clusters-write", 20.0, 1.0),
+        "TagResource" | "UntagResource" => ("tags-write", 20.0, 10.0),
+        _ => ("other", 20.0, 20.0),
+    }
+}
+
+struct Bucket {
+    tokens: f64,
+    updated: Instant,
+}
+
+pub struct Budget {
+    /// Multiplies the refill rates (a simulator running faster than real time refills faster).
+    scale: f64,
+    buckets: Mutex<HashMap<(String, &'static str), Bucket>>,
+}
+
+impl Budget {
+    pub fn new(scale: f64) -> Budget {
+        Budget {
+            scale,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Waits until `operation` may be called in `region`, and takes its token.
+    pub async fn acquire(&self, region: &str, operation: &str) {
+        while let Some(wait) = self.try_take(region, operation) {
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Takes a token, or says how long until one is there.
+    fn try_take(&self, region: &str, operation: &str) -> Option<Duration> {
+        let (name, burst, rate) = category(operation);
+        let rate = rate * self.scale;
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let bucket = buckets.entry((region.to_string(), name)).or_insert(Bucket {
+            tokens: burst,
+            updated: now,
+        });
+        bucket.tokens =
+            (bucket.tokens + now.duration_since(bucket.updated).as_secs_f64() * rate).min(burst);
+        bucket.updated = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            None
+        } else {
+            Some(Duration::from_secs_f64((1.0 - bucket.tokens) / rate))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn burst_then_the_sustained_rate() {
+        let budget = Budget::new(1.0);
+        for _ in 0..20 {
+            assert!(budget.try_take("r", "RegisterTaskDefinition").is_none());
+        }
+        let wait = budget.try_take("r", "RegisterTaskDefinition").unwrap();
+        assert!(
+            wait > Duration::from_millis(900) && wait <= Duration::from_secs(1),
+            "{wait:?}"
+        );
+        // Categories and regions have their own buckets.
+        assert!(budget.try_take("r", "DescribeServices").is_none());
+        assert!(budget.try_take("other", "RegisterTaskDefinition").is_none());
+    }
+
+    #[tokio::test]
+    async fn acquire_waits_for_a_token() {
+        let budget = Budget::new(100.0);
+        for _ in 0..20 {
+            budget.acquire("r", "RegisterTaskDefinition").await;
+        }
+        let start = Instant::now();
+        budget.acquire("r", "RegisterTaskDefinition").await;
+        // 1/s × 100 → a token every 10 ms.
+        assert!(
+            start.elapsed() >= Duration::from_millis(5),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+}

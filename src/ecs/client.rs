@@ -1,0 +1,693 @@
+//! `Ecs` over the stock `aws-sdk-ecs` client. Endpoint, region and credentials follow the AWS
+//! SDK conventions (`AWS_ENDPOINT_URL_ECS`/`AWS_ENDPOINT_URL`, `AWS_REGION`, profiles, the
+//! default credential chain), overridable from the command line. Every call takes a token
+//! from the shared budget and is retried with jittered backoff on throttling and server
+//! errors only.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use aws_sdk_ecs::Client;
+use aws_sdk_ecs::config::retry::RetryConfig;
+use aws_sdk_ecs::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_ecs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ecs::types::{
+    self as sdk, ClusterField, DesiredStatus, ServiceField, SortOrder, TaskDefinitionField,
+};
+
+use super::budget::Budget;
+use super::convert;
+use super::convert_support::FromSdk;
+use super::{
+    EcsError, ObservedCluster, ObservedDeployment, ObservedService, ObservedTaskDefinition,
+    StoppedTask, Tags,
+};
+use crate::api::{ClusterInput, ServiceInput, TaskDefinitionInput};
+
+/// Attempts of a call that keeps failing with throttling or server errors: at 50 % throttling
+/// a call still fails only once in 30,000.
+const MAX_ATTEMPTS: u32 = 15;
+const BACKOFF_BASE: Duration = Duration::from_millis(100);
+const BACKOFF_CAP: Duration = Duration::from_secs(10);
+
+#[derive(Clone, Debug, Default)]
+pub struct EcsConfig {
+    /// Overrides the SDK's endpoint resolution (the simulator, a VPC endpoint).
+    pub endpoint_url: Option<String>,
+    /// The region for objects that set none; the SDK's region chain when unset.
+    pub region: Option<String>,
+    /// Multiplies the API budget's refill rates (for a simulator running fast); 1 for AWS.
+    pub budget_scale: f64,
+    /// Fixed dummy credentials, for the embedded simulator.
+    pub anonymous: bool,
+}
+
+pub struct SdkEcs {
+    base: aws_config::SdkConfig,
+    endpoint_url: Option<String>,
+    default_region: String,
+    clients: Mutex<HashMap<String, Client>>,
+    budget: Budget,
+    /// Calls by operation and outcome (`ok` or the error code), for metrics and benchmarks.
+    calls: Mutex<BTreeMap<(String, String), u64>>,
+}
+
+impl SdkEcs {
+    pub async fn new(config: EcsConfig) -> SdkEcs {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if config.anonymous {
+            loader = loader.credentials_provider(Credentials::new(
+                "AKIDLOCAL",
+                "local",
+                None,
+                None,
+                "ecs-gitops-local",
+            ));
+        }
+        if let Some(region) = &config.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        let base = loader.load().await;
+        let default_region = base
+            .region()
+            .map_or("us-east-1".to_string(), |r| r.to_string());
+        SdkEcs {
+            base,
+            endpoint_url: config.endpoint_url,
+            default_region,
+            clients: Mutex::new(HashMap::new()),
+            budget: Budget::new(if config.budget_scale > 0.0 {
+                config.budget_scale
+            } else {
+                1.0
+            }),
+            calls: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    pub fn default_region(&self) -> &str {
+        &self.default_region
+    }
+
+    /// Calls so far by (operation, outcome).
+    pub fn calls(&self) -> BTreeMap<(String, String), u64> {
+        self.calls.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn client(&self, region: &str) -> Client {
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        clients
+            .entry(region.to_string())
+            .or_insert_with(|| {
+                let mut config = aws_sdk_ecs::config::Builder::from(&self.base)
+                    .region(Region::new(region.to_string()))
+                    // Retries are ours: they go through the budget.
+                    .retry_config(RetryConfig::disabled());
+                if let Some(endpoint) = &self.endpoint_url {
+                    config = config.endpoint_url(endpoint);
+                }
+                Client::from_conf(config.build())
+            })
+            .clone()
+    }
+
+    fn record(&self, operation: &str, outcome: &str) {
+        let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+        *calls
+            .entry((operation.to_string(), outcome.to_string()))
+            .or_default() += 1;
+    }
+
+    /// One ECS call: budget, then the call, retried with full-jitter backoff while retryable.
+    async fn call<T, F, Fut>(
+        &self,
+        region: &str,
+        operation: &'static str,
+        send: F,
+    ) -> Result<T, EcsError>
+    where
+        F: Fn(Client) -> Fut,
+        Fut: Future<Output = Result<T, EcsError>>,
+    {
+        let client = self.client(region);
+        let mut attempt = 0;
+        loop {
+            self.budget.acquire(region, operation).await;
+            let result = send(client.clone()).await;
+            self.record(
+                operation,
+                result
+                    .as_ref()
+                    .map_or_else(EcsError::metric_label, |_| "ok"),
+            );
+            match result {
+                Err(e) if e.is_retryable() && attempt + 1 < MAX_ATTEMPTS => {
+                    tracing::debug!(operation, attempt, error = %e, "retrying");
+                    tokio::time::sleep(backoff(attempt)).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+/// Full jitter: a random wait up to `base × 2^attempt`, capped.
+fn backoff(attempt: u32) -> Duration {
+    let ceiling = BACKOFF_BASE
+        .saturating_mul(1 << attempt.min(16))
+        .min(BACKOFF_CAP);
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    ceiling.mul_f64((random % 10_000) as f64 / 10_000.0)
+}
+
+/// An SDK failure as our error, keeping ECS's code and message.
+fn api_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    operation: &'static str,
+    err: SdkError<E>,
+) -> EcsError {
+    match &err {
+        SdkError::ServiceError(service) => {
+            let status = service.raw().status().as_u16();
+            let code = err.code().unwrap_or("Unknown").to_string();
+            let retryable = status >= 500 || code == "ThrottlingException";
+            EcsError::Api {
+                operation,
+                message: err.message().unwrap_or_default().to_string(),
+                code,
+                retryable,
+            }
+        }
+        SdkError::ResponseError(response) if response.raw().status().as_u16() >= 500 => {
+            EcsError::Api {
+                operation,
+                code: format!("HTTP{}", response.raw().status().as_u16()),
+                message: "the server answered an error without a body ECS would send".into(),
+                retryable: true,
+            }
+        }
+        SdkError::DispatchFailure(failure) => EcsError::Transport {
+            operation,
+            retryable: failure.is_io() || failure.is_timeout(),
+            message: DisplayErrorContext(&err).to_string(),
+        },
+        SdkError::TimeoutError(_) => EcsError::Transport {
+            operation,
+            retryable: true,
+            message: DisplayErrorContext(&err).to_string(),
+        },
+        _ => EcsError::Transport {
+            operation,
+            retryable: false,
+            message: DisplayErrorContext(&err).to_string(),
+        },
+    }
+}
+
+fn build_error(operation: &'static str) -> impl Fn(aws_sdk_ecs::error::BuildError) -> EcsError {
+    move |source| EcsError::Build { operation, source }
+}
+
+fn convert_error(operation: &'static str) -> impl Fn(super::ConvertError) -> EcsError {
+    move |source| EcsError::Convert { operation, source }
+}
+
+fn sdk_tags(tags: &Tags) -> Vec<sdk::Tag> {
+    tags.iter()
+        .map(|(k, v)| sdk::Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+fn our_tags(tags: &[sdk::Tag]) -> Tags {
+    tags.iter()
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_string(),
+                t.value().unwrap_or_default().to_string(),
+            ))
+        })
+        .collect()
+}
+
+fn observed_task_definition(
+    operation: &'static str,
+    td: &sdk::TaskDefinition,
+    tags: &[sdk::Tag],
+) -> Result<ObservedTaskDefinition, EcsError> {
+    Ok(ObservedTaskDefinition {
+        arn: td.task_definition_arn().unwrap_or_default().to_string(),
+        family: td.family().unwrap_or_default().to_string(),
+        revision: td.revision(),
+        status: td.status().map_or("ACTIVE", |s| s.as_str()).to_string(),
+        spec: TaskDefinitionInput::from_sdk(td).map_err(convert_error(operation))?,
+        tags: our_tags(tags),
+    })
+}
+
+fn observed_service(
+    operation: &'static str,
+    service: &sdk::Service,
+) -> Result<ObservedService, EcsError> {
+    let mut spec = ServiceInput::from_sdk(service).map_err(convert_error(operation))?;
+    spec.cluster = service
+        .cluster_arn()
+        .and_then(|arn| arn.rsplit('/').next())
+        .map(str::to_string);
+    spec.service_name = service.service_name().map(str::to_string);
+    // Some settings live on the primary deployment in ECS's answer.
+    if let Some(primary) = service
+        .deployments()
+        .iter()
+        .find(|d| d.status() == Some("PRIMARY"))
+    {
+        let convert = convert_error(operation);
+        if let Some(sc) = primary.service_connect_configuration() {
+            spec.service_connect_configuration = Some(FromSdk::from_sdk(sc).map_err(&convert)?);
+        }
+        if !primary.volume_configurations().is_empty() {
+            let volumes = primary
+                .volume_configurations()
+                .iter()
+                .map(FromSdk::from_sdk)
+                .collect::<Result<_, _>>();
+            spec.volume_configurations = Some(volumes.map_err(&convert)?);
+        }
+        if !primary.vpc_lattice_configurations().is_empty() {
+            let lattice = primary
+                .vpc_lattice_configurations()
+                .iter()
+                .map(FromSdk::from_sdk)
+                .collect::<Result<_, _>>();
+            spec.vpc_lattice_configurations = Some(lattice.map_err(&convert)?);
+        }
+    }
+    let deployments = service
+        .deployments()
+        .iter()
+        .map(|d| ObservedDeployment {
+            id: d.id().unwrap_or_default().to_string(),
+            status: d.status().unwrap_or_default().to_string(),
+            task_definition: d.task_definition().unwrap_or_default().to_string(),
+            rollout_state: d.rollout_state().map(|s| s.as_str().to_string()),
+            rollout_state_reason: d.rollout_state_reason().map(str::to_string),
+            desired_count: d.desired_count(),
+            running_count: d.running_count(),
+            pending_count: d.pending_count(),
+            failed_tasks: d.failed_tasks(),
+        })
+        .collect();
+    Ok(ObservedService {
+        arn: service.service_arn().unwrap_or_default().to_string(),
+        name: service.service_name().unwrap_or_default().to_string(),
+        cluster_arn: service.cluster_arn().unwrap_or_default().to_string(),
+        status: service.status().unwrap_or_default().to_string(),
+        task_definition: service.task_definition().unwrap_or_default().to_string(),
+        desired_count: service.desired_count(),
+        running_count: service.running_count(),
+        pending_count: service.pending_count(),
+        spec,
+        tags: our_tags(service.tags()),
+        deployments,
+        events: service
+            .events()
+            .iter()
+            .take(20)
+            .filter_map(|e| e.message().map(str::to_string))
+            .collect(),
+    })
+}
+
+impl super::Ecs for SdkEcs {
+    async fn describe_clusters(
+        &self,
+        region: &str,
+        names: &[String],
+    ) -> Result<Vec<ObservedCluster>, EcsError> {
+        const OP: &str = "DescribeClusters";
+        self.call(region, OP, |client| async move {
+            let out = client
+                .describe_clusters()
+                .set_clusters(Some(names.to_vec()))
+                .include(ClusterField::Tags)
+                .send()
+                .await
+                .map_err(|e| api_error(OP, e))?;
+            Ok(out
+                .clusters()
+                .iter()
+                .map(|c| ObservedCluster {
+                    arn: c.cluster_arn().unwrap_or_default().to_string(),
+                    name: c.cluster_name().unwrap_or_default().to_string(),
+                    status: c.status().unwrap_or_default().to_string(),
+                    tags: our_tags(c.tags()),
+                })
+                .collect())
+        })
+        .await
+    }
+
+    async fn create_cluster(
+        &self,
+        region: &str,
+        input: &ClusterInput,
+        tags: &Tags,
+    ) -> Result<ObservedCluster, EcsError> {
+        const OP: &str = "CreateCluster";
+        self.call(region, OP, |client| async move {
+            let request = convert::create_cluster(&client, input).map_err(build_error(OP))?;
+            let out = request
+                .set_tags(Some(sdk_tags(tags)))
+                .send()
+                .await
+                .map_err(|e| api_error(OP, e))?;
+            let cluster = out.cluster().ok_or_else(|| EcsError::Transport {
+                operation: OP,
+                retryable: false,
+                message: "no cluster in the answer".into(),
+            })?;
+            Ok(ObservedCluster {
+                arn: cluster.cluster_arn().unwrap_or_default().to_string(),
+                name: cluster.cluster_name().unwrap_or_default().to_string(),
+                status: cluster.status().unwrap_or_default().to_string(),
+                tags: our_tags(cluster.tags()),
+            })
+        })
+        .await
+    }
+
+    async fn describe_services(
+        &self,
+        region: &str,
+        cluster: &str,
+        names: &[String],
+    ) -> Result<Vec<ObservedService>, EcsError> {
+        const OP: &str = "DescribeServices";
+        self.call(region, OP, |client| async move {
+            let out = client
+                .describe_services()
+                .cluster(cluster)
+                .set_services(Some(names.to_vec()))
+                .include(ServiceField::Tags)
+                .send()
+                .await
+                .map_err(|e| api_error(OP, e))?;
+            out.services()
+                .iter()
+                .map(|s| observed_service(OP, s))
+                .collect()
+        })
+        .await
+    }
+
+    async fn list_services(&self, region: &str, cluster: &str) -> Result<Vec<String>, EcsError> {
+        const OP: &str = "ListServices";
+        let mut arns = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .call(region, OP, |client| {
+                    let token = token.clone();
+                    async move {
+                        client
+                            .list_services()
+                            .cluster(cluster)
+                            .max_results(100)
+                            .set_next_token(token)
+                            .send()
+                            .await
+                            .map_err(|e| api_error(OP, e))
+                    }
+                })
+                .await?;
+            arns.extend(page.service_arns().iter().cloned());
+            token = page.next_token().map(str::to_string);
+            if token.is_none() {
+                return Ok(arns);
+            }
+        }
+    }
+
+    async fn describe_task_definition(
+        &self,
+        region: &str,
+        task_definition: &str,
+    ) -> Result<ObservedTaskDefinition, EcsError> {
+        const OP: &str = "DescribeTaskDefinition";
+        self.call(region, OP, |client| async move {
+            let out = client
+                .describe_task_definition()
+                .task_definition(task_definition)
+                .include(TaskDefinitionField::Tags)
+                .send()
+                .await
+                .map_err(|e| api_error(OP, e))?;
+            let td = out.task_definition().ok_or_else(|| EcsError::Transport {
+                operation: OP,
+                retryable: false,
+                message: "no task definition in the answer".into(),
+            })?;
+            observed_task_definition(OP, td, out.tags())
+        })
+        .await
+    }
+
+    async fn list_task_definitions(
+        &self,
+        region: &str,
+        family: &str,
+        limit: i32,
+    ) -> Result<Vec<String>, EcsError> {
+        const OP: &str = "ListTaskDefinitions";
+        self.call(region, OP, |client| async move {
+            let out = client
+                .list_task_definitions()
+                .family_prefix(family)
+                .status(sdk::TaskDefinitionStatus::Active)
+                .sort(SortOrder::Desc)
+                .max_results(limit)
+                .send()
+                .await
+                .map_err(|e| api_error(OP, e))?;
+            // The prefix matches other families too ("web" and "webhooks").
+            let prefix = format!(":task-definition/{family}:");
+            Ok(out
+                .task_definition_arns()
+                .iter()
+                .filter(|a| a.contains(&prefix))
+                .cloned()
+                .collect())
+        })
+        .await
+    }
+
+    async fn register_task_definition(
+        &self,
+        region: &str,
+        input: &TaskDefinitionInput,
+        tags: &Tags,
+    ) -> Result<ObservedTaskDefinition, EcsError> {
+        const OP: &str = "RegisterTaskDefinition";
+        self.call(region, OP, |client| async move {
+            let request =
+                convert::register_task_definition(&client, input).map_err(build_error(OP))?;
+            let mut all_tags: Tags = input
+                .tags
+                .iter()
+                .flatten()
+                .filter_map(|t| Some((t.key.clone()?, t.value.clone().unwrap_or_default())))
+                .collect();
+            all_tags.extend(tags.clone());
+            let out = request
+                .set_tags(Some(sdk_tags(&all_tags)))
+                .send()
+                .await
+                .map_err(|e| api_error(OP, e))?;
+            let td = out.task_definition().ok_or_else(|| EcsError::Transport {
+                operation: OP,
+                retryable: false,
+                message: "no task definition in the answer".into(),
+            })?;
+            let mut observed = observed_task_definition(OP, td, out.tags())?;
+            if observed.tags.is_empty() {
+                observed.tags = all_tags;
+            }
+            Ok(observed)
+        })
+        .await
+    }
+
+    async fn create_service(
+        &self,
+        region: &str,
+        input: &ServiceInput,
+        task_definition: &str,
+        tags: &Tags,
+        client_token: &str,
+    ) -> Result<ObservedService, EcsError> {
+        const OP: &str = "CreateService";
+        self.call(region, OP, |client| async move {
+            let request = convert::create_service(&client, input).map_err(build_error(OP))?;
+            let mut all_tags: Tags = input
+                .tags
+                .iter()
+                .flatten()
+                .filter_map(|t| Some((t.key.clone()?, t.value.clone().unwrap_or_default())))
+                .collect();
+            all_tags.extend(tags.clone());
+            let out = request
+                .task_definition(task_definition)
+                .client_token(client_token)
+                .set_tags(Some(sdk_tags(&all_tags)))
+                .send()
+                .await
+                .map_err(|e| api_error(OP, e))?;
+            let service = out.service().ok_or_else(|| EcsError::Transport {
+                operation: OP,
+                retryable: false,
+                message: "no service in the answer".into(),
+            })?;
+            let mut observed = observed_service(OP, service)?;
+            observed.tags = all_tags;
+            Ok(observed)
+        })
+        .await
+    }
+
+    async fn update_service(
+        &self,
+        region: &str,
+        cluster: &str,
+        service: &str,
+        changes: &ServiceInput,
+        task_definition: Option<&str>,
+    ) -> Result<ObservedService, EcsError> {
+        const OP: &str = "UpdateService";
+        self.call(region, OP, |client| async move {
+            let request = convert::update_service(&client, changes).map_err(build_error(OP))?;
+            let out = request
+                .cluster(cluster)
+                .service(service)
+                .set_task_definition(task_definition.map(str::to_string))
+                .send()
+                .await
+                .map_err(|e| api_error(OP, e))?;
+            let service = out.service().ok_or_else(|| EcsError::Transport {
+                operation: OP,
+                retryable: false,
+                message: "no service in the answer".into(),
+            })?;
+            observed_service(OP, service)
+        })
+        .await
+    }
+
+    async fn delete_service(
+        &self,
+        region: &str,
+        cluster: &str,
+        service: &str,
+    ) -> Result<(), EcsError> {
+        const OP: &str = "DeleteService";
+        self.call(region, OP, |client| async move {
+            client
+                .delete_service()
+                .cluster(cluster)
+                .service(service)
+                .send()
+                .await
+                .map_err(|e| api_error(OP, e))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn tag_resource(&self, region: &str, arn: &str, tags: &Tags) -> Result<(), EcsError> {
+        const OP: &str = "TagResource";
+        self.call(region, OP, |client| async move {
+            client
+                .tag_resource()
+                .resource_arn(arn)
+                .set_tags(Some(sdk_tags(tags)))
+                .send()
+                .await
+                .map_err(|e| api_error(OP, e))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn untag_resource(&self, region: &str, arn: &str, keys: &[&str]) -> Result<(), EcsError> {
+        const OP: &str = "UntagResource";
+        self.call(region, OP, |client| async move {
+            let keys = keys.iter().map(|k| k.to_string()).collect();
+            client
+                .untag_resource()
+                .resource_arn(arn)
+                .set_tag_keys(Some(keys))
+                .send()
+                .await
+                .map_err(|e| api_error(OP, e))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn stopped_tasks(
+        &self,
+        region: &str,
+        cluster: &str,
+        deployment_id: &str,
+        limit: usize,
+    ) -> Result<Vec<StoppedTask>, EcsError> {
+        const LIST: &str = "ListTasks";
+        const DESCRIBE: &str = "DescribeTasks";
+        let arns = self
+            .call(region, LIST, |client| async move {
+                let out = client
+                    .list_tasks()
+                    .cluster(cluster)
+                    .started_by(deployment_id)
+                    .desired_status(DesiredStatus::Stopped)
+                    .send()
+                    .await
+                    .map_err(|e| api_error(LIST, e))?;
+                Ok(out
+                    .task_arns()
+                    .iter()
+                    .rev()
+                    .take(limit)
+                    .cloned()
+                    .collect::<Vec<_>>())
+            })
+            .await?;
+        if arns.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.call(region, DESCRIBE, |client| {
+            let arns = arns.clone();
+            async move {
+                let out = client
+                    .describe_tasks()
+                    .cluster(cluster)
+                    .set_tasks(Some(arns))
+                    .send()
+                    .await
+                    .map_err(|e| api_error(DESCRIBE, e))?;
+                Ok(out
+                    .tasks()
+                    .iter()
+                    .map(|t| StoppedTask {
+                        arn: t.task_arn().unwrap_or_default().to_string(),
+                        reason: t.stopped_reason().unwrap_or_default().to_string(),
+                    })
+                    .collect())
+            }
+        })
+        .await
+    }
+}

@@ -1,0 +1,416 @@
+//! Executing a plan: clusters, then standalone task definitions, then services (a bounded
+//! number at once), then deletions; rollouts are followed together at the end.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+
+use super::rollout::{Tracked, track};
+use super::{Options, Progress, Reconciler};
+use crate::api::{OnFailure, ServiceInput, TaskDefinitionInput, parse_duration};
+use crate::diff::hash;
+use crate::diff::plan::{
+    Action, DesiredService, Plan, RETAIN_TAG, TaskDefinitionSource, effective_task_definition,
+};
+use crate::ecs::{Ecs, EcsError, ObservedTaskDefinition, Tags, tags};
+
+/// How many of a family's newest revisions are searched for one carrying the desired hash.
+const REVISIONS_SEARCHED: i32 = 5;
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(tag = "outcome", rename_all = "camelCase")]
+pub enum Outcome {
+    Done { message: String },
+    Failed { message: String },
+}
+
+/// What a sweep did, per object.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Report {
+    pub results: BTreeMap<String, Outcome>,
+}
+
+impl Report {
+    pub fn failed(&self) -> usize {
+        self.results
+            .values()
+            .filter(|o| matches!(o, Outcome::Failed { .. }))
+            .count()
+    }
+
+    fn done(&mut self, object: &str, message: String) {
+        self.results
+            .insert(object.to_string(), Outcome::Done { message });
+    }
+
+    fn fail(&mut self, object: &str, message: String) {
+        self.results
+            .insert(object.to_string(), Outcome::Failed { message });
+    }
+}
+
+fn owner_tags(options: &Options) -> Tags {
+    Tags::from([
+        (tags::MANAGED_BY.to_string(), tags::MANAGER.to_string()),
+        (tags::SOURCE.to_string(), options.source_revision.clone()),
+    ])
+}
+
+/// A CreateService token from the object's identity and spec hash: a retry after a crash is
+/// the same request; a changed spec is a new one.
+fn client_token(service: &DesiredService, hash: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(format!(
+        "{}/{}/{}/{}/{hash}",
+        service.key.region, service.key.cluster, service.key.name, service.object
+    ));
+    let digest: String = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("ecs-gitops-{}", &digest[..25])
+}
+
+/// What a service change left to follow.
+struct Change {
+    tracked: Option<Tracked>,
+    message: String,
+}
+
+impl<E: Ecs> Reconciler<E> {
+    pub async fn execute(
+        &mut self,
+        plan: &Plan,
+        options: &Options,
+        progress: Progress<'_>,
+    ) -> Report {
+        let mut report = Report::default();
+        for action in &plan.actions {
+            match action {
+                Action::CreateCluster(cluster) => {
+                    let mut cluster_tags = owner_tags(options);
+                    cluster_tags.extend(cluster.input.tags.iter().flatten().filter_map(|t| {
+                        Some((t.key.clone()?, t.value.clone().unwrap_or_default()))
+                    }));
+                    let mut input = cluster.input.clone();
+                    input.cluster_name = Some(cluster.name.clone());
+                    match self
+                        .ecs
+                        .create_cluster(&cluster.region, &input, &cluster_tags)
+                        .await
+                    {
+                        Ok(created) => {
+                            progress(&cluster.object, &format!("created cluster {}", created.arn));
+                            report.done(&cluster.object, format!("created {}", created.arn));
+                            self.remember_cluster(&cluster.region, created);
+                        }
+                        Err(e) => report.fail(&cluster.object, e.to_string()),
+                    }
+                }
+                Action::RegisterTaskDefinition(td) => {
+                    match self
+                        .ensure_revision(&td.region, &td.input, &td.hash, options)
+                        .await
+                    {
+                        Ok((revision, registered)) => {
+                            let verb = if registered { "registered" } else { "found" };
+                            progress(&td.object, &format!("{verb} {}", revision.name()));
+                            report.done(&td.object, format!("{verb} {}", revision.name()));
+                            self.remember_family(&td.region, &td.hash, revision);
+                        }
+                        Err(e) => report.fail(&td.object, e.to_string()),
+                    }
+                }
+                _ => {}
+            }
+        }
+        let service_actions: Vec<&Action> = plan
+            .actions
+            .iter()
+            .filter(|a| matches!(a, Action::CreateService(_) | Action::UpdateService { .. }))
+            .collect();
+        let this = &*self;
+        let results: Vec<(String, Result<Change, EcsError>)> =
+            futures::stream::iter(service_actions)
+                .map(|action| async move {
+                    match action {
+                        Action::CreateService(service) => (
+                            service.object.clone(),
+                            this.create_service(service, options, progress).await,
+                        ),
+                        Action::UpdateService {
+                            service,
+                            changes,
+                            task_definition,
+                            tags,
+                        } => (
+                            service.object.clone(),
+                            this.update_service(
+                                service,
+                                changes,
+                                *task_definition,
+                                *tags,
+                                options,
+                                progress,
+                            )
+                            .await,
+                        ),
+                        _ => unreachable!("filtered"),
+                    }
+                })
+                .buffer_unordered(options.concurrency.max(1))
+                .collect()
+                .await;
+        let mut tracked = Vec::new();
+        for (object, result) in results {
+            match result {
+                Ok(Change {
+                    tracked: Some(t), ..
+                }) if options.wait => tracked.push(t),
+                Ok(change) => report.done(&object, change.message),
+                Err(e) => {
+                    progress(&object, &format!("failed: {e}"));
+                    report.fail(&object, e.to_string());
+                }
+            }
+        }
+        for (object, outcome) in track(&self.ecs, tracked, options, progress).await {
+            report.results.insert(object, outcome);
+        }
+        for action in &plan.actions {
+            if let Action::DeleteService {
+                key,
+                arn,
+                desired_count,
+            } = action
+            {
+                let object = format!("service {}/{}", key.cluster, key.name);
+                let result = async {
+                    if *desired_count > 0 {
+                        let scale = ServiceInput {
+                            desired_count: Some(0),
+                            ..ServiceInput::default()
+                        };
+                        self.ecs
+                            .update_service(&key.region, &key.cluster, &key.name, &scale, None)
+                            .await?;
+                    }
+                    self.ecs
+                        .delete_service(&key.region, &key.cluster, &key.name)
+                        .await
+                }
+                .await;
+                match result {
+                    Ok(()) => {
+                        progress(&object, &format!("pruned {arn}"));
+                        report.done(&object, format!("deleted {arn}"));
+                    }
+                    Err(e) => report.fail(&object, e.to_string()),
+                }
+            }
+        }
+        report
+    }
+
+    /// The family's revision carrying `hash`: one of its newest ACTIVE revisions if there is
+    /// one (a crash between registering and using it leaves it there), or a new one.
+    async fn ensure_revision(
+        &self,
+        region: &str,
+        input: &TaskDefinitionInput,
+        hash: &str,
+        options: &Options,
+    ) -> Result<(ObservedTaskDefinition, bool), EcsError> {
+        let family = input.family.clone().unwrap_or_default();
+        for arn in self
+            .ecs
+            .list_task_definitions(region, &family, REVISIONS_SEARCHED)
+            .await?
+        {
+            let revision = match self.cached_revision(&arn) {
+                Some(cached) => cached.clone(),
+                None => self.ecs.describe_task_definition(region, &arn).await?,
+            };
+            if revision.tags.get(tags::SPEC_HASH).map(String::as_str) == Some(hash) {
+                return Ok((revision, false));
+            }
+        }
+        let mut revision_tags = owner_tags(options);
+        revision_tags.insert(tags::SPEC_HASH.to_string(), hash.to_string());
+        let registered = self
+            .ecs
+            .register_task_definition(region, input, &revision_tags)
+            .await?;
+        Ok((registered, true))
+    }
+
+    /// The task definition reference to deploy, registering a revision when needed.
+    async fn task_definition_for(
+        &self,
+        service: &DesiredService,
+        live_task_definition: Option<&str>,
+        options: &Options,
+        progress: Progress<'_>,
+    ) -> Result<(String, Option<(String, String)>), EcsError> {
+        match &service.task_definition {
+            TaskDefinitionSource::Existing(reference) => Ok((reference.clone(), None)),
+            TaskDefinitionSource::Managed { .. } => {
+                let live = live_task_definition.and_then(|arn| self.cached_revision(arn));
+                let input =
+                    effective_task_definition(service, live, live_task_definition.is_none());
+                let hash = hash::task_definition(&input);
+                let (revision, registered) = self
+                    .ensure_revision(&service.key.region, &input, &hash, options)
+                    .await?;
+                if registered {
+                    progress(&service.object, &format!("registered {}", revision.name()));
+                }
+                Ok((revision.arn.clone(), Some((hash, revision.name()))))
+            }
+        }
+    }
+
+    async fn create_service(
+        &self,
+        service: &DesiredService,
+        options: &Options,
+        progress: Progress<'_>,
+    ) -> Result<Change, EcsError> {
+        let (task_definition, managed) = self
+            .task_definition_for(service, None, options, progress)
+            .await?;
+        let hash = managed
+            .as_ref()
+            .map_or_else(|| task_definition.clone(), |(h, _)| h.clone());
+        let mut service_tags = owner_tags(options);
+        if let Some((hash, name)) = &managed {
+            service_tags.insert(tags::SPEC_HASH.to_string(), hash.clone());
+            service_tags.insert(tags::TASK_DEFINITION.to_string(), name.clone());
+        }
+        if service.retain {
+            service_tags.insert(RETAIN_TAG.to_string(), "Retain".to_string());
+        }
+        let mut input = service.spec.clone();
+        input.force_new_deployment = None;
+        let created = self
+            .ecs
+            .create_service(
+                &service.key.region,
+                &input,
+                &task_definition,
+                &service_tags,
+                &client_token(service, &hash),
+            )
+            .await?;
+        progress(
+            &service.object,
+            &format!(
+                "created service {} with {}",
+                created.arn,
+                short(&task_definition)
+            ),
+        );
+        Ok(Change {
+            message: format!("created {}", created.arn),
+            tracked: Some(Tracked::new(service, &created, None, hash, options)),
+        })
+    }
+
+    async fn update_service(
+        &self,
+        service: &DesiredService,
+        changes: &ServiceInput,
+        task_definition: bool,
+        retag: bool,
+        options: &Options,
+        progress: Progress<'_>,
+    ) -> Result<Change, EcsError> {
+        let key = &service.key;
+        let live = self
+            .ecs
+            .describe_services(&key.region, &key.cluster, std::slice::from_ref(&key.name))
+            .await?;
+        let previous = live.first().map(|s| s.task_definition.clone());
+        let (new_task_definition, managed) = if task_definition {
+            let (reference, managed) = self
+                .task_definition_for(service, previous.as_deref(), options, progress)
+                .await?;
+            (Some(reference), managed)
+        } else {
+            (None, None)
+        };
+        let mut changes = changes.clone();
+        changes.force_new_deployment = None;
+        let updated = self
+            .ecs
+            .update_service(
+                &key.region,
+                &key.cluster,
+                &key.name,
+                &changes,
+                new_task_definition.as_deref(),
+            )
+            .await?;
+        let mut service_tags = owner_tags(options);
+        if let Some((hash, name)) = &managed {
+            service_tags.insert(tags::SPEC_HASH.to_string(), hash.clone());
+            service_tags.insert(tags::TASK_DEFINITION.to_string(), name.clone());
+        }
+        if retag {
+            service_tags.extend(
+                service
+                    .spec
+                    .tags
+                    .iter()
+                    .flatten()
+                    .filter_map(|t| Some((t.key.clone()?, t.value.clone().unwrap_or_default()))),
+            );
+        }
+        self.ecs
+            .tag_resource(&key.region, &updated.arn, &service_tags)
+            .await?;
+        let what = match &new_task_definition {
+            Some(td) => format!("updated service to {}", short(td)),
+            None => "updated service settings".to_string(),
+        };
+        progress(&service.object, &what);
+        let redeploys = new_task_definition.is_some()
+            || updated
+                .deployments
+                .first()
+                .is_some_and(|d| d.rollout_state.as_deref() == Some("IN_PROGRESS"));
+        let tracked = redeploys.then(|| {
+            let hash = managed.map_or_else(|| updated.task_definition.clone(), |(h, _)| h);
+            Tracked::new(service, &updated, previous, hash, options)
+        });
+        Ok(Change {
+            tracked,
+            message: what,
+        })
+    }
+}
+
+/// `family:revision` of an ARN, for messages.
+pub(super) fn short(task_definition: &str) -> &str {
+    task_definition
+        .rsplit('/')
+        .next()
+        .unwrap_or(task_definition)
+}
+
+/// A rollout's time limit: the object's own, or the default.
+pub(super) fn timeout_of(service: &DesiredService, options: &Options) -> Duration {
+    service
+        .rollout
+        .timeout
+        .as_deref()
+        .and_then(parse_duration)
+        .unwrap_or(options.timeout)
+}
+
+pub(super) fn rolls_back(service: &DesiredService) -> bool {
+    service.rollout.on_failure == Some(OnFailure::Rollback)
+}

@@ -1,0 +1,83 @@
+//! Executes plans against ECS through the `Ecs` trait and follows rollouts to their end.
+//! Keeps what never changes between sweeps (revisions by ARN, clusters seen) so that a
+//! steady state costs one DescribeServices per ten services and nothing else.
+//!
+//! ```text
+//! observe (DescribeServices ×⌈n/10⌉, cached revisions) ─► diff::plan ─► execute ─► track rollouts
+//! ```
+
+mod execute;
+mod observe;
+mod rollout;
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+pub use execute::{Outcome, Report};
+
+use crate::ecs::{Ecs, EcsError, ObservedCluster, ObservedTaskDefinition};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error("observing {what}: {source}")]
+    Observe {
+        what: String,
+        #[source]
+        source: EcsError,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Delete owned services that left the source.
+    pub prune: bool,
+    /// Follow rollouts to their end (else return once the changes are made).
+    pub wait: bool,
+    /// How long a rollout may take when its object sets no `rollout.timeout`.
+    pub timeout: Duration,
+    /// Services changed at once.
+    pub concurrency: usize,
+    /// How often rollouts are polled.
+    pub poll: Duration,
+    /// The source revision, written as a tag on what is changed.
+    pub source_revision: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            prune: false,
+            wait: true,
+            timeout: Duration::from_secs(600),
+            concurrency: 8,
+            poll: Duration::from_secs(2),
+            source_revision: "unknown".into(),
+        }
+    }
+}
+
+/// One line of progress, for people (the CLI prints them, the controller logs them).
+pub type Progress<'a> = &'a (dyn Fn(&str, &str) + Sync);
+
+pub struct Reconciler<E: Ecs> {
+    pub ecs: E,
+    clusters: HashMap<(String, String), ObservedCluster>,
+    /// Revisions by ARN: immutable, described once.
+    task_definitions: HashMap<String, ObservedTaskDefinition>,
+    /// Standalone families known to be at a hash: (region, family) → (hash, revision).
+    families: HashMap<(String, String), (String, ObservedTaskDefinition)>,
+    /// Clusters to look at again (a DescribeServices said they are gone).
+    stale_clusters: HashSet<(String, String)>,
+}
+
+impl<E: Ecs> Reconciler<E> {
+    pub fn new(ecs: E) -> Self {
+        Reconciler {
+            ecs,
+            clusters: HashMap::new(),
+            task_definitions: HashMap::new(),
+            families: HashMap::new(),
+            stale_clusters: HashSet::new(),
+        }
+    }
+}

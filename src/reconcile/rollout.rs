@@ -1,0 +1,289 @@
+//! Following rollouts to their end: COMPLETED, FAILED (with ECS's reasons) or timed out.
+//! Tracked services are polled together, ten per DescribeServices.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use super::execute::{Outcome, rolls_back, short, timeout_of};
+use super::{Options, Progress};
+use crate::api::ServiceInput;
+use crate::diff::plan::DesiredService;
+use crate::ecs::{Ecs, ObservedService, Tags, tags};
+
+/// A service whose deployment is being followed.
+pub struct Tracked {
+    object: String,
+    region: String,
+    cluster: String,
+    name: String,
+    /// The task definition ARN the deployment runs.
+    task_definition: String,
+    /// ECS's id of the deployment (`ecs-svc/…`), found in the create/update answer.
+    deployment: Option<String>,
+    /// What ran before, for a rollback by the controller.
+    previous: Option<String>,
+    hash: String,
+    deadline: Instant,
+    rollback: bool,
+    last_line: String,
+}
+
+impl Tracked {
+    pub fn new(
+        service: &DesiredService,
+        live: &ObservedService,
+        previous: Option<String>,
+        hash: String,
+        options: &Options,
+    ) -> Tracked {
+        Tracked {
+            object: service.object.clone(),
+            region: service.key.region.clone(),
+            cluster: service.key.cluster.clone(),
+            name: service.key.name.clone(),
+            task_definition: live.task_definition.clone(),
+            deployment: live
+                .deployments
+                .iter()
+                .find(|d| d.status == "PRIMARY")
+                .map(|d| d.id.clone()),
+            previous,
+            hash,
+            deadline: Instant::now() + timeout_of(service, options),
+            rollback: rolls_back(service),
+            last_line: String::new(),
+        }
+    }
+}
+
+enum State {
+    Running(String),
+    Completed,
+    Failed {
+        reason: String,
+        deployment: String,
+        rolled_back_by_ecs: Option<String>,
+    },
+}
+
+fn state(tracked: &Tracked, live: &ObservedService) -> State {
+    let ours = live
+        .deployments
+        .iter()
+        .find(|d| d.task_definition == tracked.task_definition);
+    match ours {
+        Some(d) if d.rollout_state.as_deref() == Some("FAILED") => State::Failed {
+            reason: d
+                .rollout_state_reason
+                .clone()
+                .unwrap_or_else(|| "the deployment failed".into()),
+            deployment: d.id.clone(),
+            rolled_back_by_ecs: (live.task_definition != tracked.task_definition)
+                .then(|| live.task_definition.clone()),
+        },
+        Some(d)
+            if d.status == "PRIMARY"
+                && live.deployments.len() == 1
+                && d.rollout_state.as_deref() != Some("IN_PROGRESS") =>
+        {
+            if d.running_count >= d.desired_count {
+                State::Completed
+            } else {
+                State::Running(format!("{}/{} running", d.running_count, d.desired_count))
+            }
+        }
+        Some(d) => State::Running(format!(
+            "rollout {}: {}/{} running, {} pending, {} failed",
+            d.rollout_state.as_deref().unwrap_or("IN_PROGRESS"),
+            d.running_count,
+            d.desired_count,
+            d.pending_count,
+            d.failed_tasks
+        )),
+        // Our deployment is gone: ECS rolled it back (between two polls), or someone
+        // replaced it; the service events say which.
+        None => {
+            let failed = tracked.deployment.as_ref().is_some_and(|id| {
+                live.events
+                    .iter()
+                    .any(|e| e.contains(&format!("(deployment {id}) deployment failed")))
+            });
+            let reason = if failed {
+                "ECS deployment circuit breaker: tasks failed to start.".to_string()
+            } else {
+                format!(
+                    "the deployment of {} was replaced",
+                    short(&tracked.task_definition)
+                )
+            };
+            State::Failed {
+                reason,
+                deployment: tracked.deployment.clone().unwrap_or_default(),
+                rolled_back_by_ecs: Some(live.task_definition.clone()),
+            }
+        }
+    }
+}
+
+/// Follows every tracked rollout to its end.
+pub async fn track<E: Ecs>(
+    ecs: &E,
+    mut pending: Vec<Tracked>,
+    options: &Options,
+    progress: Progress<'_>,
+) -> Vec<(String, Outcome)> {
+    let mut outcomes = Vec::new();
+    while !pending.is_empty() {
+        let mut by_cluster: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+        for t in &pending {
+            by_cluster
+                .entry((t.region.clone(), t.cluster.clone()))
+                .or_default()
+                .push(t.name.clone());
+        }
+        let mut live: BTreeMap<(String, String, String), ObservedService> = BTreeMap::new();
+        for ((region, cluster), names) in by_cluster {
+            for chunk in names.chunks(10) {
+                match ecs.describe_services(&region, &cluster, chunk).await {
+                    Ok(found) => live.extend(
+                        found
+                            .into_iter()
+                            .map(|s| ((region.clone(), cluster.clone(), s.name.clone()), s)),
+                    ),
+                    Err(e) => tracing::warn!(error = %e, cluster, "polling rollouts"),
+                }
+            }
+        }
+        let mut still = Vec::new();
+        for mut t in pending {
+            let Some(service) = live.get(&(t.region.clone(), t.cluster.clone(), t.name.clone()))
+            else {
+                still.push(t);
+                continue;
+            };
+            match state(&t, service) {
+                State::Completed => {
+                    if service.tags.contains_key(tags::FAILED_SPEC_HASH) {
+                        let _ = ecs
+                            .untag_resource(&t.region, &service.arn, &[tags::FAILED_SPEC_HASH])
+                            .await;
+                    }
+                    progress(
+                        &t.object,
+                        &format!(
+                            "rollout COMPLETED: {} running {}",
+                            service.running_count,
+                            short(&t.task_definition)
+                        ),
+                    );
+                    outcomes.push((
+                        t.object.clone(),
+                        Outcome::Done {
+                            message: format!("rolled out {}", short(&t.task_definition)),
+                        },
+                    ));
+                }
+                State::Failed {
+                    reason,
+                    deployment,
+                    rolled_back_by_ecs,
+                } => {
+                    let message =
+                        failure(ecs, &t, service, reason, &deployment, rolled_back_by_ecs).await;
+                    progress(&t.object, &message);
+                    outcomes.push((t.object.clone(), Outcome::Failed { message }));
+                }
+                State::Running(_) if Instant::now() >= t.deadline => {
+                    let deployment = t.deployment.clone().unwrap_or_default();
+                    let message = failure(
+                        ecs,
+                        &t,
+                        service,
+                        "timed out waiting for the rollout".into(),
+                        &deployment,
+                        None,
+                    )
+                    .await;
+                    progress(&t.object, &message);
+                    outcomes.push((t.object.clone(), Outcome::Failed { message }));
+                }
+                State::Running(line) => {
+                    if line != t.last_line {
+                        progress(&t.object, &line);
+                        t.last_line = line;
+                    }
+                    still.push(t);
+                }
+            }
+        }
+        pending = still;
+        if !pending.is_empty() {
+            tokio::time::sleep(options.poll).await;
+        }
+    }
+    outcomes
+}
+
+/// Says why a rollout failed, quarantines its spec, and rolls back when ECS did not and the
+/// object asks for it.
+async fn failure<E: Ecs>(
+    ecs: &E,
+    tracked: &Tracked,
+    service: &ObservedService,
+    reason: String,
+    deployment: &str,
+    rolled_back_by_ecs: Option<String>,
+) -> String {
+    let mut message = format!(
+        "rollout of {} FAILED: {reason}",
+        short(&tracked.task_definition)
+    );
+    if !deployment.is_empty()
+        && let Ok(stopped) = ecs
+            .stopped_tasks(&tracked.region, &tracked.cluster, deployment, 3)
+            .await
+    {
+        let mut reasons: Vec<&str> = stopped
+            .iter()
+            .map(|t| t.reason.as_str())
+            .filter(|r| !r.is_empty())
+            .collect();
+        reasons.dedup();
+        if !reasons.is_empty() {
+            message.push_str(&format!(" (stopped tasks: {})", reasons.join("; ")));
+        }
+    }
+    let quarantine = Tags::from([(tags::FAILED_SPEC_HASH.to_string(), tracked.hash.clone())]);
+    if let Err(e) = ecs
+        .tag_resource(&tracked.region, &service.arn, &quarantine)
+        .await
+    {
+        tracing::warn!(error = %e, "recording the failed spec hash");
+    }
+    match (rolled_back_by_ecs, &tracked.previous) {
+        (Some(to), _) => message.push_str(&format!("; ECS rolled back to {}", short(&to))),
+        (None, Some(previous)) if tracked.rollback && *previous != tracked.task_definition => {
+            let rollback = ecs
+                .update_service(
+                    &tracked.region,
+                    &tracked.cluster,
+                    &tracked.name,
+                    &ServiceInput::default(),
+                    Some(previous),
+                )
+                .await;
+            match rollback {
+                Ok(_) => message.push_str(&format!(
+                    "; rolled back to {} by ecs-gitops",
+                    short(previous)
+                )),
+                Err(e) => message.push_str(&format!(
+                    "; rolling back to {} failed: {e}",
+                    short(previous)
+                )),
+            }
+        }
+        _ => {}
+    }
+    message
+}
