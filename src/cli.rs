@@ -65,6 +65,9 @@ pub enum Command {
         #[arg(long, default_value = "2s", value_parser = duration_ms)]
         poll: std::time::Duration,
     },
+    /// The GitOps controller: keep ECS in sync with a Git repository or a directory, repair
+    /// drift every interval, serve metrics, health, status and a webhook.
+    Run(Box<RunArgs>),
     /// Print the CustomResourceDefinitions as YAML, for `kubectl apply -f -`.
     Crds,
     /// Run the ECS simulator: a local ECS control plane for the AWS SDKs and CLI.
@@ -78,6 +81,69 @@ pub enum Command {
         #[arg(long)]
         no_throttle: bool,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// A Git repository: https://, ssh://, git@host:path, git:// or file://.
+    #[arg(long, required_unless_present = "dir", conflicts_with = "dir")]
+    pub git: Option<String>,
+    /// The branch, tag or commit to follow (default: main, else master).
+    #[arg(long = "ref", requires = "git")]
+    pub reference: Option<String>,
+    /// The repository directory holding the manifests.
+    #[arg(long, requires = "git")]
+    pub path: Option<String>,
+    /// A directory to watch instead of a repository.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// How often to fetch the source and repair drift (±5 %).
+    #[arg(long, default_value = "1m", value_parser = duration_ms)]
+    pub interval: std::time::Duration,
+    /// Where to serve /metrics, /healthz, /readyz, /api/status, /hook and the status page.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Report drift and plans, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Delete owned services that left the source (scale to 0, then delete).
+    #[arg(long)]
+    pub prune: bool,
+    #[command(flatten)]
+    pub ecs: EcsArgs,
+    /// How long a rollout may take, unless its object sets rollout.timeout.
+    #[arg(long, default_value = "10m", value_parser = duration)]
+    pub timeout: std::time::Duration,
+    /// How often rollouts are polled.
+    #[arg(long, default_value = "2s", value_parser = duration_ms)]
+    pub poll: std::time::Duration,
+    /// https token or password for the repository.
+    #[arg(long, env = "ECS_GITOPS_GIT_TOKEN", hide_env_values = true)]
+    pub git_token: Option<String>,
+    /// A file holding the https token.
+    #[arg(long, conflicts_with = "git_token")]
+    pub git_token_file: Option<PathBuf>,
+    /// https user name for the token (default x-access-token).
+    #[arg(long)]
+    pub git_username: Option<String>,
+    /// ssh private key file.
+    #[arg(long)]
+    pub git_ssh_key: Option<PathBuf>,
+    /// known_hosts file the ssh server's key is checked against.
+    #[arg(long)]
+    pub git_known_hosts: Option<PathBuf>,
+    /// Where the bare cache repositories are kept.
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// GitHub webhook secret (X-Hub-Signature-256).
+    #[arg(long, env = "ECS_GITOPS_HOOK_SECRET", hide_env_values = true)]
+    pub hook_secret: Option<String>,
+    /// A file holding the webhook secret.
+    #[arg(long, conflicts_with = "hook_secret")]
+    pub hook_secret_file: Option<PathBuf>,
+    /// Bearer token accepted by POST /hook.
+    #[arg(long, env = "ECS_GITOPS_HOOK_TOKEN", hide_env_values = true)]
+    pub hook_token: Option<String>,
 }
 
 /// Where ECS is. By default the AWS SDK's own resolution: `AWS_ENDPOINT_URL_ECS` /

@@ -6,8 +6,11 @@
 pub mod api;
 pub mod cli;
 pub mod commands;
+pub mod controller;
 pub mod diff;
 pub mod ecs;
 pub mod reconcile;
+pub mod serve;
 pub mod sim;
 pub mod source;
+pub mod web;

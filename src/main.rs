@@ -63,6 +63,10 @@ async fn main() -> anyhow::Result<ExitCode> {
             };
             commands::apply(&paths, &ecs, options).await
         }
+        Command::Run(args) => {
+            ecs_gitops::serve::serve(*args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Crds => {
             let documents: Vec<String> = crd_files().into_iter().map(|(_, yaml)| yaml).collect();
             print!("{}", documents.join("---\n"));

@@ -41,6 +41,8 @@ pub struct Options {
     pub poll: Duration,
     /// The source revision, written as a tag on what is changed.
     pub source_revision: String,
+    /// Stop following rollouts when this turns true (shutdown); ECS carries them on.
+    pub cancel: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl Default for Options {
@@ -52,6 +54,7 @@ impl Default for Options {
             concurrency: 8,
             poll: Duration::from_secs(2),
             source_revision: "unknown".into(),
+            cancel: None,
         }
     }
 }

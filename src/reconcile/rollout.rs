@@ -134,6 +134,16 @@ pub async fn track<E: Ecs>(
 ) -> Vec<(String, Outcome)> {
     let mut outcomes = Vec::new();
     while !pending.is_empty() {
+        if options.cancel.as_ref().is_some_and(|c| *c.borrow()) {
+            for t in pending {
+                let message = format!(
+                    "stopped following the rollout of {} (shutting down); ECS carries it on",
+                    short(&t.task_definition)
+                );
+                outcomes.push((t.object, Outcome::Done { message }));
+            }
+            break;
+        }
         let mut by_cluster: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
         for t in &pending {
             by_cluster

@@ -2,42 +2,30 @@
 
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
-use crate::api::{Diagnostic, Parsed, Severity, parse_file};
-
-const EXTENSIONS: &[&str] = &["yaml", "yml", "json"];
+use super::{content_revision, is_manifest, parse_files};
+use crate::api::{Diagnostic, Parsed, Severity};
 
 /// Reads and validates every manifest under `paths`, as one revision; the revision id is a
 /// hash of the files' names and contents.
 pub fn load(paths: &[PathBuf]) -> Parsed {
-    let mut parsed = Parsed::default();
-    let mut digest = Sha256::new();
+    let mut files = Vec::new();
+    let mut unreadable_paths = Vec::new();
     for path in paths {
-        let mut files = Vec::new();
-        if let Err(e) = collect(path, true, &mut files) {
-            parsed.diagnostics.push(unreadable(path, &e));
+        let mut found = Vec::new();
+        if let Err(e) = collect(path, true, &mut found) {
+            unreadable_paths.push(unreadable(path, &e));
         }
-        for file in files {
+        for file in found {
             match std::fs::read_to_string(&file) {
-                Ok(text) => {
-                    digest.update(file.display().to_string());
-                    digest.update([0]);
-                    digest.update(&text);
-                    parsed.extend(parse_file(&file.display().to_string(), &text));
-                }
-                Err(e) => parsed.diagnostics.push(unreadable(&file, &e)),
+                Ok(text) => files.push((file.display().to_string(), text)),
+                Err(e) => unreadable_paths.push(unreadable(&file, &e)),
             }
         }
     }
-    parsed.check_rules();
-    let hex: String = digest
-        .finalize()
-        .iter()
-        .take(6)
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    parsed.revision = format!("files:{hex}");
+    let revision = content_revision(&files);
+    let mut parsed = parse_files(files);
+    parsed.diagnostics.extend(unreadable_paths);
+    parsed.revision = revision;
     parsed
 }
 
@@ -46,11 +34,7 @@ pub fn load(paths: &[PathBuf]) -> Parsed {
 fn collect(path: &Path, explicit: bool, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
     let metadata = std::fs::metadata(path)?;
     if metadata.is_file() {
-        let manifest = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| EXTENSIONS.contains(&e));
-        if explicit || manifest {
+        if explicit || is_manifest(&path.to_string_lossy()) {
             files.push(path.to_path_buf());
         }
         return Ok(());

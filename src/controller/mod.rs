@@ -1,0 +1,441 @@
+//! The GitOps controller (`ecs-gitops run`): every interval, and on every new revision or
+//! webhook, take the source's revision whole; if it is valid, reconcile ECS with it (which
+//! also repairs drift); if not, keep the last good revision in force and say why.
+//!
+//! ```text
+//! source (git │ dir) ─► validate ─► Reconciler: observe ─► plan ─► execute ─► status, metrics, web
+//!      ▲ interval ±5 % │ webhook │ file change
+//! ```
+
+pub mod status;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, watch};
+
+use crate::api::Parsed;
+use crate::api::status::{Condition, condition, reason};
+use crate::diff::plan::{Desired, Plan, ServiceKey, TaskDefinitionSource, Verdict, plan};
+use crate::ecs::{ObservedService, SdkEcs};
+use crate::reconcile::{Options, Outcome, Reconciler};
+use crate::source::git::{GitConfig, redact};
+use crate::source::{dir, files};
+pub use status::State;
+use status::{CallLabels, ObjectStatus, ResultLabel, RevisionLabel, Rollout};
+
+#[derive(Clone, Debug)]
+pub enum Source {
+    Git(GitConfig),
+    Dir(PathBuf),
+}
+
+impl Source {
+    pub fn describe(&self) -> String {
+        match self {
+            Source::Git(git) => {
+                let mut text = redact(&git.url);
+                if let Some(reference) = &git.reference {
+                    text.push_str(&format!(" @ {reference}"));
+                }
+                if let Some(path) = &git.path {
+                    text.push_str(&format!(" : {path}"));
+                }
+                text
+            }
+            Source::Dir(path) => path.display().to_string(),
+        }
+    }
+
+    async fn fetch(&self) -> Result<Parsed, String> {
+        match self {
+            Source::Git(git) => {
+                let git = git.clone();
+                tokio::task::spawn_blocking(move || git.fetch().map_err(|e| e.to_string()))
+                    .await
+                    .map_err(|e| e.to_string())?
+            }
+            Source::Dir(path) => Ok(files::load(std::slice::from_ref(path))),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    pub source: Source,
+    pub interval: Duration,
+    pub dry_run: bool,
+    pub options: Options,
+}
+
+/// ±5 % around the interval, so many controllers do not poll in step.
+fn jittered(interval: Duration) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    interval.mul_f64(0.95 + (random % 1000) as f64 / 10_000.0)
+}
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Runs until `shutdown` turns true. `triggers` wakes it early (webhooks).
+pub async fn run(
+    config: RunConfig,
+    ecs: SdkEcs,
+    state: Arc<State>,
+    mut triggers: mpsc::Receiver<()>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let region = ecs.default_region().to_string();
+    let mut reconciler = Reconciler::new(ecs);
+    let mut last_good: Option<Parsed> = None;
+    let (_watcher, mut changes) = match &config.source {
+        Source::Dir(path) => match dir::watch(path) {
+            Ok((watcher, rx)) => (Some(watcher), rx),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch the directory; polling every interval");
+                (None, mpsc::channel(1).1)
+            }
+        },
+        Source::Git(_) => (None, mpsc::channel(1).1),
+    };
+    let mut options = config.options.clone();
+    options.cancel = Some(shutdown.clone());
+    let mut calls_seen = BTreeMap::new();
+    loop {
+        let started = Instant::now();
+        let fetched = config.source.fetch().await;
+        let source_problem = match accept(&state, fetched, last_good.as_ref()) {
+            Ok(good) => {
+                last_good = Some(good);
+                None
+            }
+            Err(problem) => Some(problem),
+        };
+        let mut busy = false;
+        if let Some(good) = &last_good {
+            busy = sweep(&mut reconciler, good, &region, &config, &options, &state).await;
+        }
+        // A source problem stays visible even while the last good revision syncs fine.
+        if let Some(problem) = source_problem {
+            state.update(|s| s.last_error = Some(problem));
+        }
+        export_calls(&reconciler, &state, &mut calls_seen);
+        state
+            .metrics
+            .reconcile_seconds
+            .observe(started.elapsed().as_secs_f64());
+        // While rollouts run elsewhere (a restart found one in flight), look again soon.
+        let wait = if busy {
+            options.poll.max(Duration::from_secs(1))
+        } else {
+            jittered(config.interval)
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            Some(()) = triggers.recv() => tracing::info!("webhook: fetching now"),
+            Some(()) = changes.recv() => tracing::info!("the directory changed"),
+            _ = shutdown.changed() => {}
+        }
+        if *shutdown.borrow() {
+            tracing::info!("shutting down");
+            return;
+        }
+    }
+}
+
+/// Takes a fetched revision: a valid one replaces the last good one; an invalid one is
+/// reported and changes nothing (the error says why).
+fn accept(
+    state: &State,
+    fetched: Result<Parsed, String>,
+    last_good: Option<&Parsed>,
+) -> Result<Parsed, String> {
+    match fetched {
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the source; the last good revision stays in force");
+            state
+                .metrics
+                .reconciles
+                .get_or_create(&ResultLabel {
+                    result: "error".into(),
+                })
+                .inc();
+            Err(error)
+        }
+        Ok(parsed) if parsed.errors() > 0 || parsed.manifests.is_empty() => {
+            let mut problems: Vec<String> = parsed
+                .diagnostics
+                .iter()
+                .filter(|d| d.is_error())
+                .map(|d| d.to_string())
+                .collect();
+            if problems.is_empty() {
+                problems.push("no ecs-gitops.dev objects found".into());
+            }
+            if last_good.is_none_or(|g| g.revision != parsed.revision) {
+                tracing::error!(revision = %parsed.revision, problems = problems.len(), "invalid revision rejected: nothing of it is applied");
+                for problem in &problems {
+                    tracing::error!("{problem}");
+                }
+            }
+            state
+                .metrics
+                .reconciles
+                .get_or_create(&ResultLabel {
+                    result: "invalid".into(),
+                })
+                .inc();
+            let error = format!(
+                "revision {} is invalid; {} stays in force",
+                parsed.revision,
+                last_good.map_or("nothing", |g| g.revision.as_str())
+            );
+            state.update(|s| {
+                s.last_attempted_revision = Some(parsed.revision.clone());
+                s.validation_errors = problems;
+            });
+            Err(error)
+        }
+        Ok(parsed) => {
+            state.update(|s| {
+                s.validation_errors.clear();
+                s.last_attempted_revision = Some(parsed.revision.clone());
+            });
+            state.metrics.source_revision.clear();
+            state
+                .metrics
+                .source_revision
+                .get_or_create(&RevisionLabel {
+                    revision: parsed.revision.clone(),
+                })
+                .set(1);
+            Ok(parsed)
+        }
+    }
+}
+
+/// One reconcile of the revision in force; true when a rollout is still in flight.
+async fn sweep(
+    reconciler: &mut Reconciler<SdkEcs>,
+    good: &Parsed,
+    region: &str,
+    config: &RunConfig,
+    options: &Options,
+    state: &State,
+) -> bool {
+    let desired = Desired::from_manifests(&good.manifests, region);
+    let observed = match reconciler.observe(&desired, options.prune).await {
+        Ok(observed) => observed,
+        Err(e) => {
+            tracing::warn!(error = %e, "observing ECS failed");
+            state
+                .metrics
+                .reconciles
+                .get_or_create(&ResultLabel {
+                    result: "error".into(),
+                })
+                .inc();
+            state.update(|s| s.last_error = Some(e.to_string()));
+            return false;
+        }
+    };
+    let plan = plan(&desired, &observed, options.prune);
+    let applied_before = state.read().last_applied_revision;
+    let drifted = plan
+        .objects
+        .iter()
+        .filter(|o| matches!(o.verdict, Verdict::Update { .. } | Verdict::Create))
+        .count();
+    if applied_before.as_deref() == Some(good.revision.as_str()) && drifted > 0 {
+        tracing::warn!(
+            objects = drifted,
+            "drift: ECS changed without a source change"
+        );
+        state.metrics.drift.inc_by(drifted as u64);
+    }
+    if config.dry_run {
+        for object in plan.objects.iter().filter(|o| o.verdict != Verdict::InSync) {
+            tracing::info!(object = %object.object, verdict = ?object.verdict, changes = object.changes.len(), "dry run: would change");
+        }
+        record(
+            state,
+            &desired,
+            &observed.services,
+            &plan,
+            &BTreeMap::new(),
+            good,
+            true,
+        );
+        return false;
+    }
+    let options = Options {
+        source_revision: good.revision.clone(),
+        ..options.clone()
+    };
+    let progress = |object: &str, line: &str| tracing::info!(object, "{line}");
+    let report = reconciler.execute(&plan, &options, &progress).await;
+    for outcome in report.results.values() {
+        let result = if matches!(outcome, Outcome::Failed { .. }) {
+            "failed"
+        } else {
+            "ok"
+        };
+        state
+            .metrics
+            .rollouts
+            .get_or_create(&ResultLabel {
+                result: result.into(),
+            })
+            .inc();
+    }
+    // What ECS says now, for the status (unchanged when nothing was done).
+    let after = if plan.actions.is_empty() {
+        observed.services
+    } else {
+        reconciler
+            .observe(&desired, false)
+            .await
+            .map(|o| o.services)
+            .unwrap_or_default()
+    };
+    record(state, &desired, &after, &plan, &report.results, good, false)
+}
+
+/// Writes the per-object status and the revisions; true when a rollout is in flight.
+fn record(
+    state: &State,
+    desired: &Desired,
+    services: &BTreeMap<ServiceKey, ObservedService>,
+    plan: &Plan,
+    results: &BTreeMap<String, Outcome>,
+    good: &Parsed,
+    dry_run: bool,
+) -> bool {
+    let mut objects = BTreeMap::new();
+    let mut in_flight = false;
+    let mut failed = 0;
+    for object in &plan.objects {
+        let (kind, name) = object
+            .object
+            .split_once('/')
+            .unwrap_or(("", &object.object));
+        let planned = serde_json::to_value(&object.verdict)
+            .ok()
+            .and_then(|v| v["verdict"].as_str().map(str::to_string));
+        let verdict = match results.get(&object.object) {
+            Some(Outcome::Done { .. }) => "inSync".to_string(),
+            Some(Outcome::Failed { .. }) => "failed".to_string(),
+            None => planned.unwrap_or_default(),
+        };
+        let mut status = ObjectStatus {
+            kind: kind.to_string(),
+            name: name.to_string(),
+            verdict,
+            ..ObjectStatus::default()
+        };
+        if let Some(service) = desired.services.iter().find(|s| s.object == object.object) {
+            if let TaskDefinitionSource::Managed { hash, .. } = &service.task_definition {
+                status.desired_hash = Some(hash.clone());
+            }
+            if let Some(live) = services.get(&service.key) {
+                status.task_definition = Some(
+                    live.task_definition
+                        .rsplit('/')
+                        .next()
+                        .unwrap_or_default()
+                        .to_string(),
+                );
+                if let Some(primary) = live.deployments.iter().find(|d| d.status == "PRIMARY") {
+                    let state = primary
+                        .rollout_state
+                        .clone()
+                        .unwrap_or_else(|| "COMPLETED".into());
+                    in_flight |= state == "IN_PROGRESS";
+                    status.rollout = Some(Rollout {
+                        state,
+                        desired_count: primary.desired_count,
+                        running_count: primary.running_count,
+                        pending_count: primary.pending_count,
+                        failed_tasks: primary.failed_tasks,
+                    });
+                }
+            }
+        }
+        let (ready, why, message) = match (results.get(&object.object), &object.verdict) {
+            (Some(Outcome::Failed { message }), _) => {
+                (false, reason::ROLLOUT_FAILED, message.clone())
+            }
+            (_, Verdict::Blocked { reason: why }) => (false, reason::NOT_OWNED, why.clone()),
+            (_, Verdict::Quarantined { hash }) => (
+                false,
+                reason::QUARANTINED,
+                format!("spec {hash} failed to roll out"),
+            ),
+            (_, Verdict::InSync) | (Some(Outcome::Done { .. }), _) if !dry_run => {
+                (true, reason::RECONCILIATION_SUCCEEDED, "in sync".into())
+            }
+            (_, Verdict::InSync) => (true, reason::RECONCILIATION_SUCCEEDED, "in sync".into()),
+            _ => (false, reason::PROGRESSING, "changes pending".into()),
+        };
+        if !ready {
+            failed += 1;
+            status.last_error = Some(message.clone());
+        }
+        status.conditions.push(Condition {
+            type_: condition::READY.into(),
+            status: if ready { "True" } else { "False" }.into(),
+            reason: why.into(),
+            message,
+            last_transition_time: None,
+            observed_generation: None,
+        });
+        objects.insert(object.object.clone(), status);
+    }
+    let ok = failed == 0;
+    state
+        .metrics
+        .reconciles
+        .get_or_create(&ResultLabel {
+            result: if ok { "ok" } else { "failed" }.into(),
+        })
+        .inc();
+    if ok && !dry_run {
+        state.metrics.last_success.set(now());
+    }
+    state.update(|s| {
+        s.objects = objects;
+        if ok && !dry_run {
+            s.last_applied_revision = Some(good.revision.clone());
+            s.last_success = Some(now());
+            s.last_error = None;
+        }
+        s.ready |= ok;
+    });
+    in_flight
+}
+
+/// Adds the ECS calls made since the last export to the metrics.
+fn export_calls(
+    reconciler: &Reconciler<SdkEcs>,
+    state: &State,
+    seen: &mut BTreeMap<(String, String), u64>,
+) {
+    for ((operation, outcome), count) in reconciler.ecs.calls() {
+        let before = seen
+            .insert((operation.clone(), outcome.clone()), count)
+            .unwrap_or(0);
+        state
+            .metrics
+            .ecs_calls
+            .get_or_create(&CallLabels { operation, outcome })
+            .inc_by(count - before);
+    }
+}

@@ -1,0 +1,185 @@
+//! What the controller knows and shows: per-object status (the Git-mode counterpart of a
+//! custom resource's `.status`), the source's revisions, and the metrics.
+
+use std::collections::BTreeMap;
+use std::sync::RwLock;
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use serde::Serialize;
+
+use crate::api::status::Condition;
+
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectStatus {
+    pub kind: String,
+    pub name: String,
+    /// The plan's verdict: inSync, create, update, blocked, quarantined.
+    pub verdict: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub desired_hash: Option<String>,
+    /// The live task definition (`family:revision`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_definition: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<Rollout>,
+    pub conditions: Vec<Condition>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rollout {
+    pub state: String,
+    pub desired_count: i32,
+    pub running_count: i32,
+    pub pending_count: i32,
+    pub failed_tasks: i32,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    /// The source, without credentials.
+    pub source: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_attempted_revision: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_applied_revision: Option<String>,
+    /// Why the last attempt did not apply (invalid manifests, an unreachable source, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// The last rejected revision's problems, `file:line:col: …`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub validation_errors: Vec<String>,
+    /// Unix time of the last sweep that finished without failures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_success: Option<f64>,
+    pub ready: bool,
+    pub objects: BTreeMap<String, ObjectStatus>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CallLabels {
+    pub operation: String,
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RevisionLabel {
+    pub revision: String,
+}
+
+pub struct Metrics {
+    pub registry: Registry,
+    pub reconciles: Family<ResultLabel, Counter>,
+    pub reconcile_seconds: Histogram,
+    pub ecs_calls: Family<CallLabels, Counter>,
+    pub drift: Counter,
+    pub rollouts: Family<ResultLabel, Counter>,
+    pub source_revision: Family<RevisionLabel, Gauge>,
+    pub last_success: Gauge<f64, AtomicU64>,
+}
+
+impl Metrics {
+    fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("ecs_gitops");
+        let metrics = Metrics {
+            reconciles: Family::default(),
+            reconcile_seconds: Histogram::new(exponential_buckets(0.01, 2.0, 14)),
+            ecs_calls: Family::default(),
+            drift: Counter::default(),
+            rollouts: Family::default(),
+            source_revision: Family::default(),
+            last_success: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "reconciles",
+            "Sweeps, by result (ok, failed, invalid, error)",
+            metrics.reconciles.clone(),
+        );
+        registry.register(
+            "reconcile_duration_seconds",
+            "Duration of a sweep",
+            metrics.reconcile_seconds.clone(),
+        );
+        registry.register(
+            "ecs_calls",
+            "ECS API calls by operation and outcome (ok or the error code; ThrottlingException is budget pressure)",
+            metrics.ecs_calls.clone(),
+        );
+        registry.register(
+            "drift_detected",
+            "Objects found changed in ECS without a source change",
+            metrics.drift.clone(),
+        );
+        registry.register(
+            "rollouts",
+            "Finished rollouts by result",
+            metrics.rollouts.clone(),
+        );
+        registry.register(
+            "source_revision_info",
+            "The source revision in force",
+            metrics.source_revision.clone(),
+        );
+        registry.register(
+            "last_success_timestamp_seconds",
+            "Unix time of the last successful sweep",
+            metrics.last_success.clone(),
+        );
+        Metrics {
+            registry,
+            ..metrics
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("metrics encode");
+        out
+    }
+}
+
+/// Shared between the loop and the web server.
+pub struct State {
+    pub status: RwLock<Status>,
+    pub metrics: Metrics,
+}
+
+impl State {
+    pub fn new(source: String) -> State {
+        State {
+            status: RwLock::new(Status {
+                source,
+                ..Status::default()
+            }),
+            metrics: Metrics::new(),
+        }
+    }
+
+    pub fn read(&self) -> Status {
+        self.status
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn update(&self, change: impl FnOnce(&mut Status)) {
+        change(&mut self.status.write().unwrap_or_else(|p| p.into_inner()));
+    }
+}

@@ -1,0 +1,271 @@
+//! A Git repository: fetched into a bare cache repository with git2, the manifests read
+//! straight from the commit's tree (no working tree, so no half-written checkout is ever read).
+//! `https://` (token or user/password), `ssh://` and scp-style (key file, host key checked
+//! against known_hosts), `git://` and `file://`. Credentials never reach logs or errors.
+
+use std::path::PathBuf;
+
+use git2::{
+    AutotagOption, Cred, CredentialType, FetchOptions, RemoteCallbacks, Repository, TreeWalkMode,
+    TreeWalkResult,
+};
+use sha2::{Digest, Sha256};
+
+use super::{is_manifest, parse_files};
+use crate::api::Parsed;
+
+#[derive(Clone, Debug, Default)]
+pub struct GitAuth {
+    /// For https: a token (GitHub, GitLab) or a password.
+    pub token: Option<String>,
+    /// For https basic auth with `token`; `x-access-token` when unset.
+    pub username: Option<String>,
+    /// For ssh: a private key file.
+    pub ssh_key: Option<PathBuf>,
+    /// For ssh: a known_hosts file the server's key must be in.
+    pub known_hosts: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug)]
+pub struct GitConfig {
+    pub url: String,
+    /// A branch, tag or commit; the default branch (main, else master) when unset.
+    pub reference: Option<String>,
+    /// A directory of the repository to read; the whole tree when unset.
+    pub path: Option<String>,
+    /// Where the bare cache repositories live.
+    pub cache: PathBuf,
+    pub auth: GitAuth,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    #[error("fetching {url}: {message}")]
+    Fetch { url: String, message: String },
+    #[error("{reference:?} is not a branch, tag or commit of {url}")]
+    Reference { url: String, reference: String },
+    #[error("reading {path:?} at {commit}: {message}")]
+    Read {
+        commit: String,
+        path: String,
+        message: String,
+    },
+}
+
+/// The URL without credentials, for messages.
+pub fn redact(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((_, host)) if !host.contains('/') || rest.find('@') < rest.find('/') => {
+                format!("{scheme}://{host}")
+            }
+            _ => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+impl GitConfig {
+    fn cache_dir(&self) -> PathBuf {
+        let digest: String = Sha256::digest(self.url.as_bytes())
+            .iter()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        self.cache.join(format!("{digest}.git"))
+    }
+
+    /// Fetches and reads the manifests at the reference, as one revision (the commit id).
+    /// Blocking: call it from `spawn_blocking`.
+    pub fn fetch(&self) -> Result<Parsed, GitError> {
+        let url = redact(&self.url);
+        let fetch_error = |e: git2::Error| GitError::Fetch {
+            url: url.clone(),
+            message: e.message().to_string(),
+        };
+        let dir = self.cache_dir();
+        let repo = match Repository::open_bare(&dir) {
+            Ok(repo) => repo,
+            Err(_) => Repository::init_bare(&dir).map_err(fetch_error)?,
+        };
+        let mut remote = repo.remote_anonymous(&self.url).map_err(fetch_error)?;
+        let mut options = FetchOptions::new();
+        options.remote_callbacks(self.callbacks());
+        options.prune(git2::FetchPrune::On);
+        options.download_tags(AutotagOption::All);
+        // Forced: a rewritten branch replaces the cached one.
+        remote
+            .fetch(
+                &[
+                    "+refs/heads/*:refs/remotes/origin/*",
+                    "+refs/tags/*:refs/tags/*",
+                ],
+                Some(&mut options),
+                None,
+            )
+            .map_err(fetch_error)?;
+        let commit = self.resolve(&repo)?;
+        let files = self.read_tree(&repo, &commit)?;
+        let mut parsed = parse_files(files);
+        parsed.revision = commit.id().to_string();
+        Ok(parsed)
+    }
+
+    fn resolve<'r>(&self, repo: &'r Repository) -> Result<git2::Commit<'r>, GitError> {
+        let candidates: Vec<String> = match &self.reference {
+            Some(reference) => vec![
+                format!("refs/remotes/origin/{reference}"),
+                format!("refs/tags/{reference}"),
+                reference.clone(),
+            ],
+            None => vec![
+                "refs/remotes/origin/main".into(),
+                "refs/remotes/origin/master".into(),
+            ],
+        };
+        candidates
+            .iter()
+            .find_map(|c| repo.revparse_single(c).ok()?.peel_to_commit().ok())
+            .ok_or_else(|| GitError::Reference {
+                url: redact(&self.url),
+                reference: self.reference.clone().unwrap_or_else(|| "main".into()),
+            })
+    }
+
+    fn read_tree(
+        &self,
+        repo: &Repository,
+        commit: &git2::Commit,
+    ) -> Result<Vec<(String, String)>, GitError> {
+        let read_error = |message: String| GitError::Read {
+            commit: commit.id().to_string(),
+            path: self.path.clone().unwrap_or_default(),
+            message,
+        };
+        let mut tree = commit
+            .tree()
+            .map_err(|e| read_error(e.message().to_string()))?;
+        let prefix = self
+            .path
+            .as_deref()
+            .map(|p| p.trim_matches('/'))
+            .filter(|p| !p.is_empty());
+        if let Some(path) = prefix {
+            let entry = tree
+                .get_path(std::path::Path::new(path))
+                .map_err(|e| read_error(e.message().to_string()))?;
+            tree = entry
+                .to_object(repo)
+                .and_then(|o| o.peel_to_tree())
+                .map_err(|e| read_error(e.message().to_string()))?;
+        }
+        let mut files = Vec::new();
+        let mut failure = None;
+        tree.walk(TreeWalkMode::PreOrder, |root, entry| {
+            let name = entry.name().unwrap_or_default();
+            if entry.kind() != Some(git2::ObjectType::Blob)
+                || !is_manifest(name)
+                || root.split('/').any(|p| p.starts_with('.'))
+            {
+                return TreeWalkResult::Ok;
+            }
+            let full = match prefix {
+                Some(p) => format!("{p}/{root}{name}"),
+                None => format!("{root}{name}"),
+            };
+            match repo.find_blob(entry.id()) {
+                Ok(blob) => {
+                    files.push((full, String::from_utf8_lossy(blob.content()).into_owned()))
+                }
+                Err(e) => failure = Some(e.message().to_string()),
+            }
+            TreeWalkResult::Ok
+        })
+        .map_err(|e| read_error(e.message().to_string()))?;
+        match failure {
+            Some(message) => Err(read_error(message)),
+            None => Ok(files),
+        }
+    }
+
+    fn callbacks(&self) -> RemoteCallbacks<'_> {
+        let mut callbacks = RemoteCallbacks::new();
+        let auth = &self.auth;
+        callbacks.credentials(move |_url, username, allowed| {
+            if allowed.contains(CredentialType::SSH_KEY)
+                && let Some(key) = &auth.ssh_key
+            {
+                return Cred::ssh_key(username.unwrap_or("git"), None, key, None);
+            }
+            if allowed.contains(CredentialType::USER_PASS_PLAINTEXT)
+                && let Some(token) = &auth.token
+            {
+                return Cred::userpass_plaintext(
+                    auth.username.as_deref().unwrap_or("x-access-token"),
+                    token,
+                );
+            }
+            Err(git2::Error::from_str(
+                "the server asks for credentials: set a token (https) or a key (ssh)",
+            ))
+        });
+        if let Some(known_hosts) = &auth.known_hosts {
+            let known_hosts = known_hosts.clone();
+            callbacks.certificate_check(move |cert, host| {
+                let Some(hostkey) = cert.as_hostkey().and_then(|k| k.hostkey()) else {
+                    return Ok(git2::CertificateCheckStatus::CertificatePassthrough);
+                };
+                if known(&known_hosts, host, hostkey) {
+                    Ok(git2::CertificateCheckStatus::CertificateOk)
+                } else {
+                    Err(git2::Error::from_str(&format!(
+                        "the host key of {host} is not in {}",
+                        known_hosts.display()
+                    )))
+                }
+            });
+        }
+        callbacks
+    }
+}
+
+/// Whether `known_hosts` lists `key` for `host` (plain host names; `[host]:port` too).
+fn known(known_hosts: &std::path::Path, host: &str, key: &[u8]) -> bool {
+    use base64::Engine;
+    let Ok(text) = std::fs::read_to_string(known_hosts) else {
+        return false;
+    };
+    let encoded = base64::engine::general_purpose::STANDARD.encode(key);
+    text.lines().any(|line| {
+        let mut parts = line.split_whitespace();
+        let (Some(hosts), Some(_kind), Some(value)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return false;
+        };
+        hosts
+            .split(',')
+            .any(|h| h == host || h.trim_start_matches('[').split(']').next() == Some(host))
+            && value == encoded
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_never_leave_the_url() {
+        assert_eq!(
+            redact("https://x-access-token:ghp_secret@github.com/org/repo.git"),
+            "https://github.com/org/repo.git"
+        );
+        assert_eq!(
+            redact("https://github.com/org/repo.git"),
+            "https://github.com/org/repo.git"
+        );
+        assert_eq!(
+            redact("git://127.0.0.1:9418/repo"),
+            "git://127.0.0.1:9418/repo"
+        );
+    }
+}

@@ -1,0 +1,205 @@
+//! The controller's HTTP side: `/metrics`, `/healthz`, `/readyz`, `/api/status`, the webhook
+//! (`POST /hook`) and a status page a person can glance at (`/`).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State as Extract;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use tokio::sync::mpsc;
+
+use crate::controller::State;
+
+/// Who may trigger a fetch through `POST /hook`.
+#[derive(Clone, Debug, Default)]
+pub struct HookAuth {
+    /// GitHub's webhook secret: `X-Hub-Signature-256: sha256=HMAC(secret, body)`.
+    pub secret: Option<String>,
+    /// Or `Authorization: Bearer TOKEN`.
+    pub token: Option<String>,
+}
+
+#[derive(Clone)]
+struct Web {
+    state: Arc<State>,
+    hook: HookAuth,
+    trigger: mpsc::Sender<()>,
+}
+
+pub fn router(state: Arc<State>, hook: HookAuth, trigger: mpsc::Sender<()>) -> Router {
+    Router::new()
+        .route("/", get(page))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/api/status", get(status))
+        .route("/hook", post(trigger_fetch))
+        .with_state(Web {
+            state,
+            hook,
+            trigger,
+        })
+}
+
+async fn metrics(Extract(web): Extract<Web>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        web.state.metrics.encode(),
+    )
+        .into_response()
+}
+
+async fn ready(Extract(web): Extract<Web>) -> Response {
+    if web.state.read().ready {
+        (StatusCode::OK, "ready").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not synced yet").into_response()
+    }
+}
+
+async fn status(Extract(web): Extract<Web>) -> axum::Json<crate::controller::status::Status> {
+    axum::Json(web.state.read())
+}
+
+/// Equal without telling, by timing, how much of a guess was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn authorized(auth: &HookAuth, headers: &HeaderMap, body: &[u8]) -> bool {
+    if let (Some(secret), Some(signature)) = (
+        &auth.secret,
+        headers
+            .get("x-hub-signature-256")
+            .and_then(|v| v.to_str().ok()),
+    ) {
+        let Some(hex) = signature.strip_prefix("sha256=") else {
+            return false;
+        };
+        let Some(expected) = decode_hex(hex) else {
+            return false;
+        };
+        let mut mac =
+            <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).expect("any key length");
+        mac.update(body);
+        return mac.verify_slice(&expected).is_ok();
+    }
+    if let (Some(token), Some(given)) = (
+        &auth.token,
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+    ) {
+        return given
+            .strip_prefix("Bearer ")
+            .is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes()));
+    }
+    false
+}
+
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    text.len().is_multiple_of(2).then_some(())?;
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+async fn trigger_fetch(Extract(web): Extract<Web>, headers: HeaderMap, body: Bytes) -> Response {
+    if !authorized(&web.hook, &headers, &body) {
+        tracing::warn!("webhook refused: no valid signature or token");
+        return (StatusCode::UNAUTHORIZED, "unauthorized").into_response();
+    }
+    // A full channel means a fetch is already due.
+    let _ = web.trigger.try_send(());
+    (StatusCode::ACCEPTED, "fetch triggered").into_response()
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+async fn page(Extract(web): Extract<Web>) -> Html<String> {
+    let status = web.state.read();
+    let mut rows = String::new();
+    for (object, s) in &status.objects {
+        let ready = s
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True");
+        let (color, word) = match (ready, s.rollout.as_ref().map(|r| r.state.as_str())) {
+            (_, Some("IN_PROGRESS")) => ("#b58900", "rolling out"),
+            (true, _) => ("#2e7d32", "ready"),
+            (false, _) => ("#c62828", "not ready"),
+        };
+        let rollout = s.rollout.as_ref().map_or(String::new(), |r| {
+            let percent = if r.desired_count > 0 { 100 * r.running_count / r.desired_count } else { 100 };
+            format!(
+                "{} {}/{} running, {} pending, {} failed <progress max=100 value={percent}></progress>",
+                r.state, r.running_count, r.desired_count, r.pending_count, r.failed_tasks
+            )
+        });
+        rows.push_str(&format!(
+            "<tr><td>{}</td><td style=\"color:{color};font-weight:bold\">{word}</td><td>{}</td><td>{rollout}</td><td>{}</td></tr>",
+            escape(object),
+            escape(s.task_definition.as_deref().unwrap_or("")),
+            escape(s.last_error.as_deref().unwrap_or(""))
+        ));
+    }
+    let errors: String = status
+        .validation_errors
+        .iter()
+        .map(|e| format!("<li><code>{}</code></li>", escape(e)))
+        .collect();
+    Html(format!(
+        "<!doctype html><html><head><meta charset=utf-8><meta http-equiv=refresh content=3><title>ecs-gitops</title>\
+         <style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:.3em .8em;text-align:left;border-bottom:1px solid #ddd}}</style></head><body>\
+         <h1>ecs-gitops</h1><p>Source <code>{}</code> — applied <code>{}</code>, last attempted <code>{}</code></p>\
+         <p style=\"color:#c62828\">{}</p><ul>{errors}</ul>\
+         <table><tr><th>Object</th><th>Health</th><th>Revision</th><th>Rollout</th><th>Last error</th></tr>{rows}</table></body></html>",
+        escape(&status.source),
+        escape(status.last_applied_revision.as_deref().unwrap_or("-")),
+        escape(status.last_attempted_revision.as_deref().unwrap_or("-")),
+        escape(status.last_error.as_deref().unwrap_or("")),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn github_signatures_and_bearer_tokens() {
+        let auth = HookAuth {
+            secret: Some("It's a Secret to Everybody".into()),
+            token: Some("t0ken".into()),
+        };
+        // GitHub's documented example.
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-hub-signature-256",
+            "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+                .parse()
+                .unwrap(),
+        );
+        assert!(authorized(&auth, &headers, b"Hello, World!"));
+        assert!(!authorized(&auth, &headers, b"Hello, World?"));
+        let mut bearer = HeaderMap::new();
+        bearer.insert(header::AUTHORIZATION, "Bearer t0ken".parse().unwrap());
+        assert!(authorized(&auth, &bearer, b""));
+        bearer.insert(header::AUTHORIZATION, "Bearer t0kem".parse().unwrap());
+        assert!(!authorized(&auth, &bearer, b""));
+        assert!(!authorized(&auth, &HeaderMap::new(), b""));
+    }
+}

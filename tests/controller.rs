@@ -1,0 +1,635 @@
+//! `ecs-gitops run` as it runs for real: the controller, the simulator and `git daemon` as
+//! separate processes over loopback, a bare repository pushed to with git.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::{ecs_client, http, sim_calls};
+use serde_json::Value;
+use tokio::process::{Child, Command};
+
+const SPEED: &str = "50";
+const GIT_TOKEN: &str = "ghp-sekr3t-token-never-logged";
+const AWS_SECRET: &str = "aws-secret-key-never-logged";
+const HOOK_TOKEN: &str = "hook-token-123";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let status = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "git {args:?}");
+}
+
+/// A bare repository served by `git daemon`, and a work tree that pushes to it.
+struct Repo {
+    root: PathBuf,
+    work: PathBuf,
+    port: u16,
+    daemon: Option<Child>,
+}
+
+impl Repo {
+    async fn new(root: &Path) -> Repo {
+        let bare = root.join("repo.git");
+        let work = root.join("work");
+        std::fs::create_dir_all(&work).unwrap();
+        git(
+            root,
+            &["init", "--bare", "-b", "main", bare.to_str().unwrap()],
+        );
+        git(&work, &["init", "-b", "main"]);
+        git(&work, &["remote", "add", "origin", bare.to_str().unwrap()]);
+        let mut repo = Repo {
+            root: root.to_path_buf(),
+            work,
+            port: free_port(),
+            daemon: None,
+        };
+        repo.serve().await;
+        repo
+    }
+
+    async fn serve(&mut self) {
+        // The daemon itself, not the `git daemon` wrapper: killing the wrapper would leave
+        // the daemon serving.
+        let exec_path = std::process::Command::new("git")
+            .arg("--exec-path")
+            .output()
+            .unwrap();
+        let daemon =
+            PathBuf::from(String::from_utf8(exec_path.stdout).unwrap().trim()).join("git-daemon");
+        let child = Command::new(daemon)
+            .args(["--reuseaddr", "--export-all", "--listen=127.0.0.1"])
+            .arg(format!("--port={}", self.port))
+            .arg(format!("--base-path={}", self.root.display()))
+            .arg(self.root.to_str().unwrap())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("git daemon");
+        self.daemon = Some(child);
+        wait_for_port(self.port).await;
+    }
+
+    async fn stop(&mut self) {
+        if let Some(mut child) = self.daemon.take() {
+            child.kill().await.unwrap();
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("git://127.0.0.1:{}/repo.git", self.port)
+    }
+
+    fn commit(&self, file: &str, text: &str) {
+        std::fs::create_dir_all(self.work.join("deploy")).unwrap();
+        std::fs::write(self.work.join("deploy").join(file), text).unwrap();
+        git(&self.work, &["add", "-A"]);
+        git(&self.work, &["commit", "-m", "change"]);
+        git(&self.work, &["push", "origin", "HEAD:main"]);
+    }
+
+    fn remove(&self, file: &str) {
+        std::fs::remove_file(self.work.join("deploy").join(file)).unwrap();
+        git(&self.work, &["add", "-A"]);
+        git(&self.work, &["commit", "-m", "remove"]);
+        git(&self.work, &["push", "origin", "HEAD:main"]);
+    }
+}
+
+fn service(name: &str, image: &str, desired: u32, extra: &str) -> String {
+    format!(
+        "apiVersion: ecs-gitops.dev/v1alpha1\nkind: EcsService\nmetadata:\n  name: {name}\nspec:\n  cluster: c1\n  desiredCount: {desired}\n{extra}  taskDefinition:\n    containerDefinitions:\n      - name: app\n        image: {image}\n        memory: 128\n"
+    )
+}
+
+const CLUSTER: &str =
+    "apiVersion: ecs-gitops.dev/v1alpha1\nkind: EcsCluster\nmetadata:\n  name: c1\nspec: {}\n";
+
+/// The simulator and the controller, each its own process.
+struct Setup {
+    /// Killed when the test ends.
+    _sim: Child,
+    sim_addr: std::net::SocketAddr,
+    controller: Option<Child>,
+    web: u16,
+    log: PathBuf,
+    cache: PathBuf,
+}
+
+impl Setup {
+    async fn new(root: &Path, speed: &str) -> Setup {
+        let port = free_port();
+        let sim = Command::new(env!("CARGO_BIN_EXE_ecs-gitops"))
+            .args([
+                "sim",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--speed",
+                speed,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        wait_for_port(port).await;
+        Setup {
+            _sim: sim,
+            sim_addr: format!("127.0.0.1:{port}").parse().unwrap(),
+            controller: None,
+            web: free_port(),
+            log: root.join("controller.log"),
+            cache: root.join("cache"),
+        }
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://{}", self.sim_addr)
+    }
+
+    async fn start(&mut self, url: &str, interval: &str, speed: &str, extra: &[&str]) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_ecs-gitops"))
+            .args([
+                "run",
+                "--git",
+                url,
+                "--path",
+                "deploy",
+                "--interval",
+                interval,
+                "--poll",
+                "100ms",
+            ])
+            .args([
+                "--endpoint-url",
+                &self.endpoint(),
+                "--api-budget-scale",
+                speed,
+            ])
+            .args(["--listen", &format!("127.0.0.1:{}", self.web)])
+            .args(["--cache-dir", self.cache.to_str().unwrap()])
+            .args(extra)
+            .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+            .env("AWS_SECRET_ACCESS_KEY", AWS_SECRET)
+            .env("AWS_REGION", "us-east-1")
+            .env("ECS_GITOPS_GIT_TOKEN", GIT_TOKEN)
+            .env("ECS_GITOPS_HOOK_TOKEN", HOOK_TOKEN)
+            .env("RUST_LOG", "debug")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        self.controller = Some(child);
+        wait_for_port(self.web).await;
+    }
+
+    async fn kill(&mut self) {
+        if let Some(mut child) = self.controller.take() {
+            child.kill().await.unwrap(); // SIGKILL
+        }
+    }
+
+    async fn status(&self) -> Value {
+        let (code, body) = http(
+            format!("127.0.0.1:{}", self.web).parse().unwrap(),
+            "GET",
+            "/api/status",
+            &[],
+            "",
+        )
+        .await;
+        assert_eq!(code, 200);
+        serde_json::from_str(&body).unwrap()
+    }
+
+    async fn hook(&self, headers: &[(&str, &str)]) -> u16 {
+        http(
+            format!("127.0.0.1:{}", self.web).parse().unwrap(),
+            "POST",
+            "/hook",
+            headers,
+            "{}",
+        )
+        .await
+        .0
+    }
+
+    /// Waits until the status satisfies `done`.
+    async fn wait_status(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let status = self.status().await;
+            if done(&status) {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: {status:#}\n{}",
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+fn task_definition(status: &Value, object: &str) -> String {
+    status["objects"][object]["taskDefinition"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn settled(status: &Value, object: &str, task_definition: &str) -> bool {
+    let o = &status["objects"][object];
+    o["taskDefinition"] == task_definition
+        && o["rollout"]["state"] == "COMPLETED"
+        && o["verdict"] == "inSync"
+}
+
+#[tokio::test]
+async fn pushes_roll_out_bad_commits_are_refused_and_hooks_are_authenticated() {
+    let root = tempfile::tempdir().unwrap();
+    let repo = Repo::new(root.path()).await;
+    repo.commit("cluster.yaml", CLUSTER);
+    repo.commit("web.yaml", &service("web", "nginx:1", 2, ""));
+    let mut setup = Setup::new(root.path(), SPEED).await;
+    // An interval far away: only the webhook can bring changes in quickly.
+    setup.start(&repo.url(), "1h", SPEED, &[]).await;
+    setup
+        .wait_status("first sync", |s| {
+            s["ready"] == true && settled(s, "EcsService/web", "web:1")
+        })
+        .await;
+    assert_eq!(
+        http(
+            format!("127.0.0.1:{}", setup.web).parse().unwrap(),
+            "GET",
+            "/readyz",
+            &[],
+            ""
+        )
+        .await
+        .0,
+        200
+    );
+
+    // Unsigned and forged hooks trigger nothing.
+    repo.commit("web.yaml", &service("web", "nginx:2", 2, ""));
+    assert_eq!(setup.hook(&[]).await, 401);
+    assert_eq!(setup.hook(&[("Authorization", "Bearer wrong")]).await, 401);
+    assert_eq!(
+        setup.hook(&[("X-Hub-Signature-256", "sha256=00")]).await,
+        401
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        task_definition(&setup.status().await, "EcsService/web"),
+        "web:1"
+    );
+    // A valid hook fetches at once.
+    assert_eq!(
+        setup
+            .hook(&[("Authorization", &format!("Bearer {HOOK_TOKEN}"))])
+            .await,
+        202
+    );
+    let status = setup
+        .wait_status("the pushed image", |s| {
+            settled(s, "EcsService/web", "web:2")
+        })
+        .await;
+    let applied = status["lastAppliedRevision"].as_str().unwrap().to_string();
+
+    // A bad commit: nothing reaches ECS, the error says where.
+    let before = (
+        sim_calls(setup.sim_addr, "RegisterTaskDefinition", "ok").await,
+        sim_calls(setup.sim_addr, "UpdateService", "ok").await,
+    );
+    repo.commit(
+        "web.yaml",
+        &service("web", "nginx:3", 2, "").replace("memory: 128", "memroy: 128"),
+    );
+    setup
+        .hook(&[("Authorization", &format!("Bearer {HOOK_TOKEN}"))])
+        .await;
+    let status = setup
+        .wait_status("the bad commit", |s| {
+            !s["validationErrors"]
+                .as_array()
+                .is_none_or(|e| e.is_empty())
+        })
+        .await;
+    let error = status["validationErrors"][0].as_str().unwrap();
+    assert!(error.starts_with("deploy/web.yaml:12:9: EcsService/web: spec.taskDefinition.containerDefinitions[0].memroy: unknown field \"memroy\""), "{error}");
+    assert_eq!(status["lastAppliedRevision"], applied.as_str());
+    assert_ne!(status["lastAttemptedRevision"], applied.as_str());
+    let after = (
+        sim_calls(setup.sim_addr, "RegisterTaskDefinition", "ok").await,
+        sim_calls(setup.sim_addr, "UpdateService", "ok").await,
+    );
+    assert_eq!(before, after, "an invalid revision changes nothing");
+    // The next good commit is applied.
+    repo.commit("web.yaml", &service("web", "nginx:4", 2, ""));
+    setup
+        .hook(&[("Authorization", &format!("Bearer {HOOK_TOKEN}"))])
+        .await;
+    setup
+        .wait_status("the fixed commit", |s| {
+            settled(s, "EcsService/web", "web:3")
+        })
+        .await;
+
+    let metrics = http(
+        format!("127.0.0.1:{}", setup.web).parse().unwrap(),
+        "GET",
+        "/metrics",
+        &[],
+        "",
+    )
+    .await
+    .1;
+    assert!(
+        metrics.contains("ecs_gitops_reconciles_total{result=\"invalid\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("ecs_gitops_ecs_calls_total{operation=\"UpdateService\",outcome=\"ok\"}"),
+        "{metrics}"
+    );
+    let page = http(
+        format!("127.0.0.1:{}", setup.web).parse().unwrap(),
+        "GET",
+        "/",
+        &[],
+        "",
+    )
+    .await
+    .1;
+    assert!(
+        page.contains("EcsService/web") && page.contains("web:3"),
+        "{page}"
+    );
+    let log = setup.log();
+    assert!(
+        !log.contains(GIT_TOKEN) && !log.contains(AWS_SECRET),
+        "a secret reached the log"
+    );
+    setup.kill().await;
+}
+
+#[tokio::test]
+async fn drift_is_repaired_unowned_services_are_left_and_prune_removes_only_owned() {
+    let root = tempfile::tempdir().unwrap();
+    let repo = Repo::new(root.path()).await;
+    repo.commit("cluster.yaml", CLUSTER);
+    repo.commit("web.yaml", &service("web", "nginx:1", 2, ""));
+    repo.commit(
+        "worker.yaml",
+        &service(
+            "worker",
+            "busybox:1",
+            1,
+            "  ignoreDifferences: [desiredCount]\n",
+        ),
+    );
+    repo.commit("old.yaml", &service("old", "busybox:1", 1, ""));
+    let mut setup = Setup::new(root.path(), SPEED).await;
+    setup.start(&repo.url(), "1s", SPEED, &["--prune"]).await;
+    setup
+        .wait_status("first sync", |s| {
+            settled(s, "EcsService/old", "old:1") && settled(s, "EcsService/web", "web:1")
+        })
+        .await;
+    let ecs = ecs_client(&setup.endpoint(), "us-east-1", false);
+    // Someone else's service in the same cluster.
+    let td = ecs
+        .register_task_definition()
+        .family("legacy")
+        .container_definitions(
+            aws_sdk_ecs::types::ContainerDefinition::builder()
+                .name("l")
+                .image("legacy:1")
+                .memory(64)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let td = td
+        .task_definition()
+        .unwrap()
+        .task_definition_arn()
+        .unwrap()
+        .to_string();
+    ecs.create_service()
+        .cluster("c1")
+        .service_name("legacy")
+        .task_definition(&td)
+        .desired_count(1)
+        .send()
+        .await
+        .unwrap();
+    // Drift behind the controller's back: repaired, except the ignored field.
+    ecs.update_service()
+        .cluster("c1")
+        .service("web")
+        .desired_count(5)
+        .send()
+        .await
+        .unwrap();
+    ecs.update_service()
+        .cluster("c1")
+        .service("worker")
+        .desired_count(4)
+        .send()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = ecs
+            .describe_services()
+            .cluster("c1")
+            .services("web")
+            .services("worker")
+            .send()
+            .await
+            .unwrap();
+        let counts: Vec<i32> = out.services().iter().map(|s| s.desired_count()).collect();
+        if counts == [2, 4] {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "drift not repaired: {counts:?}\n{}",
+            setup.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Removed from the source: the owned service goes, the unowned one stays.
+    repo.remove("old.yaml");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = ecs
+            .describe_services()
+            .cluster("c1")
+            .services("old")
+            .services("legacy")
+            .send()
+            .await
+            .unwrap();
+        let statuses: Vec<&str> = out
+            .services()
+            .iter()
+            .map(|s| s.status().unwrap_or_default())
+            .collect();
+        if statuses[0] != "ACTIVE" {
+            assert_eq!(statuses[1], "ACTIVE", "the unowned service is untouched");
+            break;
+        }
+        assert!(Instant::now() < deadline, "not pruned\n{}", setup.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(sim_calls(setup.sim_addr, "DeleteService", "ok").await, 1);
+    setup.kill().await;
+}
+
+#[tokio::test]
+async fn after_kill_9_mid_rollout_the_restart_neither_registers_nor_updates_again() {
+    let root = tempfile::tempdir().unwrap();
+    let repo = Repo::new(root.path()).await;
+    repo.commit("cluster.yaml", CLUSTER);
+    repo.commit("web.yaml", &service("web", "nginx:1", 2, ""));
+    // Slow enough that the rollout is still going when the controller dies.
+    let speed = "3";
+    let mut setup = Setup::new(root.path(), speed).await;
+    setup.start(&repo.url(), "1h", speed, &[]).await;
+    setup
+        .wait_status("first sync", |s| settled(s, "EcsService/web", "web:1"))
+        .await;
+    repo.commit("web.yaml", &service("web", "nginx:2", 2, ""));
+    setup
+        .hook(&[("Authorization", &format!("Bearer {HOOK_TOKEN}"))])
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while sim_calls(setup.sim_addr, "UpdateService", "ok").await < 1 {
+        assert!(Instant::now() < deadline, "no update\n{}", setup.log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    setup.kill().await;
+    let ecs = ecs_client(&setup.endpoint(), "us-east-1", false);
+    let live = ecs
+        .describe_services()
+        .cluster("c1")
+        .services("web")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        live.services()[0].deployments()[0]
+            .rollout_state()
+            .map(|s| s.as_str()),
+        Some("IN_PROGRESS"),
+        "killed mid-rollout"
+    );
+    setup.start(&repo.url(), "1h", speed, &[]).await;
+    setup
+        .wait_status("the rollout followed to its end", |s| {
+            settled(s, "EcsService/web", "web:2")
+        })
+        .await;
+    assert_eq!(
+        sim_calls(setup.sim_addr, "RegisterTaskDefinition", "ok").await,
+        2,
+        "one revision per change"
+    );
+    assert_eq!(
+        sim_calls(setup.sim_addr, "UpdateService", "ok").await,
+        1,
+        "no second UpdateService"
+    );
+    setup.kill().await;
+}
+
+#[tokio::test]
+async fn the_git_server_going_away_keeps_the_last_good_revision() {
+    let root = tempfile::tempdir().unwrap();
+    let mut repo = Repo::new(root.path()).await;
+    repo.commit("cluster.yaml", CLUSTER);
+    repo.commit("web.yaml", &service("web", "nginx:1", 1, ""));
+    let mut setup = Setup::new(root.path(), SPEED).await;
+    setup.start(&repo.url(), "500ms", SPEED, &[]).await;
+    setup
+        .wait_status("first sync", |s| settled(s, "EcsService/web", "web:1"))
+        .await;
+    repo.stop().await;
+    let status = setup
+        .wait_status("the outage noticed", |s| {
+            s["lastError"]
+                .as_str()
+                .is_some_and(|e| e.contains("fetching"))
+        })
+        .await;
+    assert_eq!(task_definition(&status, "EcsService/web"), "web:1");
+    assert_eq!(
+        http(
+            format!("127.0.0.1:{}", setup.web).parse().unwrap(),
+            "GET",
+            "/healthz",
+            &[],
+            ""
+        )
+        .await
+        .0,
+        200
+    );
+    repo.serve().await;
+    repo.commit("web.yaml", &service("web", "nginx:2", 1, ""));
+    setup
+        .wait_status("recovered", |s| {
+            settled(s, "EcsService/web", "web:2") && s["lastError"].is_null()
+        })
+        .await;
+    setup.kill().await;
+}
