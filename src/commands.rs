@@ -90,26 +90,53 @@ fn print_plan(plan: &Plan) {
     }
 }
 
-pub async fn diff(
+/// What `diff` and `apply` start from: the revision, the reconciler (and the simulator
+/// behind it with `--local`), and the plan. `Err` holds the exit code of a failure already
+/// reported.
+struct Planned {
+    parsed: Parsed,
+    reconciler: Reconciler<SdkEcs>,
+    plan: Plan,
+    _simulator: Option<Simulator>,
+}
+
+async fn prepare(
     paths: &[PathBuf],
     args: &EcsArgs,
     prune: bool,
-    output: Output,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<Result<Planned, ExitCode>> {
     let Some(parsed) = load(paths) else {
-        return Ok(ExitCode::from(2));
+        return Ok(Err(ExitCode::from(2)));
     };
-    let (ecs, _simulator) = connect(args).await?;
+    let (ecs, simulator) = connect(args).await?;
     let desired = Desired::from_manifests(&parsed.manifests, ecs.default_region());
     let mut reconciler = Reconciler::new(ecs);
     let observed = match reconciler.observe(&desired, prune).await {
         Ok(observed) => observed,
         Err(e) => {
             eprintln!("error: {e}");
-            return Ok(ExitCode::from(2));
+            return Ok(Err(ExitCode::from(2)));
         }
     };
     let plan = plan(&desired, &observed, prune);
+    Ok(Ok(Planned {
+        parsed,
+        reconciler,
+        plan,
+        _simulator: simulator,
+    }))
+}
+
+pub async fn diff(
+    paths: &[PathBuf],
+    args: &EcsArgs,
+    prune: bool,
+    output: Output,
+) -> anyhow::Result<ExitCode> {
+    let plan = match prepare(paths, args, prune).await? {
+        Ok(planned) => planned.plan,
+        Err(code) => return Ok(code),
+    };
     match output {
         Output::Json => {
             let report = serde_json::json!({"inSync": plan.in_sync(), "objects": plan.objects});
@@ -125,20 +152,15 @@ pub async fn apply(
     args: &EcsArgs,
     options: Options,
 ) -> anyhow::Result<ExitCode> {
-    let Some(parsed) = load(paths) else {
-        return Ok(ExitCode::from(2));
+    let Planned {
+        parsed,
+        mut reconciler,
+        plan,
+        _simulator,
+    } = match prepare(paths, args, options.prune).await? {
+        Ok(planned) => planned,
+        Err(code) => return Ok(code),
     };
-    let (ecs, _simulator) = connect(args).await?;
-    let desired = Desired::from_manifests(&parsed.manifests, ecs.default_region());
-    let mut reconciler = Reconciler::new(ecs);
-    let observed = match reconciler.observe(&desired, options.prune).await {
-        Ok(observed) => observed,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(ExitCode::from(2));
-        }
-    };
-    let plan = plan(&desired, &observed, options.prune);
     print_plan(&plan);
     let options = Options {
         source_revision: parsed.revision.clone(),

@@ -444,33 +444,7 @@ async fn drift_is_repaired_unowned_services_are_left_and_prune_removes_only_owne
         .await;
     let ecs = ecs_client(&setup.endpoint(), "us-east-1", false);
     // Someone else's service in the same cluster.
-    let td = ecs
-        .register_task_definition()
-        .family("legacy")
-        .container_definitions(
-            aws_sdk_ecs::types::ContainerDefinition::builder()
-                .name("l")
-                .image("legacy:1")
-                .memory(64)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let td = td
-        .task_definition()
-        .unwrap()
-        .task_definition_arn()
-        .unwrap()
-        .to_string();
-    ecs.create_service()
-        .cluster("c1")
-        .service_name("legacy")
-        .task_definition(&td)
-        .desired_count(1)
-        .send()
-        .await
-        .unwrap();
+    common::create_unowned_service(&ecs, "c1", "legacy").await;
     // Drift behind the controller's back: repaired, except the ignored field.
     ecs.update_service()
         .cluster("c1")
@@ -632,4 +606,33 @@ async fn the_git_server_going_away_keeps_the_last_good_revision() {
         })
         .await;
     setup.kill().await;
+}
+
+#[tokio::test]
+async fn a_file_url_works_and_sigterm_stops_it_within_ten_seconds() {
+    let root = tempfile::tempdir().unwrap();
+    let repo = Repo::new(root.path()).await;
+    repo.commit("cluster.yaml", CLUSTER);
+    repo.commit("web.yaml", &service("web", "nginx:1", 1, ""));
+    let mut setup = Setup::new(root.path(), SPEED).await;
+    let url = format!("file://{}", root.path().join("repo.git").display());
+    setup.start(&url, "1h", SPEED, &[]).await;
+    setup
+        .wait_status("first sync over file://", |s| {
+            settled(s, "EcsService/web", "web:1")
+        })
+        .await;
+    let mut child = setup.controller.take().unwrap();
+    let pid = child.id().unwrap().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("stopped within 10 s")
+        .unwrap();
+    assert!(exit.success(), "{exit:?}");
+    assert!(setup.log().contains("shutting down"), "{}", setup.log());
 }

@@ -318,33 +318,7 @@ async fn ignored_fields_and_unowned_services_are_left_alone() {
         .send()
         .await
         .unwrap();
-    let td = ecs
-        .register_task_definition()
-        .family("legacy")
-        .container_definitions(
-            aws_sdk_ecs::types::ContainerDefinition::builder()
-                .name("l")
-                .image("legacy:1")
-                .memory(64)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let td = td
-        .task_definition()
-        .unwrap()
-        .task_definition_arn()
-        .unwrap()
-        .to_string();
-    ecs.create_service()
-        .cluster("c1")
-        .service_name("legacy")
-        .task_definition(&td)
-        .desired_count(1)
-        .send()
-        .await
-        .unwrap();
+    common::create_unowned_service(&ecs, "c1", "legacy").await;
     sim_json(sim.addr(), "DELETE", "/_sim/stats", "").await;
     let (code, out) = run(&sim.endpoint(), &["apply", "--prune", path]).await;
     assert_eq!(code, 0, "{out}");

@@ -167,3 +167,34 @@ impl Drop for Moto {
         let _ = self.child.wait();
     }
 }
+
+/// A service created behind the controller's back, as someone else would: no ownership tag.
+pub async fn create_unowned_service(ecs: &aws_sdk_ecs::Client, cluster: &str, name: &str) {
+    let td = ecs
+        .register_task_definition()
+        .family(name)
+        .container_definitions(
+            aws_sdk_ecs::types::ContainerDefinition::builder()
+                .name("l")
+                .image("legacy:1")
+                .memory(64)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let td = td
+        .task_definition()
+        .unwrap()
+        .task_definition_arn()
+        .unwrap()
+        .to_string();
+    ecs.create_service()
+        .cluster(cluster)
+        .service_name(name)
+        .task_definition(&td)
+        .desired_count(1)
+        .send()
+        .await
+        .unwrap();
+}
