@@ -1,6 +1,10 @@
 //! `diff` and `apply`: load, validate, observe, plan, and (for apply) execute and report.
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
+use std::sync::Mutex;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -51,6 +55,63 @@ fn load(paths: &[PathBuf]) -> Option<Parsed> {
         return None;
     }
     Some(parsed)
+}
+
+/// Progress while apply runs: a line per object that updates in place on a terminal, a
+/// line per change otherwise.
+struct LiveProgress {
+    bars: Option<(MultiProgress, Mutex<BTreeMap<String, ProgressBar>>)>,
+}
+
+impl LiveProgress {
+    fn new() -> LiveProgress {
+        let terminal = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        LiveProgress {
+            bars: terminal.then(|| (MultiProgress::new(), Mutex::new(BTreeMap::new()))),
+        }
+    }
+
+    fn show(&self, object: &str, line: &str) {
+        let Some((multi, bars)) = &self.bars else {
+            println!("  {object}: {line}");
+            return;
+        };
+        let mut bars = bars.lock().unwrap_or_else(|p| p.into_inner());
+        let bar = bars.entry(object.to_string()).or_insert_with(|| {
+            let bar = multi.add(ProgressBar::new_spinner());
+            bar.set_style(
+                ProgressStyle::with_template("  {spinner} {prefix}: {wide_msg}")
+                    .expect("a valid template"),
+            );
+            bar.set_prefix(object.to_string());
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            bar
+        });
+        bar.set_message(line.to_string());
+        // Services go on to their rollout; everything else is done in one step.
+        let ended = [
+            "COMPLETED",
+            "FAILED",
+            "failed",
+            "stopped following",
+            "pruned",
+        ]
+        .iter()
+        .any(|w| line.contains(w));
+        if ended || !object.starts_with("EcsService/") {
+            bar.finish();
+        }
+    }
+
+    fn finish(&self) {
+        if let Some((_, bars)) = &self.bars {
+            for bar in bars.lock().unwrap_or_else(|p| p.into_inner()).values() {
+                if !bar.is_finished() {
+                    bar.finish();
+                }
+            }
+        }
+    }
 }
 
 struct Paint(bool);
@@ -166,8 +227,10 @@ pub async fn apply(
         source_revision: parsed.revision.clone(),
         ..options
     };
-    let progress = |object: &str, line: &str| println!("  {object}: {line}");
+    let live = LiveProgress::new();
+    let progress = |object: &str, line: &str| live.show(object, line);
     let report = reconciler.execute(&plan, &options, &progress).await;
+    live.finish();
     let blocked: Vec<&str> = plan
         .objects
         .iter()
