@@ -180,23 +180,20 @@ impl Setup {
     }
 
     async fn start(&mut self, url: &str, interval: &str, speed: &str, extra: &[&str]) {
+        self.start_with(&["--git", url, "--path", "deploy"], interval, speed, extra)
+            .await;
+    }
+
+    async fn start_with(&mut self, source: &[&str], interval: &str, speed: &str, extra: &[&str]) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.log)
             .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_ecs-gitops"))
-            .args([
-                "run",
-                "--git",
-                url,
-                "--path",
-                "deploy",
-                "--interval",
-                interval,
-                "--poll",
-                "100ms",
-            ])
+            .arg("run")
+            .args(source)
+            .args(["--interval", interval, "--poll", "100ms"])
             .args([
                 "--endpoint-url",
                 &self.endpoint(),
@@ -635,4 +632,43 @@ async fn a_file_url_works_and_sigterm_stops_it_within_ten_seconds() {
         .unwrap();
     assert!(exit.success(), "{exit:?}");
     assert!(setup.log().contains("shutting down"), "{}", setup.log());
+}
+
+#[tokio::test]
+async fn a_watched_directory_rolls_out_edits_and_dry_run_changes_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("manifests");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("cluster.yaml"), CLUSTER).unwrap();
+    std::fs::write(dir.join("web.yaml"), service("web", "nginx:1", 1, "")).unwrap();
+    let mut setup = Setup::new(root.path(), SPEED).await;
+    let dir_arg = dir.to_str().unwrap();
+    setup
+        .start_with(&["--dir", dir_arg], "1h", SPEED, &["--dry-run"])
+        .await;
+    let status = setup
+        .wait_status("a dry run", |s| {
+            s["objects"]["EcsService/web"]["verdict"] == "create"
+        })
+        .await;
+    assert_eq!(status["ready"], false);
+    assert_eq!(
+        sim_calls(setup.sim_addr, "CreateService", "ok").await,
+        0,
+        "a dry run changes nothing"
+    );
+    assert_eq!(sim_calls(setup.sim_addr, "CreateCluster", "ok").await, 0);
+    setup.kill().await;
+    setup
+        .start_with(&["--dir", dir_arg], "1h", SPEED, &[])
+        .await;
+    setup
+        .wait_status("first sync", |s| settled(s, "EcsService/web", "web:1"))
+        .await;
+    // An edit is picked up by the watcher, not the (hour-long) interval.
+    std::fs::write(dir.join("web.yaml"), service("web", "nginx:2", 1, "")).unwrap();
+    setup
+        .wait_status("the edit", |s| settled(s, "EcsService/web", "web:2"))
+        .await;
+    setup.kill().await;
 }
