@@ -120,8 +120,8 @@ pub struct RunArgs {
     /// https token or password for the repository.
     #[arg(long, env = "ECS_GITOPS_GIT_TOKEN", hide_env_values = true)]
     pub git_token: Option<String>,
-    /// A file holding the https token.
-    #[arg(long, conflicts_with = "git_token")]
+    /// A file holding the https token (wins over ECS_GITOPS_GIT_TOKEN).
+    #[arg(long)]
     pub git_token_file: Option<PathBuf>,
     /// https user name for the token (default x-access-token).
     #[arg(long)]
@@ -138,8 +138,8 @@ pub struct RunArgs {
     /// GitHub webhook secret (X-Hub-Signature-256).
     #[arg(long, env = "ECS_GITOPS_HOOK_SECRET", hide_env_values = true)]
     pub hook_secret: Option<String>,
-    /// A file holding the webhook secret.
-    #[arg(long, conflicts_with = "hook_secret")]
+    /// A file holding the webhook secret (wins over ECS_GITOPS_HOOK_SECRET).
+    #[arg(long)]
     pub hook_secret_file: Option<PathBuf>,
     /// Bearer token accepted by POST /hook.
     #[arg(long, env = "ECS_GITOPS_HOOK_TOKEN", hide_env_values = true)]

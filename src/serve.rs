@@ -16,14 +16,14 @@ use crate::web::{HookAuth, router};
 /// How long shutdown may take before the process exits anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
 
+/// A secret from its file (when given, it wins) or its value.
 fn read_secret(
     value: &Option<String>,
     file: &Option<std::path::PathBuf>,
 ) -> anyhow::Result<Option<String>> {
-    match (value, file) {
-        (Some(v), _) => Ok(Some(v.clone())),
-        (None, Some(path)) => Ok(Some(std::fs::read_to_string(path)?.trim().to_string())),
-        (None, None) => Ok(None),
+    match file {
+        Some(path) => Ok(Some(std::fs::read_to_string(path)?.trim().to_string())),
+        None => Ok(value.clone()),
     }
 }
 

@@ -672,3 +672,60 @@ async fn a_watched_directory_rolls_out_edits_and_dry_run_changes_nothing() {
         .await;
     setup.kill().await;
 }
+
+#[tokio::test]
+async fn an_http_repository_takes_the_token_and_a_wrong_one_is_reported_without_leaking() {
+    let root = tempfile::tempdir().unwrap();
+    let repo = Repo::new(root.path()).await;
+    repo.commit("cluster.yaml", CLUSTER);
+    repo.commit("web.yaml", &service("web", "nginx:1", 1, ""));
+    let port = free_port();
+    let server = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/git_http_server.py");
+    let _server = Command::new("python3")
+        .args([
+            server,
+            root.path().to_str().unwrap(),
+            &port.to_string(),
+            "x-access-token",
+            GIT_TOKEN,
+        ])
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    wait_for_port(port).await;
+    let url = format!("http://127.0.0.1:{port}/repo.git");
+    let mut setup = Setup::new(root.path(), SPEED).await;
+    // ECS_GITOPS_GIT_TOKEN carries the right token.
+    setup.start(&url, "1h", SPEED, &[]).await;
+    setup
+        .wait_status("first sync over http with the token", |s| {
+            settled(s, "EcsService/web", "web:1")
+        })
+        .await;
+    setup.kill().await;
+    let wrong = root.path().join("wrong-token");
+    std::fs::write(&wrong, "not-the-token").unwrap();
+    setup.web = free_port();
+    setup
+        .start(
+            &url,
+            "1h",
+            SPEED,
+            &["--git-token-file", wrong.to_str().unwrap()],
+        )
+        .await;
+    let status = setup
+        .wait_status("the refused token", |s| {
+            s["lastError"]
+                .as_str()
+                .is_some_and(|e| e.contains("fetching"))
+        })
+        .await;
+    assert!(!status.to_string().contains("not-the-token"));
+    setup.kill().await;
+    let log = setup.log();
+    assert!(
+        !log.contains(GIT_TOKEN) && !log.contains("not-the-token"),
+        "a token reached the log"
+    );
+}
