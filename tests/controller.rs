@@ -729,3 +729,119 @@ async fn an_http_repository_takes_the_token_and_a_wrong_one_is_reported_without_
         "a token reached the log"
     );
 }
+
+#[tokio::test]
+async fn an_ssh_repository_needs_the_key_and_a_known_host_key() {
+    let sshd = Path::new("/usr/sbin/sshd");
+    if !sshd.exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "scripts/test installs openssh-server"
+        );
+        eprintln!("!!! SKIPPED: no /usr/sbin/sshd; run scripts/test once to install it");
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let repo = Repo::new(root.path()).await;
+    repo.commit("cluster.yaml", CLUSTER);
+    repo.commit("web.yaml", &service("web", "nginx:1", 1, ""));
+    let keys = root.path().join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    for key in ["host_key", "user_key"] {
+        let path = keys.join(key);
+        let made = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(made.success());
+    }
+    std::fs::copy(keys.join("user_key.pub"), keys.join("authorized_keys")).unwrap();
+    let port = free_port();
+    let config = keys.join("sshd_config");
+    std::fs::write(
+        &config,
+        format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {k}/host_key\nAuthorizedKeysFile {k}/authorized_keys\n\
+             PasswordAuthentication no\nPermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\nPidFile {k}/sshd.pid\n",
+            k = keys.display()
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all("/run/sshd").ok();
+    let _sshd = Command::new(sshd)
+        .arg("-D")
+        .arg("-f")
+        .arg(&config)
+        .arg("-E")
+        .arg(keys.join("sshd.log"))
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    wait_for_port(port).await;
+    let host_key = std::fs::read_to_string(keys.join("host_key.pub")).unwrap();
+    let host_key: Vec<&str> = host_key.split_whitespace().take(2).collect();
+    std::fs::write(
+        keys.join("known_hosts"),
+        format!("[127.0.0.1]:{port} {}\n", host_key.join(" ")),
+    )
+    .unwrap();
+    std::fs::write(keys.join("other_hosts"), format!("[127.0.0.1]:{port} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOtherKeyOtherKeyOtherKeyOtherKeyOtherKeyOth\n")).unwrap();
+    let user = String::from_utf8(
+        std::process::Command::new("id")
+            .arg("-un")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let url = format!(
+        "ssh://{}@127.0.0.1:{port}{}",
+        user.trim(),
+        root.path().join("repo.git").display()
+    );
+    let key = keys.join("user_key");
+    let mut setup = Setup::new(root.path(), SPEED).await;
+    let ssh_args = |known: &str| {
+        [
+            "--git",
+            &url,
+            "--path",
+            "deploy",
+            "--git-ssh-key",
+            key.to_str().unwrap(),
+            "--git-known-hosts",
+            known,
+        ]
+        .map(str::to_string)
+    };
+    let known = keys.join("known_hosts");
+    let args = ssh_args(known.to_str().unwrap());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    setup.start_with(&args, "1h", SPEED, &[]).await;
+    setup
+        .wait_status("first sync over ssh", |s| {
+            settled(s, "EcsService/web", "web:1")
+        })
+        .await;
+    setup.kill().await;
+    // A host key that is not the known one: refused.
+    setup.web = free_port();
+    std::fs::remove_dir_all(&setup.cache).unwrap();
+    let other = keys.join("other_hosts");
+    let args = ssh_args(other.to_str().unwrap());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    setup.start_with(&args, "1h", SPEED, &[]).await;
+    let status = setup
+        .wait_status("the unknown host key", |s| {
+            s["lastError"]
+                .as_str()
+                .is_some_and(|e| e.contains("hostkey"))
+        })
+        .await;
+    assert!(
+        status["objects"].as_object().unwrap().is_empty(),
+        "nothing applied from an unverified host"
+    );
+    setup.kill().await;
+}

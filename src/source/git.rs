@@ -22,7 +22,7 @@ pub struct GitAuth {
     pub username: Option<String>,
     /// For ssh: a private key file.
     pub ssh_key: Option<PathBuf>,
-    /// For ssh: a known_hosts file the server's key must be in.
+    /// For ssh: a known_hosts file the server's key must be in (default ~/.ssh/known_hosts).
     pub known_hosts: Option<PathBuf>,
 }
 
@@ -209,8 +209,10 @@ impl GitConfig {
                 "the server asks for credentials: set a token (https) or a key (ssh)",
             ))
         });
-        if let Some(known_hosts) = &auth.known_hosts {
-            let known_hosts = known_hosts.clone();
+        // Host keys are always checked for ssh: against the given file, else ~/.ssh/known_hosts.
+        let default_known_hosts =
+            std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".ssh/known_hosts"));
+        if let Some(known_hosts) = auth.known_hosts.clone().or(default_known_hosts) {
             callbacks.certificate_check(move |cert, host| {
                 let Some(hostkey) = cert.as_hostkey().and_then(|k| k.hostkey()) else {
                     return Ok(git2::CertificateCheckStatus::CertificatePassthrough);
