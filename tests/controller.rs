@@ -606,7 +606,7 @@ async fn the_git_server_going_away_keeps_the_last_good_revision() {
 }
 
 #[tokio::test]
-async fn a_file_url_works_and_sigterm_stops_it_within_ten_seconds() {
+async fn a_file_url_and_a_force_push_work_and_sigterm_stops_it_within_ten_seconds() {
     let root = tempfile::tempdir().unwrap();
     let repo = Repo::new(root.path()).await;
     repo.commit("cluster.yaml", CLUSTER);
@@ -619,6 +619,33 @@ async fn a_file_url_works_and_sigterm_stops_it_within_ten_seconds() {
             settled(s, "EcsService/web", "web:1")
         })
         .await;
+    // History rewritten and force-pushed: the controller follows the new branch head.
+    git(&repo.work, &["reset", "--hard", "HEAD~1"]);
+    std::fs::write(
+        repo.work.join("deploy/web.yaml"),
+        service("web", "nginx:rewritten", 1, ""),
+    )
+    .unwrap();
+    git(&repo.work, &["add", "-A"]);
+    git(&repo.work, &["commit", "-m", "rewritten"]);
+    git(&repo.work, &["push", "--force", "origin", "HEAD:main"]);
+    setup
+        .hook(&[("Authorization", &format!("Bearer {HOOK_TOKEN}"))])
+        .await;
+    let status = setup
+        .wait_status("the force-pushed head", |s| {
+            settled(s, "EcsService/web", "web:2")
+        })
+        .await;
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(&repo.work)
+        .output()
+        .unwrap();
+    assert_eq!(
+        status["lastAppliedRevision"],
+        String::from_utf8(head.stdout).unwrap().trim()
+    );
     let mut child = setup.controller.take().unwrap();
     let pid = child.id().unwrap().to_string();
     let status = std::process::Command::new("kill")

@@ -634,3 +634,207 @@ fn plan_prune(desired: &Desired, observed: &Observed, plan: &mut Plan) {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::parse_file;
+    use crate::ecs::Tags;
+
+    fn desired(extra: &str, annotations: &str) -> Desired {
+        let yaml = format!(
+            "apiVersion: ecs-gitops.dev/v1alpha1\nkind: EcsService\nmetadata:\n  name: web\n{annotations}spec:\n  cluster: c1\n  desiredCount: 2\n  launchType: EC2\n{extra}  taskDefinition:\n    containerDefinitions:\n      - {{name: app, image: nginx:1, memory: 128}}\n"
+        );
+        let mut parsed = parse_file("t.yaml", &yaml);
+        parsed.check_rules();
+        assert_eq!(parsed.errors(), 0, "{:?}", parsed.diagnostics);
+        Desired::from_manifests(&parsed.manifests, "us-east-1")
+    }
+
+    fn hash_of(desired: &Desired) -> String {
+        match &desired.services[0].task_definition {
+            TaskDefinitionSource::Managed { hash, .. } => hash.clone(),
+            TaskDefinitionSource::Existing(_) => unreachable!(),
+        }
+    }
+
+    /// ECS running exactly the desired service; owned when `managed`.
+    fn observed(desired: &Desired, managed: bool) -> Observed {
+        let service = &desired.services[0];
+        let mut tags = Tags::new();
+        if managed {
+            tags.insert(tags::MANAGED_BY.into(), tags::MANAGER.into());
+            tags.insert(tags::TASK_DEFINITION.into(), "web:1".into());
+            tags.insert(tags::SPEC_HASH.into(), hash_of(desired));
+        }
+        let live = ObservedService {
+            arn: "arn:aws:ecs:us-east-1:000000000000:service/c1/web".into(),
+            name: "web".into(),
+            cluster_arn: "arn:aws:ecs:us-east-1:000000000000:cluster/c1".into(),
+            status: "ACTIVE".into(),
+            task_definition: "arn:aws:ecs:us-east-1:000000000000:task-definition/web:1".into(),
+            desired_count: 2,
+            running_count: 2,
+            pending_count: 0,
+            spec: service.spec.clone(),
+            tags,
+            deployments: Vec::new(),
+            events: Vec::new(),
+        };
+        let mut observed = Observed::default();
+        observed.services.insert(service.key.clone(), live);
+        observed
+    }
+
+    fn verdict(plan: &Plan) -> &Verdict {
+        &plan.objects[0].verdict
+    }
+
+    #[test]
+    fn in_sync_needs_nothing_and_drift_is_an_update_of_just_that_field() {
+        let desired = desired("", "");
+        let mut observed = observed(&desired, true);
+        assert_eq!(*verdict(&plan(&desired, &observed, false)), Verdict::InSync);
+        let live = observed.services.values_mut().next().unwrap();
+        live.spec.desired_count = Some(5);
+        let drifted = plan(&desired, &observed, false);
+        assert_eq!(
+            *verdict(&drifted),
+            Verdict::Update {
+                fields: vec!["desiredCount".into()]
+            }
+        );
+        let Action::UpdateService {
+            changes,
+            task_definition,
+            ..
+        } = &drifted.actions[0]
+        else {
+            panic!()
+        };
+        assert_eq!((changes.desired_count, *task_definition), (Some(2), false));
+        assert_eq!(changes.launch_type, None, "only the changed field is sent");
+    }
+
+    #[test]
+    fn ignored_fields_are_left_alone() {
+        let desired = desired("  ignoreDifferences: [desiredCount]\n", "");
+        let mut observed = observed(&desired, true);
+        observed
+            .services
+            .values_mut()
+            .next()
+            .unwrap()
+            .spec
+            .desired_count = Some(5);
+        assert_eq!(*verdict(&plan(&desired, &observed, false)), Verdict::InSync);
+    }
+
+    #[test]
+    fn unowned_services_are_blocked_unless_adopted() {
+        let desired_plain = desired("", "");
+        let observed = observed(&desired_plain, false);
+        let blocked = plan(&desired_plain, &observed, false);
+        assert!(
+            matches!(verdict(&blocked), Verdict::Blocked { reason } if reason.contains("not managed by ecs-gitops"))
+        );
+        assert!(blocked.actions.is_empty());
+        let adopting = desired("", "  annotations:\n    ecs-gitops.dev/adopt: \"true\"\n");
+        let adopted = plan(&adopting, &observed, false);
+        assert_eq!(
+            *verdict(&adopted),
+            Verdict::Update {
+                fields: vec!["taskDefinition".into()]
+            }
+        );
+    }
+
+    #[test]
+    fn suspended_objects_and_immutable_fields_change_nothing() {
+        let suspended = desired("", "  annotations:\n    ecs-gitops.dev/suspend: \"true\"\n");
+        let mut observed = observed(&suspended, true);
+        observed
+            .services
+            .values_mut()
+            .next()
+            .unwrap()
+            .spec
+            .desired_count = Some(5);
+        let paused = plan(&suspended, &observed, false);
+        assert!(matches!(verdict(&paused), Verdict::Blocked { reason } if reason == "suspended"));
+        assert!(paused.actions.is_empty());
+        let desired = desired("", "");
+        let mut observed = observed_with_launch_type(&desired);
+        let replace = plan(&desired, &observed, false);
+        assert!(
+            matches!(verdict(&replace), Verdict::Blocked { reason } if reason.starts_with("launchType cannot be changed"))
+        );
+        observed.services.clear();
+        assert_eq!(*verdict(&plan(&desired, &observed, false)), Verdict::Create);
+    }
+
+    fn observed_with_launch_type(desired: &Desired) -> Observed {
+        let mut observed = observed(desired, true);
+        observed
+            .services
+            .values_mut()
+            .next()
+            .unwrap()
+            .spec
+            .launch_type = Some(crate::api::LaunchType::Fargate);
+        observed
+    }
+
+    #[test]
+    fn a_failed_spec_is_quarantined_until_it_changes() {
+        let desired = desired("", "");
+        let mut observed = observed(&desired, true);
+        let live = observed.services.values_mut().next().unwrap();
+        live.tags
+            .insert(tags::FAILED_SPEC_HASH.into(), hash_of(&desired));
+        live.tags
+            .insert(tags::SPEC_HASH.into(), "an-older-hash".into());
+        let quarantined = plan(&desired, &observed, false);
+        assert_eq!(
+            *verdict(&quarantined),
+            Verdict::Quarantined {
+                hash: hash_of(&desired)
+            }
+        );
+        assert!(quarantined.actions.is_empty());
+        assert!(
+            quarantined.in_sync(),
+            "a quarantined spec is no difference to act on"
+        );
+    }
+
+    #[test]
+    fn prune_deletes_owned_services_that_left_the_source_unless_retained() {
+        let desired = desired("", "");
+        let mut gone = observed(&desired, true)
+            .services
+            .into_values()
+            .next()
+            .unwrap();
+        gone.name = "old".into();
+        let key = ServiceKey {
+            region: "us-east-1".into(),
+            cluster: "c1".into(),
+            name: "old".into(),
+        };
+        let mut observed = observed(&desired, true);
+        observed.owned.push((key.clone(), gone.clone()));
+        let pruned = plan(&desired, &observed, true);
+        assert!(matches!(&pruned.actions[..], [Action::DeleteService { key: k, .. }] if *k == key));
+        assert!(
+            plan(&desired, &observed, false).actions.is_empty(),
+            "only with prune"
+        );
+        gone.tags.insert(RETAIN_TAG.into(), "Retain".into());
+        observed.owned = vec![(key, gone)];
+        assert!(
+            plan(&desired, &observed, true).actions.is_empty(),
+            "Retain keeps it"
+        );
+    }
+}
