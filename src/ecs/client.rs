@@ -23,7 +23,7 @@ use super::convert;
 use super::convert_support::FromSdk;
 use super::{
     EcsError, ObservedCluster, ObservedDeployment, ObservedService, ObservedTaskDefinition,
-    StoppedTask, Tags,
+    StoppedTask, Tags, tag_map,
 };
 use crate::api::{ClusterInput, ServiceInput, TaskDefinitionInput};
 
@@ -495,12 +495,7 @@ impl super::Ecs for SdkEcs {
         self.call(region, OP, |client| async move {
             let request =
                 convert::register_task_definition(&client, input).map_err(build_error(OP))?;
-            let mut all_tags: Tags = input
-                .tags
-                .iter()
-                .flatten()
-                .filter_map(|t| Some((t.key.clone()?, t.value.clone().unwrap_or_default())))
-                .collect();
+            let mut all_tags = tag_map(&input.tags);
             all_tags.extend(tags.clone());
             let out = request
                 .set_tags(Some(sdk_tags(&all_tags)))
@@ -532,12 +527,7 @@ impl super::Ecs for SdkEcs {
         const OP: &str = "CreateService";
         self.call(region, OP, |client| async move {
             let request = convert::create_service(&client, input).map_err(build_error(OP))?;
-            let mut all_tags: Tags = input
-                .tags
-                .iter()
-                .flatten()
-                .filter_map(|t| Some((t.key.clone()?, t.value.clone().unwrap_or_default())))
-                .collect();
+            let mut all_tags = tag_map(&input.tags);
             all_tags.extend(tags.clone());
             let out = request
                 .task_definition(task_definition)

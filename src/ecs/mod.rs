@@ -33,6 +33,14 @@ pub mod tags {
 
 pub type Tags = BTreeMap<String, String>;
 
+/// A manifest's `tags` (ECS's key/value list) as a map.
+pub fn tag_map(tags: &Option<Vec<crate::api::Tag>>) -> Tags {
+    tags.iter()
+        .flatten()
+        .filter_map(|t| Some((t.key.clone()?, t.value.clone().unwrap_or_default())))
+        .collect()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum EcsError {
     #[error("{operation}: {code}: {message}")]

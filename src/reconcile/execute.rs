@@ -14,7 +14,7 @@ use crate::diff::hash;
 use crate::diff::plan::{
     Action, DesiredService, Plan, RETAIN_TAG, TaskDefinitionSource, effective_task_definition,
 };
-use crate::ecs::{Ecs, EcsError, ObservedTaskDefinition, Tags, tags};
+use crate::ecs::{Ecs, EcsError, ObservedTaskDefinition, Tags, tag_map, tags};
 
 /// How many of a family's newest revisions are searched for one carrying the desired hash.
 const REVISIONS_SEARCHED: i32 = 5;
@@ -92,9 +92,7 @@ impl<E: Ecs> Reconciler<E> {
             match action {
                 Action::CreateCluster(cluster) => {
                     let mut cluster_tags = owner_tags(options);
-                    cluster_tags.extend(cluster.input.tags.iter().flatten().filter_map(|t| {
-                        Some((t.key.clone()?, t.value.clone().unwrap_or_default()))
-                    }));
+                    cluster_tags.extend(tag_map(&cluster.input.tags));
                     let mut input = cluster.input.clone();
                     input.cluster_name = Some(cluster.name.clone());
                     match self
@@ -360,14 +358,7 @@ impl<E: Ecs> Reconciler<E> {
             service_tags.insert(tags::TASK_DEFINITION.to_string(), name.clone());
         }
         if retag {
-            service_tags.extend(
-                service
-                    .spec
-                    .tags
-                    .iter()
-                    .flatten()
-                    .filter_map(|t| Some((t.key.clone()?, t.value.clone().unwrap_or_default()))),
-            );
+            service_tags.extend(tag_map(&service.spec.tags));
         }
         self.ecs
             .tag_resource(&key.region, &updated.arn, &service_tags)
