@@ -27,6 +27,8 @@ pub mod reason {
     pub const DEPENDENCY_NOT_READY: &str = "DependencyNotReady";
     pub const ECS_API_ERROR: &str = "EcsApiError";
     pub const NOT_OWNED: &str = "NotOwned";
+    /// A change ECS cannot make in place (launchType, …) or a service being deleted.
+    pub const BLOCKED: &str = "Blocked";
     pub const QUARANTINED: &str = "Quarantined";
     pub const SUSPENDED: &str = "Suspended";
 }

@@ -373,16 +373,15 @@ fn record(
             (Some(Outcome::Failed { message }), _) => {
                 (false, reason::ROLLOUT_FAILED, message.clone())
             }
-            (_, Verdict::Blocked { reason: why }) => (false, reason::NOT_OWNED, why.clone()),
+            (_, Verdict::Blocked { reason: why }) => (false, blocked_reason(why), why.clone()),
             (_, Verdict::Quarantined { hash }) => (
                 false,
                 reason::QUARANTINED,
                 format!("spec {hash} failed to roll out"),
             ),
-            (_, Verdict::InSync) | (Some(Outcome::Done { .. }), _) if !dry_run => {
+            (_, Verdict::InSync) | (Some(Outcome::Done { .. }), _) => {
                 (true, reason::RECONCILIATION_SUCCEEDED, "in sync".into())
             }
-            (_, Verdict::InSync) => (true, reason::RECONCILIATION_SUCCEEDED, "in sync".into()),
             _ => (false, reason::PROGRESSING, "changes pending".into()),
         };
         if !ready {
@@ -420,6 +419,17 @@ fn record(
         s.ready |= ok;
     });
     in_flight
+}
+
+/// The condition reason for a plan's "not changed" verdict.
+fn blocked_reason(why: &str) -> &'static str {
+    if why == "suspended" {
+        reason::SUSPENDED
+    } else if why.contains("not managed by ecs-gitops") {
+        reason::NOT_OWNED
+    } else {
+        reason::BLOCKED
+    }
 }
 
 /// Adds the ECS calls made since the last export to the metrics.
