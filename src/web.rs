@@ -139,17 +139,21 @@ async fn page(Extract(web): Extract<Web>) -> Html<String> {
             .iter()
             .any(|c| c.type_ == "Ready" && c.status == "True");
         let (color, word) = match (ready, s.rollout.as_ref().map(|r| r.state.as_str())) {
+            _ if s.progress.is_some() => ("#b58900", "changing"),
             (_, Some("IN_PROGRESS")) => ("#b58900", "rolling out"),
             (true, _) => ("#2e7d32", "ready"),
             (false, _) => ("#c62828", "not ready"),
         };
-        let rollout = s.rollout.as_ref().map_or(String::new(), |r| {
+        let rollout = match (&s.progress, &s.rollout) {
+            (Some(line), _) => escape(line),
+            (None, rollout) => rollout.as_ref().map_or(String::new(), |r| {
             let percent = if r.desired_count > 0 { 100 * r.running_count / r.desired_count } else { 100 };
             format!(
                 "{} {}/{} running, {} pending, {} failed <progress max=100 value={percent}></progress>",
                 r.state, r.running_count, r.desired_count, r.pending_count, r.failed_tasks
             )
-        });
+            }),
+        };
         rows.push_str(&format!(
             "<tr><td>{}</td><td style=\"color:{color};font-weight:bold\">{word}</td><td>{}</td><td>{rollout}</td><td>{}</td></tr>",
             escape(object),

@@ -280,7 +280,14 @@ async fn sweep(
         source_revision: good.revision.clone(),
         ..options.clone()
     };
-    let progress = |object: &str, line: &str| tracing::info!(object, "{line}");
+    // Each step shows in the log and, live, in the status while the sweep runs.
+    let progress = |object: &str, line: &str| {
+        tracing::info!(object, "{line}");
+        state.update(|s| {
+            let entry = s.objects.entry(object.to_string()).or_default();
+            entry.progress = Some(line.to_string());
+        });
+    };
     let report = reconciler.execute(&plan, &options, &progress).await;
     for outcome in report.results.values() {
         let result = if matches!(outcome, Outcome::Failed { .. }) {

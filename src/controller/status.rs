@@ -29,6 +29,9 @@ pub struct ObjectStatus {
     pub task_definition: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rollout: Option<Rollout>,
+    /// What the controller is doing to the object right now ("rollout IN_PROGRESS: 1/2 …").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress: Option<String>,
     pub conditions: Vec<Condition>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
