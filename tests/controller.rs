@@ -679,6 +679,13 @@ async fn a_watched_directory_rolls_out_edits_and_dry_run_changes_nothing() {
         })
         .await;
     assert_eq!(status["ready"], false);
+    let conditions: Vec<(&str, &str)> = status["objects"]["EcsService/web"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["type"].as_str().unwrap(), c["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(conditions, [("Reconciling", "True"), ("Ready", "False")]);
     assert_eq!(
         sim_calls(setup.sim_addr, "CreateService", "ok").await,
         0,

@@ -19,13 +19,7 @@ pub mod condition {
 pub mod reason {
     pub const RECONCILIATION_SUCCEEDED: &str = "ReconciliationSucceeded";
     pub const PROGRESSING: &str = "Progressing";
-    pub const ROLLOUT_IN_PROGRESS: &str = "RolloutInProgress";
     pub const ROLLOUT_FAILED: &str = "RolloutFailed";
-    pub const ROLLED_BACK: &str = "RolledBack";
-    pub const ROLLOUT_TIMED_OUT: &str = "RolloutTimedOut";
-    pub const VALIDATION_FAILED: &str = "ValidationFailed";
-    pub const DEPENDENCY_NOT_READY: &str = "DependencyNotReady";
-    pub const ECS_API_ERROR: &str = "EcsApiError";
     pub const NOT_OWNED: &str = "NotOwned";
     /// A change ECS cannot make in place (launchType, …) or a service being deleted.
     pub const BLOCKED: &str = "Blocked";

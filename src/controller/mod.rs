@@ -395,13 +395,27 @@ fn record(
             failed += 1;
             status.last_error = Some(message.clone());
         }
-        status.conditions.push(Condition {
-            type_: condition::READY.into(),
-            status: if ready { "True" } else { "False" }.into(),
+        // kstatus: Ready, plus Reconciling while changes are pending and Stalled when only a
+        // change to the source can help.
+        let condition_of = |type_: &str, message: &str| Condition {
+            type_: type_.into(),
+            status: "True".into(),
             reason: why.into(),
-            message,
+            message: message.into(),
             last_transition_time: None,
             observed_generation: None,
+        };
+        if !ready {
+            let extra = if why == reason::PROGRESSING {
+                condition::RECONCILING
+            } else {
+                condition::STALLED
+            };
+            status.conditions.push(condition_of(extra, &message));
+        }
+        status.conditions.push(Condition {
+            status: if ready { "True" } else { "False" }.into(),
+            ..condition_of(condition::READY, &message)
         });
         objects.insert(object.object.clone(), status);
     }

@@ -10,4 +10,5 @@
 pub mod changes;
 pub mod hash;
 pub mod normalize;
+pub mod observed;
 pub mod plan;

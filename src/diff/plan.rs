@@ -6,13 +6,13 @@ use std::collections::BTreeMap;
 use serde_json::Value as Json;
 
 use super::changes::{Change, changes, covers};
+use super::observed::{ObservedCluster, ObservedService, ObservedTaskDefinition, tags};
 use super::{hash, normalize};
 use crate::api::rules::family;
 use crate::api::{
     ClusterInput, DeletionPolicy, IgnoredField, Manifest, Object, RolloutPolicy, ServiceInput,
     ServiceTaskDefinition, TaskDefinitionInput,
 };
-use crate::ecs::{ObservedCluster, ObservedService, ObservedTaskDefinition, tags};
 
 /// Annotation that lets the controller take over a service it did not create.
 pub const ADOPT_ANNOTATION: &str = "ecs-gitops.dev/adopt";
@@ -639,7 +639,7 @@ fn plan_prune(desired: &Desired, observed: &Observed, plan: &mut Plan) {
 mod tests {
     use super::*;
     use crate::api::parse_file;
-    use crate::ecs::Tags;
+    use crate::diff::observed::Tags;
 
     fn desired(extra: &str, annotations: &str) -> Desired {
         let yaml = format!(

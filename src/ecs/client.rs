@@ -365,11 +365,9 @@ impl super::Ecs for SdkEcs {
                 .send()
                 .await
                 .map_err(|e| api_error(OP, e))?;
-            let cluster = out.cluster().ok_or_else(|| EcsError::Transport {
-                operation: OP,
-                retryable: false,
-                message: "no cluster in the answer".into(),
-            })?;
+            let cluster = out
+                .cluster()
+                .ok_or_else(|| EcsError::empty_answer(OP, "cluster"))?;
             Ok(ObservedCluster {
                 arn: cluster.cluster_arn().unwrap_or_default().to_string(),
                 name: cluster.cluster_name().unwrap_or_default().to_string(),
@@ -446,11 +444,9 @@ impl super::Ecs for SdkEcs {
                 .send()
                 .await
                 .map_err(|e| api_error(OP, e))?;
-            let td = out.task_definition().ok_or_else(|| EcsError::Transport {
-                operation: OP,
-                retryable: false,
-                message: "no task definition in the answer".into(),
-            })?;
+            let td = out
+                .task_definition()
+                .ok_or_else(|| EcsError::empty_answer(OP, "task definition"))?;
             observed_task_definition(OP, td, out.tags())
         })
         .await
@@ -502,11 +498,9 @@ impl super::Ecs for SdkEcs {
                 .send()
                 .await
                 .map_err(|e| api_error(OP, e))?;
-            let td = out.task_definition().ok_or_else(|| EcsError::Transport {
-                operation: OP,
-                retryable: false,
-                message: "no task definition in the answer".into(),
-            })?;
+            let td = out
+                .task_definition()
+                .ok_or_else(|| EcsError::empty_answer(OP, "task definition"))?;
             let mut observed = observed_task_definition(OP, td, out.tags())?;
             if observed.tags.is_empty() {
                 observed.tags = all_tags;
@@ -536,11 +530,9 @@ impl super::Ecs for SdkEcs {
                 .send()
                 .await
                 .map_err(|e| api_error(OP, e))?;
-            let service = out.service().ok_or_else(|| EcsError::Transport {
-                operation: OP,
-                retryable: false,
-                message: "no service in the answer".into(),
-            })?;
+            let service = out
+                .service()
+                .ok_or_else(|| EcsError::empty_answer(OP, "service"))?;
             let mut observed = observed_service(OP, service)?;
             observed.tags = all_tags;
             Ok(observed)
@@ -566,11 +558,9 @@ impl super::Ecs for SdkEcs {
                 .send()
                 .await
                 .map_err(|e| api_error(OP, e))?;
-            let service = out.service().ok_or_else(|| EcsError::Transport {
-                operation: OP,
-                retryable: false,
-                message: "no service in the answer".into(),
-            })?;
+            let service = out
+                .service()
+                .ok_or_else(|| EcsError::empty_answer(OP, "service"))?;
             observed_service(OP, service)
         })
         .await
