@@ -10,8 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ecs_gitops::api::parse_file;
-use ecs_gitops::diff::plan::{Desired, plan};
-use ecs_gitops::ecs::{EcsConfig, SdkEcs};
+use ecs_gitops::diff::plan::{Desired, Prune, plan};
+use ecs_gitops::ecs::{EcsConfig, Owner, SdkEcs};
 use ecs_gitops::reconcile::{Options, Reconciler};
 
 const CLUSTERS: usize = 5;
@@ -79,7 +79,7 @@ fn desired(services: usize, image: &str, region: &str) -> Desired {
     let mut parsed = parse_file("bench.yaml", &manifests(services, image));
     parsed.check_rules();
     assert_eq!(parsed.errors(), 0, "{:?}", parsed.diagnostics.first());
-    Desired::from_manifests(&parsed.manifests, region)
+    Desired::from_manifests(&parsed.manifests, region, Owner::new("bench"))
 }
 
 /// CPU time of the calling thread (the whole controller runs on it: a current-thread runtime).
@@ -125,6 +125,7 @@ async fn client(endpoint: &str, budget_scale: f64) -> SdkEcs {
         region: Some("us-east-1".into()),
         budget_scale,
         anonymous: true,
+        ..EcsConfig::default()
     })
     .await
 }
@@ -142,7 +143,7 @@ async fn steady_sweep(services: usize) {
     let start = Instant::now();
     let observed = reconciler.observe(&desired, false).await.unwrap();
     let report = reconciler
-        .execute(&plan(&desired, &observed, false), &options, &|_, _| {})
+        .execute(&plan(&desired, &observed, Prune::Off), &options, &|_, _| {})
         .await;
     assert_eq!(report.failed(), 0, "{report:?}");
     let create = start.elapsed();
@@ -151,7 +152,7 @@ async fn steady_sweep(services: usize) {
     let before = reconciler.ecs.calls();
     let (cpu, wall) = (thread_cpu(), Instant::now());
     let observed = reconciler.observe(&desired, false).await.unwrap();
-    let steady = plan(&desired, &observed, false);
+    let steady = plan(&desired, &observed, Prune::Off);
     let (wall, cpu) = (wall.elapsed(), thread_cpu() - cpu);
     assert!(steady.in_sync() && steady.actions.is_empty());
     let calls = calls_since(&reconciler.ecs, &before);
@@ -177,7 +178,7 @@ async fn deploy_wave(services: usize, speed: f64) {
     let first = desired(services, "nginx:1", "us-east-1");
     let observed = reconciler.observe(&first, false).await.unwrap();
     reconciler
-        .execute(&plan(&first, &observed, false), &options, &|_, _| {})
+        .execute(&plan(&first, &observed, Prune::Off), &options, &|_, _| {})
         .await;
     // Let the buckets refill before the wave.
     tokio::time::sleep(Duration::from_secs_f64(25.0 / speed + 0.5)).await;
@@ -185,7 +186,7 @@ async fn deploy_wave(services: usize, speed: f64) {
     let start = Instant::now();
     let observed = reconciler.observe(&second, false).await.unwrap();
     let report = reconciler
-        .execute(&plan(&second, &observed, false), &options, &|_, _| {})
+        .execute(&plan(&second, &observed, Prune::Off), &options, &|_, _| {})
         .await;
     let wall = start.elapsed().as_secs_f64();
     assert_eq!(report.failed(), 0, "{report:?}");

@@ -37,8 +37,8 @@ pub enum Command {
         #[command(flatten)]
         ecs: EcsArgs,
         /// Also show the owned services that left the source (as `apply --prune` would delete).
-        #[arg(long)]
-        prune: bool,
+        #[command(flatten)]
+        prune: PruneArgs,
         #[arg(long, short, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
@@ -55,9 +55,8 @@ pub enum Command {
         /// Return once the changes are made, without following the rollouts.
         #[arg(long)]
         no_wait: bool,
-        /// Delete owned services that left the source (scale to 0, then delete).
-        #[arg(long)]
-        prune: bool,
+        #[command(flatten)]
+        prune: PruneArgs,
         /// Services changed at once.
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
@@ -106,9 +105,8 @@ pub struct RunArgs {
     /// Report drift and plans, change nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Delete owned services that left the source (scale to 0, then delete).
-    #[arg(long)]
-    pub prune: bool,
+    #[command(flatten)]
+    pub prune: PruneArgs,
     #[command(flatten)]
     pub ecs: EcsArgs,
     /// How long a rollout may take, unless its object sets rollout.timeout.
@@ -146,6 +144,28 @@ pub struct RunArgs {
     pub hook_token: Option<String>,
 }
 
+#[derive(Args, Debug, Clone, Copy)]
+pub struct PruneArgs {
+    /// Delete this owner's services that left the source (scale to 0, then delete); at most
+    /// half of them (and always one) in one go.
+    #[arg(long)]
+    pub prune: bool,
+    /// With --prune: delete however many left the source at once.
+    #[arg(long, requires = "prune")]
+    pub prune_allow_mass: bool,
+}
+
+impl PruneArgs {
+    pub fn mode(&self) -> crate::diff::plan::Prune {
+        use crate::diff::plan::Prune;
+        match (self.prune, self.prune_allow_mass) {
+            (false, _) => Prune::Off,
+            (true, false) => Prune::On,
+            (true, true) => Prune::AllowMass,
+        }
+    }
+}
+
 /// Where ECS is. By default the AWS SDK's own resolution: `AWS_ENDPOINT_URL_ECS` /
 /// `AWS_ENDPOINT_URL`, `AWS_REGION`, profiles and the default credential chain.
 #[derive(Args, Debug, Clone)]
@@ -165,6 +185,14 @@ pub struct EcsArgs {
     /// Multiplies the API budget's refill rates (for a simulator running faster than time).
     #[arg(long, default_value_t = 1.0, value_parser = positive)]
     pub api_budget_scale: f64,
+    /// How long one ECS call may go unanswered before it is tried again.
+    #[arg(long, default_value = "30s", value_parser = duration_ms)]
+    pub call_timeout: std::time::Duration,
+    /// The owner identity tagged on what this source creates (`ecs-gitops.dev/owner`); it
+    /// changes and prunes only what carries it. Default: the Git URL and path, or the
+    /// directory's absolute path.
+    #[arg(long)]
+    pub owner: Option<String>,
 }
 
 fn duration(text: &str) -> Result<std::time::Duration, String> {

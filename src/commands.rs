@@ -10,7 +10,8 @@ use std::process::ExitCode;
 
 use crate::api::Parsed;
 use crate::cli::{EcsArgs, Output};
-use crate::diff::plan::{Desired, Plan, Verdict, plan};
+use crate::diff::observed::Owner;
+use crate::diff::plan::{Desired, Plan, Prune, Verdict, plan};
 use crate::ecs::{EcsConfig, SdkEcs};
 use crate::reconcile::{Options, Outcome, Reconciler};
 use crate::sim::{SimConfig, Simulator};
@@ -23,6 +24,7 @@ pub async fn connect(args: &EcsArgs) -> std::io::Result<(SdkEcs, Option<Simulato
         region: args.region.clone(),
         budget_scale: args.api_budget_scale,
         anonymous: false,
+        call_timeout: args.call_timeout,
     };
     let simulator = if args.local {
         let sim = Simulator::start(SimConfig {
@@ -161,18 +163,37 @@ struct Planned {
     _simulator: Option<Simulator>,
 }
 
+/// The owner `--owner` names, else the paths' absolute form.
+fn owner_of(args: &EcsArgs, paths: &[PathBuf]) -> Owner {
+    if let Some(name) = &args.owner {
+        return Owner::new(name);
+    }
+    let absolute: Vec<String> = paths
+        .iter()
+        .map(|p| {
+            std::path::absolute(p)
+                .unwrap_or_else(|_| p.clone())
+                .display()
+                .to_string()
+        })
+        .collect();
+    Owner::new(&absolute.join(","))
+}
+
 async fn prepare(
     paths: &[PathBuf],
     args: &EcsArgs,
-    prune: bool,
+    prune: Prune,
 ) -> anyhow::Result<Result<Planned, ExitCode>> {
     let Some(parsed) = load(paths) else {
         return Ok(Err(ExitCode::from(2)));
     };
+    let owner = owner_of(args, paths);
+    eprintln!("owner: {owner} (--owner to change)");
     let (ecs, simulator) = connect(args).await?;
-    let desired = Desired::from_manifests(&parsed.manifests, ecs.default_region());
+    let desired = Desired::from_manifests(&parsed.manifests, ecs.default_region(), owner);
     let mut reconciler = Reconciler::new(ecs);
-    let observed = match reconciler.observe(&desired, prune).await {
+    let observed = match reconciler.observe(&desired, prune != Prune::Off).await {
         Ok(observed) => observed,
         Err(e) => {
             eprintln!("error: {e}");
@@ -191,7 +212,7 @@ async fn prepare(
 pub async fn diff(
     paths: &[PathBuf],
     args: &EcsArgs,
-    prune: bool,
+    prune: Prune,
     output: Output,
 ) -> anyhow::Result<ExitCode> {
     let plan = match prepare(paths, args, prune).await? {

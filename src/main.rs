@@ -43,7 +43,7 @@ async fn main() -> anyhow::Result<ExitCode> {
             ecs,
             prune,
             output,
-        } => commands::diff(&paths, &ecs, prune, output).await,
+        } => commands::diff(&paths, &ecs, prune.mode(), output).await,
         Command::Apply {
             paths,
             ecs,
@@ -54,7 +54,7 @@ async fn main() -> anyhow::Result<ExitCode> {
             poll,
         } => {
             let options = Options {
-                prune,
+                prune: prune.mode(),
                 wait: !no_wait,
                 timeout,
                 concurrency,

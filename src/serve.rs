@@ -9,6 +9,7 @@ use tokio::sync::{mpsc, watch};
 use crate::cli::RunArgs;
 use crate::commands::connect;
 use crate::controller::{RunConfig, Source, State, run};
+use crate::diff::observed::Owner;
 use crate::reconcile::Options;
 use crate::source::git::{GitAuth, GitConfig};
 use crate::web::{HookAuth, router};
@@ -51,8 +52,13 @@ pub async fn serve(args: RunArgs) -> anyhow::Result<()> {
         secret: read_secret(&args.hook_secret, &args.hook_secret_file)?,
         token: args.hook_token.clone(),
     };
+    let owner = args
+        .ecs
+        .owner
+        .as_deref()
+        .map_or_else(|| source.default_owner(), Owner::new);
     let (ecs, _simulator) = connect(&args.ecs).await?;
-    let state = Arc::new(State::new(source.describe()));
+    let state = Arc::new(State::new(source.describe(), owner.to_string()));
     let (trigger, triggers) = mpsc::channel(1);
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let address = listener.local_addr()?;
@@ -67,17 +73,18 @@ pub async fn serve(args: RunArgs) -> anyhow::Result<()> {
             tracing::error!(error = %e, "web server stopped");
         }
     });
-    tracing::info!(source = %source.describe(), status_page = %format!("http://{address}/"), "ecs-gitops controller started");
+    tracing::info!(source = %source.describe(), %owner, status_page = %format!("http://{address}/"), "ecs-gitops controller started");
     println!(
-        "ecs-gitops: watching {}; status page at http://{address}/",
+        "ecs-gitops: watching {} as owner {owner}; status page at http://{address}/",
         source.describe()
     );
     let config = RunConfig {
         source,
+        owner,
         interval: args.interval,
         dry_run: args.dry_run,
         options: Options {
-            prune: args.prune,
+            prune: args.prune.mode(),
             timeout: args.timeout,
             poll: args.poll,
             ..Options::default()

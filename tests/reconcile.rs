@@ -409,9 +409,11 @@ async fn real_world_task_definitions_never_show_a_false_diff() {
         if !valid.status.success() {
             continue; // the known bugs and skeletons: validation names them (tests/realworld.rs)
         }
-        let (code, out) = run(&sim.endpoint(), &["apply", path]).await;
+        // One owner for all: several files share a family (ecspresso-test).
+        let owned = ["--owner", "realworld"];
+        let (code, out) = run(&sim.endpoint(), &[&["apply", path], &owned[..]].concat()).await;
         assert_eq!(code, 0, "{name}: {out}");
-        let (code, out) = run(&sim.endpoint(), &["diff", path]).await;
+        let (code, out) = run(&sim.endpoint(), &[&["diff", path], &owned[..]].concat()).await;
         assert_eq!(code, 0, "{name} shows a false diff: {out}");
         applied += 1;
     }

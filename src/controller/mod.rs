@@ -18,7 +18,8 @@ use tokio::sync::{mpsc, watch};
 
 use crate::api::Parsed;
 use crate::api::status::{Condition, condition, reason};
-use crate::diff::plan::{Desired, Plan, ServiceKey, TaskDefinitionSource, Verdict, plan};
+use crate::diff::observed::Owner;
+use crate::diff::plan::{Desired, Plan, Prune, ServiceKey, TaskDefinitionSource, Verdict, plan};
 use crate::ecs::{ObservedService, SdkEcs};
 use crate::reconcile::{Options, Outcome, Reconciler};
 use crate::source::git::{GitConfig, redact};
@@ -49,6 +50,19 @@ impl Source {
         }
     }
 
+    /// The owner identity a source has unless `--owner` names one.
+    pub fn default_owner(&self) -> Owner {
+        match self {
+            Source::Git(git) => Owner::for_git(&git.url, git.path.as_deref()),
+            Source::Dir(path) => Owner::new(
+                &std::path::absolute(path)
+                    .unwrap_or_else(|_| path.clone())
+                    .display()
+                    .to_string(),
+            ),
+        }
+    }
+
     async fn fetch(&self) -> Result<Parsed, String> {
         match self {
             Source::Git(git) => {
@@ -65,6 +79,7 @@ impl Source {
 #[derive(Clone, Debug)]
 pub struct RunConfig {
     pub source: Source,
+    pub owner: Owner,
     pub interval: Duration,
     pub dry_run: bool,
     pub options: Options,
@@ -231,8 +246,11 @@ async fn sweep(
     options: &Options,
     state: &State,
 ) -> bool {
-    let desired = Desired::from_manifests(&good.manifests, region);
-    let observed = match reconciler.observe(&desired, options.prune).await {
+    let desired = Desired::from_manifests(&good.manifests, region, config.owner.clone());
+    let observed = match reconciler
+        .observe(&desired, options.prune != Prune::Off)
+        .await
+    {
         Ok(observed) => observed,
         Err(e) => {
             tracing::warn!(error = %e, "observing ECS failed");
@@ -348,6 +366,7 @@ fn record(
             verdict,
             ..ObjectStatus::default()
         };
+        let mut rolling = false;
         if let Some(service) = desired.services.iter().find(|s| s.object == object.object) {
             if let TaskDefinitionSource::Managed { hash, .. } = &service.task_definition {
                 status.desired_hash = Some(hash.clone());
@@ -365,7 +384,8 @@ fn record(
                         .rollout_state
                         .clone()
                         .unwrap_or_else(|| "COMPLETED".into());
-                    in_flight |= state == "IN_PROGRESS";
+                    rolling = state == "IN_PROGRESS";
+                    in_flight |= rolling;
                     status.rollout = Some(Rollout {
                         state,
                         desired_count: primary.desired_count,
@@ -385,6 +405,17 @@ fn record(
                 false,
                 reason::QUARANTINED,
                 format!("spec {hash} failed to roll out"),
+            ),
+            // Never Ready while the desired revision's deployment is still rolling out.
+            (_, Verdict::InSync) | (Some(Outcome::Done { .. }), _) if rolling => (
+                false,
+                reason::PROGRESSING,
+                status.rollout.as_ref().map_or_else(String::new, |r| {
+                    format!(
+                        "rollout IN_PROGRESS: {}/{} running",
+                        r.running_count, r.desired_count
+                    )
+                }),
             ),
             (_, Verdict::InSync) | (Some(Outcome::Done { .. }), _) => {
                 (true, reason::RECONCILIATION_SUCCEEDED, "in sync".into())

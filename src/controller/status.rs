@@ -52,6 +52,8 @@ pub struct Rollout {
 pub struct Status {
     /// The source, without credentials.
     pub source: String,
+    /// The owner identity on what it manages in ECS.
+    pub owner: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_attempted_revision: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -165,10 +167,11 @@ pub struct State {
 }
 
 impl State {
-    pub fn new(source: String) -> State {
+    pub fn new(source: String, owner: String) -> State {
         State {
             status: RwLock::new(Status {
                 source,
+                owner,
                 ..Status::default()
             }),
             metrics: Metrics::new(),

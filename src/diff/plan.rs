@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use serde_json::Value as Json;
 
 use super::changes::{Change, changes, covers};
-use super::observed::{ObservedCluster, ObservedService, ObservedTaskDefinition, tags};
+use super::observed::{
+    ObservedCluster, ObservedService, ObservedTaskDefinition, Owner, Ownership, tags,
+};
 use super::{hash, normalize};
 use crate::api::rules::family;
 use crate::api::{
@@ -84,6 +86,9 @@ pub struct DesiredTaskDefinition {
 /// The desired state of one revision of the source.
 #[derive(Clone, Debug, Default)]
 pub struct Desired {
+    /// The source's identity: what it creates carries it, and it changes and prunes nothing
+    /// that carries another.
+    pub owner: Owner,
     pub clusters: Vec<DesiredCluster>,
     pub task_definitions: Vec<DesiredTaskDefinition>,
     pub services: Vec<DesiredService>,
@@ -101,8 +106,11 @@ fn annotated(manifest: &Manifest, key: &str) -> bool {
 
 impl Desired {
     /// The desired state of valid manifests; `region` applies where an object sets none.
-    pub fn from_manifests(manifests: &[Manifest], region: &str) -> Desired {
-        let mut desired = Desired::default();
+    pub fn from_manifests(manifests: &[Manifest], region: &str, owner: Owner) -> Desired {
+        let mut desired = Desired {
+            owner,
+            ..Desired::default()
+        };
         let standalone: BTreeMap<&str, &TaskDefinitionInput> = manifests
             .iter()
             .filter_map(|m| match &m.object {
@@ -253,6 +261,8 @@ pub enum Action {
         task_definition: bool,
         tags: bool,
     },
+    /// A rollout already running in ECS, to follow to its end.
+    FollowRollout(Box<InFlight>),
     DeleteService {
         key: ServiceKey,
         arn: String,
@@ -260,8 +270,25 @@ pub enum Action {
     },
 }
 
+/// A rollout of the desired revision that ECS is carrying out.
+#[derive(Clone, Debug)]
+pub struct InFlight {
+    pub service: DesiredService,
+    /// The spec hash it rolls out (quarantined if it fails).
+    pub hash: String,
+    /// The task definition ARN it deploys, and ECS's deployment id.
+    pub task_definition: String,
+    pub deployment: String,
+    /// When it started (Unix seconds): its deadline counts from then.
+    pub started: Option<f64>,
+    /// What ran before it, for a rollback by the controller.
+    pub previous: Option<String>,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Plan {
+    /// Whose plan it is: what it creates or takes over carries this owner.
+    pub owner: Owner,
     pub objects: Vec<ObjectPlan>,
     pub actions: Vec<Action>,
 }
@@ -314,9 +341,23 @@ pub fn effective_task_definition(
     serde_json::from_value(json).unwrap_or_else(|_| (**input).clone())
 }
 
+/// Whether services that left the source are deleted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Prune {
+    #[default]
+    Off,
+    /// At most half of the owner's services (and always one) in one sweep.
+    On,
+    /// However many left the source.
+    AllowMass,
+}
+
 /// The plan for `desired` against `observed`.
-pub fn plan(desired: &Desired, observed: &Observed, prune: bool) -> Plan {
-    let mut plan = Plan::default();
+pub fn plan(desired: &Desired, observed: &Observed, prune: Prune) -> Plan {
+    let mut plan = Plan {
+        owner: desired.owner.clone(),
+        ..Plan::default()
+    };
     for cluster in &desired.clusters {
         let exists = observed
             .clusters
@@ -336,21 +377,40 @@ pub fn plan(desired: &Desired, observed: &Observed, prune: bool) -> Plan {
         });
     }
     for td in &desired.task_definitions {
-        plan_task_definition(td, observed, &mut plan);
+        plan_task_definition(td, &desired.owner, observed, &mut plan);
     }
     for service in &desired.services {
-        plan_service(service, observed, &mut plan);
+        plan_service(service, &desired.owner, observed, &mut plan);
     }
-    if prune {
-        plan_prune(desired, observed, &mut plan);
+    if prune != Prune::Off {
+        plan_prune(desired, observed, prune, &mut plan);
     }
     plan
 }
 
-fn plan_task_definition(td: &DesiredTaskDefinition, observed: &Observed, plan: &mut Plan) {
+fn plan_task_definition(
+    td: &DesiredTaskDefinition,
+    owner: &Owner,
+    observed: &Observed,
+    plan: &mut Plan,
+) {
     let latest = observed
         .families
         .get(&(td.region.clone(), td.family.clone()));
+    // Two sources registering into one family would take turns at its newest revision.
+    if let Some(Ownership::Theirs(other)) = latest.map(|l| Ownership::of(&l.tags, owner)) {
+        plan.objects.push(ObjectPlan {
+            object: td.object.clone(),
+            verdict: Verdict::Blocked {
+                reason: format!(
+                    "task definition family {} is owned by {other}: give this one another family",
+                    td.family
+                ),
+            },
+            changes: Vec::new(),
+        });
+        return;
+    }
     let in_sync = latest.is_some_and(|live| {
         live.tags.get(tags::SPEC_HASH) == Some(&td.hash)
             || normalize::task_definition(&live.spec) == normalize::task_definition(&td.input)
@@ -393,7 +453,7 @@ fn prefixed(prefix: &str, changes: Vec<Change>) -> Vec<Change> {
         .collect()
 }
 
-fn plan_service(service: &DesiredService, observed: &Observed, plan: &mut Plan) {
+fn plan_service(service: &DesiredService, owner: &Owner, observed: &Observed, plan: &mut Plan) {
     let object = service.object.clone();
     let live = observed
         .services
@@ -424,12 +484,23 @@ fn plan_service(service: &DesiredService, observed: &Observed, plan: &mut Plan) 
         verdict: Verdict::Blocked { reason },
         changes: Vec::new(),
     };
-    if !live.is_managed() && !service.adopt {
-        plan.objects.push(blocked(format!(
-            "service {} exists and is not managed by ecs-gitops: annotate the object with {ADOPT_ANNOTATION}: \"true\" to take it over",
-            live.arn
-        )));
-        return;
+    let ownership = live.ownership(owner);
+    match &ownership {
+        Ownership::Unmanaged if !service.adopt => {
+            plan.objects.push(blocked(format!(
+                "service {} exists and is not managed by ecs-gitops: annotate the object with {ADOPT_ANNOTATION}: \"true\" to take it over",
+                live.arn
+            )));
+            return;
+        }
+        Ownership::Theirs(other) if !service.adopt => {
+            plan.objects.push(blocked(format!(
+                "service {} is owned by {other}: annotate the object with {ADOPT_ANNOTATION}: \"true\" to take it over",
+                live.arn
+            )));
+            return;
+        }
+        _ => {}
     }
     if live.status == "DRAINING" {
         plan.objects
@@ -467,6 +538,16 @@ fn plan_service(service: &DesiredService, observed: &Observed, plan: &mut Plan) 
         live.tags.get(t.key.as_deref().unwrap_or_default())
             != Some(&t.value.clone().unwrap_or_default())
     });
+    // Taking a service over (adopted, or managed from before owner tags) writes our owner.
+    let takes_over = ownership != Ownership::Ours;
+    if takes_over {
+        all_changes.push(Change {
+            path: format!("tags.{}", tags::OWNER),
+            old: live.tags.get(tags::OWNER).cloned().map(Json::String),
+            new: Some(Json::String(owner.to_string())),
+        });
+    }
+    let tags_drift = tags_drift || takes_over;
     let task_definition = task_definition_hash.is_some();
     let mut names = fields;
     if task_definition {
@@ -476,6 +557,9 @@ fn plan_service(service: &DesiredService, observed: &Observed, plan: &mut Plan) 
         names.push("tags".into());
     }
     if names.is_empty() {
+        if let Some(follow) = rollout_in_flight(service, live) {
+            plan.actions.push(follow);
+        }
         plan.objects.push(ObjectPlan {
             object,
             verdict: Verdict::InSync,
@@ -504,6 +588,52 @@ fn plan_service(service: &DesiredService, observed: &Observed, plan: &mut Plan) 
         verdict: Verdict::Update { fields: names },
         changes: all_changes,
     });
+}
+
+/// A rollout of the desired revision that is still running (the controller restarted, or
+/// an earlier `apply --no-wait` started it): it is followed to its end, with its deadline
+/// counted from when it started.
+fn rollout_in_flight(service: &DesiredService, live: &ObservedService) -> Option<Action> {
+    let primary = live.deployments.iter().find(|d| d.status == "PRIMARY")?;
+    if primary.rollout_state.as_deref() != Some("IN_PROGRESS")
+        || primary.task_definition != live.task_definition
+    {
+        return None;
+    }
+    // The tags describe this rollout only when they name the revision it deploys (a crash
+    // between UpdateService and TagResource leaves the previous rollout's).
+    let tagged = live
+        .tags
+        .get(tags::TASK_DEFINITION)
+        .is_some_and(|td| live.task_definition.ends_with(&format!("/{td}")));
+    let started = live
+        .tags
+        .get(tags::ROLLOUT_STARTED)
+        .filter(|_| tagged)
+        .and_then(|t| t.parse::<f64>().ok())
+        .or(primary.created_at);
+    let previous = live
+        .deployments
+        .iter()
+        .find(|d| d.status == "ACTIVE")
+        .map(|d| d.task_definition.clone());
+    let hash = match &service.task_definition {
+        TaskDefinitionSource::Managed { hash, .. } => live
+            .tags
+            .get(tags::SPEC_HASH)
+            .filter(|_| tagged)
+            .unwrap_or(hash)
+            .clone(),
+        TaskDefinitionSource::Existing(_) => live.task_definition.clone(),
+    };
+    Some(Action::FollowRollout(Box::new(InFlight {
+        service: service.clone(),
+        hash,
+        task_definition: live.task_definition.clone(),
+        deployment: primary.id.clone(),
+        started,
+        previous,
+    })))
 }
 
 /// The task definition's changes, and the desired hash when the live revision is not it.
@@ -615,11 +745,43 @@ fn service_field(spec: &ServiceInput, key: &str) -> Json {
         .unwrap_or(Json::Null)
 }
 
-fn plan_prune(desired: &Desired, observed: &Observed, plan: &mut Plan) {
-    for (key, live) in &observed.owned {
-        let wanted = desired.services.iter().any(|s| s.key == *key);
-        let retained = live.tags.get(RETAIN_TAG).is_some_and(|v| v == "Retain");
-        if wanted || retained || live.status != "ACTIVE" {
+fn plan_prune(desired: &Desired, observed: &Observed, prune: Prune, plan: &mut Plan) {
+    let doomed: Vec<&(ServiceKey, ObservedService)> = observed
+        .owned
+        .iter()
+        .filter(|(key, live)| {
+            let wanted = desired.services.iter().any(|s| s.key == *key);
+            let retained = live.tags.get(RETAIN_TAG).is_some_and(|v| v == "Retain");
+            let ours = live.ownership(&desired.owner) == Ownership::Ours;
+            ours && !wanted && !retained && live.status == "ACTIVE"
+        })
+        .collect();
+    // A half-read or half-written source must not empty a cluster: at most half of this
+    // owner's services (and always one) go in one sweep, unless asked.
+    let owned = observed
+        .owned
+        .iter()
+        .map(|(_, live)| live)
+        .chain(observed.services.values())
+        .filter(|live| live.ownership(&desired.owner) == Ownership::Ours)
+        .count();
+    let allowed = match prune {
+        Prune::AllowMass => doomed.len(),
+        _ => (owned / 2).max(1),
+    };
+    for (i, (key, live)) in doomed.iter().enumerate() {
+        let object = format!("service {}/{}", key.cluster, key.name);
+        if i >= allowed {
+            plan.objects.push(ObjectPlan {
+                object,
+                verdict: Verdict::Blocked {
+                    reason: format!(
+                        "prune pending: {} of this owner's {owned} services left the source, and at most {allowed} are deleted in one sweep (--prune-allow-mass lifts the limit)",
+                        doomed.len()
+                    ),
+                },
+                changes: Vec::new(),
+            });
             continue;
         }
         plan.actions.push(Action::DeleteService {
@@ -628,7 +790,7 @@ fn plan_prune(desired: &Desired, observed: &Observed, plan: &mut Plan) {
             desired_count: live.desired_count,
         });
         plan.objects.push(ObjectPlan {
-            object: format!("service {}/{}", key.cluster, key.name),
+            object,
             verdict: Verdict::Delete,
             changes: Vec::new(),
         });
@@ -639,7 +801,7 @@ fn plan_prune(desired: &Desired, observed: &Observed, plan: &mut Plan) {
 mod tests {
     use super::*;
     use crate::api::parse_file;
-    use crate::diff::observed::Tags;
+    use crate::diff::observed::{ObservedDeployment, Tags};
 
     fn desired(extra: &str, annotations: &str) -> Desired {
         let yaml = format!(
@@ -648,8 +810,10 @@ mod tests {
         let mut parsed = parse_file("t.yaml", &yaml);
         parsed.check_rules();
         assert_eq!(parsed.errors(), 0, "{:?}", parsed.diagnostics);
-        Desired::from_manifests(&parsed.manifests, "us-east-1")
+        Desired::from_manifests(&parsed.manifests, "us-east-1", Owner::new(ME))
     }
+
+    const ME: &str = "repo-a//deploy";
 
     fn hash_of(desired: &Desired) -> String {
         match &desired.services[0].task_definition {
@@ -664,6 +828,7 @@ mod tests {
         let mut tags = Tags::new();
         if managed {
             tags.insert(tags::MANAGED_BY.into(), tags::MANAGER.into());
+            tags.insert(tags::OWNER.into(), ME.into());
             tags.insert(tags::TASK_DEFINITION.into(), "web:1".into());
             tags.insert(tags::SPEC_HASH.into(), hash_of(desired));
         }
@@ -694,10 +859,13 @@ mod tests {
     fn in_sync_needs_nothing_and_drift_is_an_update_of_just_that_field() {
         let desired = desired("", "");
         let mut observed = observed(&desired, true);
-        assert_eq!(*verdict(&plan(&desired, &observed, false)), Verdict::InSync);
+        assert_eq!(
+            *verdict(&plan(&desired, &observed, Prune::Off)),
+            Verdict::InSync
+        );
         let live = observed.services.values_mut().next().unwrap();
         live.spec.desired_count = Some(5);
-        let drifted = plan(&desired, &observed, false);
+        let drifted = plan(&desired, &observed, Prune::Off);
         assert_eq!(
             *verdict(&drifted),
             Verdict::Update {
@@ -727,25 +895,29 @@ mod tests {
             .unwrap()
             .spec
             .desired_count = Some(5);
-        assert_eq!(*verdict(&plan(&desired, &observed, false)), Verdict::InSync);
+        assert_eq!(
+            *verdict(&plan(&desired, &observed, Prune::Off)),
+            Verdict::InSync
+        );
     }
 
     #[test]
     fn unowned_services_are_blocked_unless_adopted() {
         let desired_plain = desired("", "");
         let observed = observed(&desired_plain, false);
-        let blocked = plan(&desired_plain, &observed, false);
+        let blocked = plan(&desired_plain, &observed, Prune::Off);
         assert!(
             matches!(verdict(&blocked), Verdict::Blocked { reason } if reason.contains("not managed by ecs-gitops"))
         );
         assert!(blocked.actions.is_empty());
         let adopting = desired("", "  annotations:\n    ecs-gitops.dev/adopt: \"true\"\n");
-        let adopted = plan(&adopting, &observed, false);
+        let adopted = plan(&adopting, &observed, Prune::Off);
         assert_eq!(
             *verdict(&adopted),
             Verdict::Update {
-                fields: vec!["taskDefinition".into()]
-            }
+                fields: vec!["taskDefinition".into(), "tags".into()]
+            },
+            "adopting writes the owner tag"
         );
     }
 
@@ -760,17 +932,20 @@ mod tests {
             .unwrap()
             .spec
             .desired_count = Some(5);
-        let paused = plan(&suspended, &observed, false);
+        let paused = plan(&suspended, &observed, Prune::Off);
         assert!(matches!(verdict(&paused), Verdict::Blocked { reason } if reason == "suspended"));
         assert!(paused.actions.is_empty());
         let desired = desired("", "");
         let mut observed = observed_with_launch_type(&desired);
-        let replace = plan(&desired, &observed, false);
+        let replace = plan(&desired, &observed, Prune::Off);
         assert!(
             matches!(verdict(&replace), Verdict::Blocked { reason } if reason.starts_with("launchType cannot be changed"))
         );
         observed.services.clear();
-        assert_eq!(*verdict(&plan(&desired, &observed, false)), Verdict::Create);
+        assert_eq!(
+            *verdict(&plan(&desired, &observed, Prune::Off)),
+            Verdict::Create
+        );
     }
 
     fn observed_with_launch_type(desired: &Desired) -> Observed {
@@ -794,7 +969,7 @@ mod tests {
             .insert(tags::FAILED_SPEC_HASH.into(), hash_of(&desired));
         live.tags
             .insert(tags::SPEC_HASH.into(), "an-older-hash".into());
-        let quarantined = plan(&desired, &observed, false);
+        let quarantined = plan(&desired, &observed, Prune::Off);
         assert_eq!(
             *verdict(&quarantined),
             Verdict::Quarantined {
@@ -824,17 +999,180 @@ mod tests {
         };
         let mut observed = observed(&desired, true);
         observed.owned.push((key.clone(), gone.clone()));
-        let pruned = plan(&desired, &observed, true);
+        let pruned = plan(&desired, &observed, Prune::On);
         assert!(matches!(&pruned.actions[..], [Action::DeleteService { key: k, .. }] if *k == key));
         assert!(
-            plan(&desired, &observed, false).actions.is_empty(),
+            plan(&desired, &observed, Prune::Off).actions.is_empty(),
             "only with prune"
         );
         gone.tags.insert(RETAIN_TAG.into(), "Retain".into());
         observed.owned = vec![(key, gone)];
         assert!(
-            plan(&desired, &observed, true).actions.is_empty(),
+            plan(&desired, &observed, Prune::On).actions.is_empty(),
             "Retain keeps it"
         );
+    }
+
+    fn live_of(observed: &mut Observed) -> &mut ObservedService {
+        observed.services.values_mut().next().unwrap()
+    }
+
+    #[test]
+    fn another_owners_service_is_blocked_and_legacy_ones_are_taken_over() {
+        let desired = desired("", "");
+        let mut observed = observed(&desired, true);
+        live_of(&mut observed)
+            .tags
+            .insert(tags::OWNER.into(), "repo-b".into());
+        let blocked = plan(&desired, &observed, Prune::Off);
+        assert!(
+            matches!(verdict(&blocked), Verdict::Blocked { reason } if reason.contains("is owned by repo-b")),
+            "{:?}",
+            verdict(&blocked)
+        );
+        assert!(blocked.actions.is_empty());
+
+        let adopting = desired_with("", "  annotations:\n    ecs-gitops.dev/adopt: \"true\"\n");
+        let adopted = plan(&adopting, &observed, Prune::Off);
+        assert!(matches!(
+            &adopted.actions[..],
+            [Action::UpdateService { tags: true, .. }]
+        ));
+        let change = adopted.objects[0].changes.last().unwrap();
+        assert_eq!(change.path, "tags.ecs-gitops.dev/owner");
+        assert_eq!(change.new, Some(Json::String(ME.into())));
+
+        live_of(&mut observed).tags.remove(tags::OWNER);
+        let legacy = plan(&desired, &observed, Prune::Off);
+        assert_eq!(
+            *verdict(&legacy),
+            Verdict::Update {
+                fields: vec!["tags".into()]
+            },
+            "managed from before owner tags: the first source naming it takes it over"
+        );
+    }
+
+    fn desired_with(extra: &str, annotations: &str) -> Desired {
+        desired(extra, annotations)
+    }
+
+    fn gone(desired: &Desired, name: &str, owner: &str) -> (ServiceKey, ObservedService) {
+        let mut live = observed(desired, true)
+            .services
+            .into_values()
+            .next()
+            .unwrap();
+        live.name = name.into();
+        live.tags.insert(tags::OWNER.into(), owner.into());
+        let key = ServiceKey {
+            region: "us-east-1".into(),
+            cluster: "c1".into(),
+            name: name.into(),
+        };
+        (key, live)
+    }
+
+    #[test]
+    fn prune_takes_only_this_owners_services_and_at_most_half_at_once() {
+        let desired = desired("", "");
+        let mut observed = observed(&desired, true);
+        observed.owned = (0..4)
+            .map(|i| gone(&desired, &format!("old-{i}"), ME))
+            .collect();
+        observed.owned.push(gone(&desired, "theirs", "repo-b"));
+        let deletes = |plan: &Plan| {
+            plan.actions
+                .iter()
+                .filter(|a| matches!(a, Action::DeleteService { .. }))
+                .count()
+        };
+        let guarded = plan(&desired, &observed, Prune::On);
+        // 6 in the inventory but one is repo-b's: 5 of ours, so at most 2 go now.
+        assert_eq!(deletes(&guarded), 2);
+        let pending: Vec<&ObjectPlan> = guarded
+            .objects
+            .iter()
+            .filter(|o| matches!(&o.verdict, Verdict::Blocked { reason } if reason.starts_with("prune pending")))
+            .collect();
+        assert_eq!(pending.len(), 2);
+        assert!(
+            guarded
+                .actions
+                .iter()
+                .all(|a| !matches!(a, Action::DeleteService { key, .. } if key.name == "theirs")),
+            "another owner's service is never pruned"
+        );
+        let all = plan(&desired, &observed, Prune::AllowMass);
+        assert_eq!(deletes(&all), 4);
+
+        observed.owned.truncate(1);
+        assert_eq!(
+            deletes(&plan(&desired, &observed, Prune::On)),
+            1,
+            "one always may go"
+        );
+    }
+
+    #[test]
+    fn a_rollout_in_progress_is_followed_from_when_it_started() {
+        let desired = desired("", "");
+        let mut observed = observed(&desired, true);
+        let live = live_of(&mut observed);
+        live.tags
+            .insert(tags::ROLLOUT_STARTED.into(), "1700000000".into());
+        let deployment = |status: &str, td: &str, state: &str| ObservedDeployment {
+            id: format!("ecs-svc/{status}"),
+            status: status.into(),
+            task_definition: td.into(),
+            rollout_state: Some(state.into()),
+            rollout_state_reason: None,
+            desired_count: 2,
+            running_count: 1,
+            pending_count: 1,
+            failed_tasks: 3,
+            created_at: Some(1_800_000_000.0),
+        };
+        let old = "arn:aws:ecs:us-east-1:000000000000:task-definition/web:0";
+        live.deployments = vec![
+            deployment("PRIMARY", &live.task_definition.clone(), "IN_PROGRESS"),
+            deployment("ACTIVE", old, "COMPLETED"),
+        ];
+        let following = plan(&desired, &observed, Prune::Off);
+        assert_eq!(*verdict(&following), Verdict::InSync, "nothing to change");
+        let [Action::FollowRollout(rollout)] = &following.actions[..] else {
+            panic!("{:?}", following.actions)
+        };
+        assert_eq!(
+            rollout.started,
+            Some(1_700_000_000.0),
+            "the tag, not ECS's clock"
+        );
+        assert_eq!(rollout.previous.as_deref(), Some(old));
+        assert_eq!(rollout.hash, hash_of(&desired));
+
+        // Tags left by an earlier rollout (a crash before tagging): ECS's createdAt counts.
+        let live = live_of(&mut observed);
+        live.tags
+            .insert(tags::TASK_DEFINITION.into(), "web:0".into());
+        let arn = live.task_definition.clone();
+        let TaskDefinitionSource::Managed { input, .. } = &desired.services[0].task_definition
+        else {
+            unreachable!()
+        };
+        let described = ObservedTaskDefinition {
+            arn: arn.clone(),
+            family: "web".into(),
+            revision: 1,
+            status: "ACTIVE".into(),
+            spec: (**input).clone(),
+            tags: Tags::new(),
+        };
+        observed.task_definitions.insert(arn, described);
+        let following = plan(&desired, &observed, Prune::Off);
+        let Some(Action::FollowRollout(rollout)) = following.actions.last() else {
+            panic!("{:?}", following.actions)
+        };
+        assert_eq!(rollout.started, Some(1_800_000_000.0));
     }
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::config::retry::RetryConfig;
+use aws_sdk_ecs::config::timeout::TimeoutConfig;
 use aws_sdk_ecs::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_ecs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::types::{
@@ -33,7 +34,7 @@ const MAX_ATTEMPTS: u32 = 15;
 const BACKOFF_BASE: Duration = Duration::from_millis(100);
 const BACKOFF_CAP: Duration = Duration::from_secs(10);
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct EcsConfig {
     /// Overrides the SDK's endpoint resolution (the simulator, a VPC endpoint).
     pub endpoint_url: Option<String>,
@@ -43,7 +44,28 @@ pub struct EcsConfig {
     pub budget_scale: f64,
     /// Fixed dummy credentials, for the embedded simulator.
     pub anonymous: bool,
+    /// How long one attempt of a call may take before it counts as failed (and is retried).
+    pub call_timeout: Duration,
 }
+
+impl Default for EcsConfig {
+    fn default() -> Self {
+        EcsConfig {
+            endpoint_url: None,
+            region: None,
+            budget_scale: 1.0,
+            anonymous: false,
+            call_timeout: DEFAULT_CALL_TIMEOUT,
+        }
+    }
+}
+
+/// How long an ECS call may take by default (`--call-timeout`).
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Writes that must not simply be sent again after an ambiguous failure: each success makes
+/// something new. Their callers look for the result first (the spec-hash tag).
+const NOT_REPLAYABLE: &[&str] = &["RegisterTaskDefinition"];
 
 pub struct SdkEcs {
     base: aws_config::SdkConfig,
@@ -70,6 +92,11 @@ impl SdkEcs {
         if let Some(region) = &config.region {
             loader = loader.region(Region::new(region.clone()));
         }
+        loader = loader.timeout_config(
+            TimeoutConfig::builder()
+                .operation_attempt_timeout(config.call_timeout)
+                .build(),
+        );
         let base = loader.load().await;
         let default_region = base
             .region()
@@ -145,7 +172,15 @@ impl SdkEcs {
             );
             match result {
                 Err(e) if e.is_retryable() && attempt + 1 < MAX_ATTEMPTS => {
-                    tracing::debug!(operation, attempt, error = %e, "retrying");
+                    if e.may_have_committed() && NOT_REPLAYABLE.contains(&operation) {
+                        return Err(e);
+                    }
+                    // Throttling is the budget at work; anything else is said at once.
+                    if attempt == 0 && e.code() != "ThrottlingException" {
+                        tracing::warn!(operation, region, error = %e, "ECS call failed; retrying");
+                    } else {
+                        tracing::debug!(operation, attempt, error = %e, "retrying");
+                    }
                     tokio::time::sleep(backoff(attempt)).await;
                     attempt += 1;
                 }
@@ -156,7 +191,7 @@ impl SdkEcs {
 }
 
 /// Full jitter: a random wait up to `base × 2^attempt`, capped.
-fn backoff(attempt: u32) -> Duration {
+pub fn backoff(attempt: u32) -> Duration {
     let ceiling = BACKOFF_BASE
         .saturating_mul(1 << attempt.min(16))
         .min(BACKOFF_CAP);
@@ -191,6 +226,12 @@ fn api_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
                 retryable: true,
             }
         }
+        // The server hung up before a whole answer: the call may or may not have been done.
+        SdkError::ResponseError(_) => EcsError::Transport {
+            operation,
+            retryable: true,
+            message: DisplayErrorContext(&err).to_string(),
+        },
         SdkError::DispatchFailure(failure) => EcsError::Transport {
             operation,
             retryable: failure.is_io() || failure.is_timeout(),
@@ -299,6 +340,7 @@ fn observed_service(
             running_count: d.running_count(),
             pending_count: d.pending_count(),
             failed_tasks: d.failed_tasks(),
+            created_at: d.created_at().map(|t| t.as_secs_f64()),
         })
         .collect();
     Ok(ObservedService {

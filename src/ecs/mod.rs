@@ -10,12 +10,12 @@ mod convert_support;
 use std::future::Future;
 
 pub use budget::{Budget, category};
-pub use client::{EcsConfig, SdkEcs};
+pub use client::{EcsConfig, SdkEcs, backoff};
 pub use convert_support::ConvertError;
 // What ECS is observed to hold: plain data, defined where the plan reads it.
 pub use crate::diff::observed::{
-    ObservedCluster, ObservedDeployment, ObservedService, ObservedTaskDefinition, Tags, tag_map,
-    tags,
+    ObservedCluster, ObservedDeployment, ObservedService, ObservedTaskDefinition, Owner, Ownership,
+    Tags, tag_map, tags,
 };
 
 use crate::api::{ClusterInput, ServiceInput, TaskDefinitionInput};
@@ -59,10 +59,24 @@ impl EcsError {
         }
     }
 
-    /// Throttling, server errors and lost connections are worth another try; the rest fail.
+    /// Throttling, server errors, lost connections and calls without an answer in time are
+    /// worth another try; the rest fail.
     pub fn is_retryable(&self) -> bool {
         match self {
             EcsError::Api { retryable, .. } | EcsError::Transport { retryable, .. } => *retryable,
+            _ => false,
+        }
+    }
+
+    /// ECS may have carried the call out although the answer says otherwise: a server error,
+    /// a dropped connection or no answer in time. (Throttling is an answer that it did not.)
+    /// A write that is not idempotent must look before it tries again.
+    pub fn may_have_committed(&self) -> bool {
+        match self {
+            EcsError::Api {
+                code, retryable, ..
+            } => *retryable && code != "ThrottlingException",
+            EcsError::Transport { retryable, .. } => *retryable,
             _ => false,
         }
     }

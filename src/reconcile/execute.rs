@@ -14,10 +14,14 @@ use crate::diff::hash;
 use crate::diff::plan::{
     Action, DesiredService, Plan, RETAIN_TAG, TaskDefinitionSource, effective_task_definition,
 };
-use crate::ecs::{Ecs, EcsError, ObservedTaskDefinition, Tags, tag_map, tags};
+use crate::ecs::{
+    Ecs, EcsError, ObservedTaskDefinition, Owner, Ownership, Tags, backoff, tag_map, tags,
+};
 
 /// How many of a family's newest revisions are searched for one carrying the desired hash.
 const REVISIONS_SEARCHED: i32 = 5;
+/// Registrations tried again after ECS may or may not have done one (each after a look).
+const AMBIGUOUS_RETRIES: u32 = 8;
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[serde(tag = "outcome", rename_all = "camelCase")]
@@ -51,11 +55,20 @@ impl Report {
     }
 }
 
-fn owner_tags(options: &Options) -> Tags {
+fn owner_tags(owner: &Owner, options: &Options) -> Tags {
     Tags::from([
         (tags::MANAGED_BY.to_string(), tags::MANAGER.to_string()),
+        (tags::OWNER.to_string(), owner.to_string()),
         (tags::SOURCE.to_string(), options.source_revision.clone()),
     ])
+}
+
+/// Now, as a tag value: when a rollout started.
+fn now_tag() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    now.as_secs().to_string()
 }
 
 /// A CreateService token from the object's identity and spec hash: a retry after a crash is
@@ -91,7 +104,7 @@ impl<E: Ecs> Reconciler<E> {
         for action in &plan.actions {
             match action {
                 Action::CreateCluster(cluster) => {
-                    let mut cluster_tags = owner_tags(options);
+                    let mut cluster_tags = owner_tags(&plan.owner, options);
                     cluster_tags.extend(tag_map(&cluster.input.tags));
                     let mut input = cluster.input.clone();
                     input.cluster_name = Some(cluster.name.clone());
@@ -109,10 +122,16 @@ impl<E: Ecs> Reconciler<E> {
                     }
                 }
                 Action::RegisterTaskDefinition(td) => {
-                    match self
-                        .ensure_revision(&td.region, &td.input, &td.hash, options)
-                        .await
-                    {
+                    // What runs of a standalone family is its newest revision: only that one
+                    // may be reused; older content (a revert) is registered again.
+                    let wanted = Wanted {
+                        region: &td.region,
+                        input: &td.input,
+                        hash: &td.hash,
+                        owner: &plan.owner,
+                        search: 1,
+                    };
+                    match self.ensure_revision(&wanted, options).await {
                         Ok((revision, registered)) => {
                             let verb = if registered { "registered" } else { "found" };
                             progress(&td.object, &format!("{verb} {}", revision.name()));
@@ -128,17 +147,47 @@ impl<E: Ecs> Reconciler<E> {
         let service_actions: Vec<&Action> = plan
             .actions
             .iter()
-            .filter(|a| matches!(a, Action::CreateService(_) | Action::UpdateService { .. }))
+            .filter(|a| {
+                matches!(
+                    a,
+                    Action::CreateService(_)
+                        | Action::UpdateService { .. }
+                        | Action::FollowRollout { .. }
+                )
+            })
             .collect();
         let this = &*self;
+        let writer = Writer {
+            owner: &plan.owner,
+            options,
+            progress,
+        };
+        let writer = &writer;
         let results: Vec<(String, Result<Change, EcsError>)> =
             futures::stream::iter(service_actions)
                 .map(|action| async move {
                     match action {
                         Action::CreateService(service) => (
                             service.object.clone(),
-                            this.create_service(service, options, progress).await,
+                            this.create_service(service, writer).await,
                         ),
+                        Action::FollowRollout(rollout) => {
+                            progress(
+                                &rollout.service.object,
+                                &format!(
+                                    "following the rollout of {} already in progress",
+                                    short(&rollout.task_definition)
+                                ),
+                            );
+                            let change = Change {
+                                message: format!(
+                                    "rollout of {} in progress",
+                                    short(&rollout.task_definition)
+                                ),
+                                tracked: Some(Tracked::resumed(rollout, options)),
+                            };
+                            (rollout.service.object.clone(), Ok(change))
+                        }
                         Action::UpdateService {
                             service,
                             changes,
@@ -146,15 +195,8 @@ impl<E: Ecs> Reconciler<E> {
                             tags,
                         } => (
                             service.object.clone(),
-                            this.update_service(
-                                service,
-                                changes,
-                                *task_definition,
-                                *tags,
-                                options,
-                                progress,
-                            )
-                            .await,
+                            this.update_service(service, changes, *task_definition, *tags, writer)
+                                .await,
                         ),
                         _ => unreachable!("filtered"),
                     }
@@ -202,6 +244,16 @@ impl<E: Ecs> Reconciler<E> {
                 }
                 .await;
                 match result {
+                    // Gone already: a retried call whose first attempt went through.
+                    Err(e)
+                        if matches!(
+                            e.code(),
+                            "ServiceNotActiveException" | "ServiceNotFoundException"
+                        ) =>
+                    {
+                        progress(&object, &format!("pruned {arn}"));
+                        report.done(&object, format!("deleted {arn}"));
+                    }
                     Ok(()) => {
                         progress(&object, &format!("pruned {arn}"));
                         report.done(&object, format!("deleted {arn}"));
@@ -213,36 +265,67 @@ impl<E: Ecs> Reconciler<E> {
         report
     }
 
-    /// The family's revision carrying `hash`: one of its newest ACTIVE revisions if there is
-    /// one (a crash between registering and using it leaves it there), or a new one.
+    /// The family's revision carrying `hash`: one of its `search` newest ACTIVE revisions if
+    /// there is one (a crash, or an answer lost after ECS registered it, leaves it there), or
+    /// a new one. After an ambiguous failure it looks again before registering again, so a
+    /// content never gets two revisions.
     async fn ensure_revision(
         &self,
-        region: &str,
-        input: &TaskDefinitionInput,
-        hash: &str,
+        wanted: &Wanted<'_>,
         options: &Options,
     ) -> Result<(ObservedTaskDefinition, bool), EcsError> {
-        let family = input.family.clone().unwrap_or_default();
+        let mut revision_tags = owner_tags(wanted.owner, options);
+        revision_tags.insert(tags::SPEC_HASH.to_string(), wanted.hash.to_string());
+        let mut attempt = 0;
+        loop {
+            if let Some(found) = self.find_revision(wanted).await? {
+                return Ok((found, false));
+            }
+            match self
+                .ecs
+                .register_task_definition(wanted.region, wanted.input, &revision_tags)
+                .await
+            {
+                Ok(registered) => return Ok((registered, true)),
+                Err(e) if e.may_have_committed() && attempt < AMBIGUOUS_RETRIES => {
+                    tracing::warn!(error = %e, "registration may have gone through; looking before trying again");
+                    tokio::time::sleep(backoff(attempt)).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn find_revision(
+        &self,
+        wanted: &Wanted<'_>,
+    ) -> Result<Option<ObservedTaskDefinition>, EcsError> {
+        let family = wanted.input.family.clone().unwrap_or_default();
         for arn in self
             .ecs
-            .list_task_definitions(region, &family, REVISIONS_SEARCHED)
+            .list_task_definitions(wanted.region, &family, wanted.search)
             .await?
         {
             let revision = match self.cached_revision(&arn) {
                 Some(cached) => cached.clone(),
-                None => self.ecs.describe_task_definition(region, &arn).await?,
+                None => {
+                    self.ecs
+                        .describe_task_definition(wanted.region, &arn)
+                        .await?
+                }
             };
-            if revision.tags.get(tags::SPEC_HASH).map(String::as_str) == Some(hash) {
-                return Ok((revision, false));
+            let theirs = matches!(
+                Ownership::of(&revision.tags, wanted.owner),
+                Ownership::Theirs(_)
+            );
+            if !theirs
+                && revision.tags.get(tags::SPEC_HASH).map(String::as_str) == Some(wanted.hash)
+            {
+                return Ok(Some(revision));
             }
         }
-        let mut revision_tags = owner_tags(options);
-        revision_tags.insert(tags::SPEC_HASH.to_string(), hash.to_string());
-        let registered = self
-            .ecs
-            .register_task_definition(region, input, &revision_tags)
-            .await?;
-        Ok((registered, true))
+        Ok(None)
     }
 
     /// The task definition reference to deploy, registering a revision when needed.
@@ -250,8 +333,7 @@ impl<E: Ecs> Reconciler<E> {
         &self,
         service: &DesiredService,
         live_task_definition: Option<&str>,
-        options: &Options,
-        progress: Progress<'_>,
+        writer: &Writer<'_>,
     ) -> Result<(String, Option<(String, String)>), EcsError> {
         match &service.task_definition {
             TaskDefinitionSource::Existing(reference) => Ok((reference.clone(), None)),
@@ -260,11 +342,16 @@ impl<E: Ecs> Reconciler<E> {
                 let input =
                     effective_task_definition(service, live, live_task_definition.is_none());
                 let hash = hash::task_definition(&input);
-                let (revision, registered) = self
-                    .ensure_revision(&service.key.region, &input, &hash, options)
-                    .await?;
+                let wanted = Wanted {
+                    region: &service.key.region,
+                    input: &input,
+                    hash: &hash,
+                    owner: writer.owner,
+                    search: REVISIONS_SEARCHED,
+                };
+                let (revision, registered) = self.ensure_revision(&wanted, writer.options).await?;
                 if registered {
-                    progress(&service.object, &format!("registered {}", revision.name()));
+                    (writer.progress)(&service.object, &format!("registered {}", revision.name()));
                 }
                 Ok((revision.arn.clone(), Some((hash, revision.name()))))
             }
@@ -274,16 +361,19 @@ impl<E: Ecs> Reconciler<E> {
     async fn create_service(
         &self,
         service: &DesiredService,
-        options: &Options,
-        progress: Progress<'_>,
+        writer: &Writer<'_>,
     ) -> Result<Change, EcsError> {
-        let (task_definition, managed) = self
-            .task_definition_for(service, None, options, progress)
-            .await?;
+        let Writer {
+            owner,
+            options,
+            progress,
+        } = *writer;
+        let (task_definition, managed) = self.task_definition_for(service, None, writer).await?;
         let hash = managed
             .as_ref()
             .map_or_else(|| task_definition.clone(), |(h, _)| h.clone());
-        let mut service_tags = owner_tags(options);
+        let mut service_tags = owner_tags(owner, options);
+        service_tags.insert(tags::ROLLOUT_STARTED.to_string(), now_tag());
         if let Some((hash, name)) = &managed {
             service_tags.insert(tags::SPEC_HASH.to_string(), hash.clone());
             service_tags.insert(tags::TASK_DEFINITION.to_string(), name.clone());
@@ -323,9 +413,13 @@ impl<E: Ecs> Reconciler<E> {
         changes: &ServiceInput,
         task_definition: bool,
         retag: bool,
-        options: &Options,
-        progress: Progress<'_>,
+        writer: &Writer<'_>,
     ) -> Result<Change, EcsError> {
+        let Writer {
+            owner,
+            options,
+            progress,
+        } = *writer;
         let key = &service.key;
         let live = self
             .ecs
@@ -334,7 +428,7 @@ impl<E: Ecs> Reconciler<E> {
         let previous = live.first().map(|s| s.task_definition.clone());
         let (new_task_definition, managed) = if task_definition {
             let (reference, managed) = self
-                .task_definition_for(service, previous.as_deref(), options, progress)
+                .task_definition_for(service, previous.as_deref(), writer)
                 .await?;
             (Some(reference), managed)
         } else {
@@ -352,10 +446,13 @@ impl<E: Ecs> Reconciler<E> {
                 new_task_definition.as_deref(),
             )
             .await?;
-        let mut service_tags = owner_tags(options);
+        let mut service_tags = owner_tags(owner, options);
         if let Some((hash, name)) = &managed {
             service_tags.insert(tags::SPEC_HASH.to_string(), hash.clone());
             service_tags.insert(tags::TASK_DEFINITION.to_string(), name.clone());
+        }
+        if new_task_definition.is_some() {
+            service_tags.insert(tags::ROLLOUT_STARTED.to_string(), now_tag());
         }
         if retag {
             service_tags.extend(tag_map(&service.spec.tags));
@@ -382,6 +479,24 @@ impl<E: Ecs> Reconciler<E> {
             message: what,
         })
     }
+}
+
+/// Who makes a change, with what options, telling whom.
+#[derive(Clone, Copy)]
+struct Writer<'a> {
+    owner: &'a Owner,
+    options: &'a Options,
+    progress: Progress<'a>,
+}
+
+/// What `ensure_revision` looks for or registers.
+struct Wanted<'a> {
+    region: &'a str,
+    input: &'a TaskDefinitionInput,
+    hash: &'a str,
+    owner: &'a Owner,
+    /// How many of the family's newest revisions may be reused.
+    search: i32,
 }
 
 /// `family:revision` of an ARN, for messages.

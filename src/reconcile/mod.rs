@@ -15,6 +15,7 @@ use std::time::Duration;
 
 pub use execute::{Outcome, Report};
 
+use crate::diff::plan::Prune;
 use crate::ecs::{Ecs, EcsError, ObservedCluster, ObservedTaskDefinition};
 
 #[derive(Debug, thiserror::Error)]
@@ -30,7 +31,7 @@ pub enum ReconcileError {
 #[derive(Clone, Debug)]
 pub struct Options {
     /// Delete owned services that left the source.
-    pub prune: bool,
+    pub prune: Prune,
     /// Follow rollouts to their end (else return once the changes are made).
     pub wait: bool,
     /// How long a rollout may take when its object sets no `rollout.timeout`.
@@ -48,7 +49,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            prune: false,
+            prune: Prune::Off,
             wait: true,
             timeout: Duration::from_secs(600),
             concurrency: 8,

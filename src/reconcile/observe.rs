@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use super::{ReconcileError, Reconciler};
 use crate::diff::plan::{Desired, Observed, ServiceKey, TaskDefinitionSource};
-use crate::ecs::{Ecs, EcsError, ObservedService, tags};
+use crate::ecs::{Ecs, EcsError, ObservedService, Ownership, tags};
 
 fn observe_error(what: impl Into<String>) -> impl FnOnce(EcsError) -> ReconcileError {
     let what = what.into();
@@ -229,7 +229,10 @@ impl<E: Ecs> Reconciler<E> {
                     .describe_services(&region, &cluster, chunk)
                     .await
                     .map_err(observe_error(format!("services of cluster {cluster}")))?;
-                for service in found.into_iter().filter(ObservedService::is_managed) {
+                let ours = found
+                    .into_iter()
+                    .filter(|s| s.ownership(&desired.owner) == Ownership::Ours);
+                for service in ours {
                     let key = ServiceKey {
                         region: region.clone(),
                         cluster: cluster.clone(),

@@ -2,12 +2,12 @@
 //! Tracked services are polled together, ten per DescribeServices.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::execute::{Outcome, rolls_back, short, timeout_of};
 use super::{Options, Progress};
 use crate::api::ServiceInput;
-use crate::diff::plan::DesiredService;
+use crate::diff::plan::{DesiredService, InFlight};
 use crate::ecs::{Ecs, ObservedService, Tags, tags};
 
 /// A service whose deployment is being followed.
@@ -50,6 +50,33 @@ impl Tracked {
             previous,
             hash,
             deadline: Instant::now() + timeout_of(service, options),
+            rollback: rolls_back(service),
+            last_line: String::new(),
+        }
+    }
+}
+
+impl Tracked {
+    /// A rollout found in progress: its deadline counts from when it started.
+    pub fn resumed(rollout: &InFlight, options: &Options) -> Tracked {
+        let service = &rollout.service;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let elapsed = rollout
+            .started
+            .map_or(0.0, |started| (now - started).max(0.0));
+        let timeout = timeout_of(service, options);
+        Tracked {
+            object: service.object.clone(),
+            region: service.key.region.clone(),
+            cluster: service.key.cluster.clone(),
+            name: service.key.name.clone(),
+            task_definition: rollout.task_definition.clone(),
+            deployment: Some(rollout.deployment.clone()),
+            previous: rollout.previous.clone(),
+            hash: rollout.hash.clone(),
+            deadline: Instant::now() + timeout.saturating_sub(Duration::from_secs_f64(elapsed)),
             rollback: rolls_back(service),
             last_line: String::new(),
         }
