@@ -58,7 +58,12 @@ pub async fn serve(args: RunArgs) -> anyhow::Result<()> {
         .as_deref()
         .map_or_else(|| source.default_owner(), Owner::new);
     let (ecs, _simulator) = connect(&args.ecs).await?;
-    let state = Arc::new(State::new(source.describe(), owner.to_string()));
+    let stale_after = args.interval * 3 + args.ecs.call_timeout;
+    let state = Arc::new(State::new(
+        source.describe(),
+        owner.to_string(),
+        stale_after,
+    ));
     let (trigger, triggers) = mpsc::channel(1);
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let address = listener.local_addr()?;

@@ -35,7 +35,7 @@ pub fn router(state: Arc<State>, hook: HookAuth, trigger: mpsc::Sender<()>) -> R
     Router::new()
         .route("/", get(page))
         .route("/metrics", get(metrics))
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthy))
         .route("/readyz", get(ready))
         .route("/api/status", get(status))
         .route("/hook", post(trigger_fetch))
@@ -55,6 +55,14 @@ async fn metrics(Extract(web): Extract<Web>) -> Response {
         web.state.metrics.encode(),
     )
         .into_response()
+}
+
+/// Alive while sweeps keep finishing: a loop stuck on a call is restarted by its supervisor.
+async fn healthy(Extract(web): Extract<Web>) -> Response {
+    match web.state.liveness() {
+        Ok(()) => (StatusCode::OK, "ok".to_string()).into_response(),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, why).into_response(),
+    }
 }
 
 async fn ready(Extract(web): Extract<Web>) -> Response {

@@ -42,8 +42,13 @@ fn command(endpoint: &str, args: &[&str]) -> Command {
     command
 }
 
+/// Runs the binary to its end; a run that hangs fails the test (and is killed).
 async fn run(endpoint: &str, args: &[&str]) -> (i32, String) {
-    let out = command(endpoint, args).output().await.unwrap();
+    let output = command(endpoint, args).kill_on_drop(true).output();
+    let out = tokio::time::timeout(Duration::from_secs(180), output)
+        .await
+        .unwrap_or_else(|_| panic!("ecs-gitops {args:?} did not finish in 180 s"))
+        .unwrap();
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -436,4 +441,246 @@ async fn on_moto_apply_then_diff_is_in_sync() {
     write_services(dir.path(), 3, "nginx:2", "  launchType: EC2\n");
     let (code, out) = run(&moto.endpoint, &["diff", path]).await;
     assert_eq!(code, 1, "{out}");
+}
+
+/// A cluster of `services` (name → image) in `dir`, each with `extra` lines in its spec.
+fn write_named(dir: &Path, file: &str, services: &[(&str, &str)], extra: &str) {
+    let mut yaml = String::new();
+    for (name, image) in services {
+        yaml.push_str(&format!(
+            "---\napiVersion: ecs-gitops.dev/v1alpha1\nkind: EcsService\nmetadata:\n  name: {name}\n{extra}spec:\n  cluster: shared\n  desiredCount: 1\n  taskDefinition:\n    containerDefinitions:\n      - {{name: app, image: \"{image}\", memory: 128}}\n"
+        ));
+    }
+    std::fs::write(dir.join(file), yaml).unwrap();
+}
+
+async fn active_services(sim: &Simulator, cluster: &str) -> Vec<String> {
+    let ecs = ecs_client(&sim.endpoint(), "us-east-1", false);
+    let arns = ecs
+        .list_services()
+        .cluster(cluster)
+        .send()
+        .await
+        .unwrap()
+        .service_arns()
+        .to_vec();
+    let mut names: Vec<String> = arns
+        .iter()
+        .map(|a| a.rsplit('/').next().unwrap().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn two_sources_on_one_cluster_prune_only_their_own_and_a_service_moves_by_adoption() {
+    let sim = simulator().await;
+    let ecs = ecs_client(&sim.endpoint(), "us-east-1", false);
+    ecs.create_cluster()
+        .cluster_name("shared")
+        .send()
+        .await
+        .unwrap();
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a_path, b_path) = (a.path().to_str().unwrap(), b.path().to_str().unwrap());
+    write_named(
+        a.path(),
+        "a.yaml",
+        &[("a1", "nginx:1"), ("a2", "nginx:1")],
+        "",
+    );
+    write_named(
+        b.path(),
+        "b.yaml",
+        &[("b1", "nginx:1"), ("b2", "nginx:1")],
+        "",
+    );
+    let (code, out) = run(&sim.endpoint(), &["apply", a_path, "--prune"]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("owner: {a_path}")),
+        "the owner is said: {out}"
+    );
+    let (code, out) = run(&sim.endpoint(), &["apply", b_path, "--prune"]).await;
+    assert_eq!(code, 0, "B prunes nothing of A's: {out}");
+    assert_eq!(
+        active_services(&sim, "shared").await,
+        ["a1", "a2", "b1", "b2"]
+    );
+    let (code, out) = run(&sim.endpoint(), &["apply", a_path, "--prune"]).await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        active_services(&sim, "shared").await,
+        ["a1", "a2", "b1", "b2"]
+    );
+    assert_eq!(sim_calls(sim.addr(), "DeleteService", "ok").await, 0);
+
+    // B names a2 too: blocked, A's service untouched.
+    write_named(
+        b.path(),
+        "b.yaml",
+        &[("b1", "nginx:1"), ("b2", "nginx:1"), ("a2", "nginx:2")],
+        "",
+    );
+    let (code, out) = run(&sim.endpoint(), &["apply", b_path]).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(&format!("is owned by {a_path}")), "{out}");
+    assert!(
+        out.contains("ecs-gitops.dev/adopt"),
+        "says how to take it over: {out}"
+    );
+    assert_eq!(sim_calls(sim.addr(), "UpdateService", "ok").await, 0);
+
+    // The move: B adopts a2, A drops it; A's prune then leaves it, as it is B's now.
+    let adopt = "  annotations:\n    ecs-gitops.dev/adopt: \"true\"\n";
+    write_named(b.path(), "moved.yaml", &[("a2", "nginx:2")], adopt);
+    write_named(
+        b.path(),
+        "b.yaml",
+        &[("b1", "nginx:1"), ("b2", "nginx:1")],
+        "",
+    );
+    let (code, out) = run(&sim.endpoint(), &["apply", b_path, "--prune"]).await;
+    assert_eq!(code, 0, "{out}");
+    write_named(a.path(), "a.yaml", &[("a1", "nginx:1")], "");
+    let (code, out) = run(&sim.endpoint(), &["apply", a_path, "--prune"]).await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        active_services(&sim, "shared").await,
+        ["a1", "a2", "b1", "b2"]
+    );
+    let (code, out) = run(&sim.endpoint(), &["diff", b_path]).await;
+    assert_eq!(code, 0, "B owns a2 and is in sync: {out}");
+
+    // A service from before owner tags (managed, no owner) is taken over by name.
+    let legacy = ecs
+        .describe_services()
+        .cluster("shared")
+        .services("a1")
+        .send()
+        .await
+        .unwrap();
+    let arn = legacy.services()[0].service_arn().unwrap().to_string();
+    ecs.untag_resource()
+        .resource_arn(&arn)
+        .tag_keys("ecs-gitops.dev/owner")
+        .send()
+        .await
+        .unwrap();
+    let (code, out) = run(&sim.endpoint(), &["apply", b_path, "--prune"]).await;
+    assert_eq!(code, 0, "B leaves the legacy service alone: {out}");
+    let (code, out) = run(&sim.endpoint(), &["apply", a_path]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("tags.ecs-gitops.dev/owner"), "{out}");
+    let tags = ecs
+        .list_tags_for_resource()
+        .resource_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    let owner = tags
+        .tags()
+        .iter()
+        .find(|t| t.key() == Some("ecs-gitops.dev/owner"));
+    assert_eq!(owner.and_then(|t| t.value()), Some(a_path));
+}
+
+#[tokio::test]
+async fn ambiguous_failures_and_dropped_connections_make_no_duplicates() {
+    let sim = simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_str().unwrap();
+    let writes = r#"["RegisterTaskDefinition", "CreateService", "UpdateService"]"#;
+    for fault in [
+        format!(r#"{{"operations": {writes}, "errorRate": 0.5, "afterCommit": true}}"#),
+        format!(r#"{{"operations": {writes}, "dropRate": 0.3}}"#),
+    ] {
+        sim_json(sim.addr(), "POST", "/_sim/faults", &fault).await;
+    }
+    for image in ["nginx:1", "nginx:2"] {
+        write_services(dir.path(), 10, image, "");
+        let (code, out) = run(&sim.endpoint(), &["apply", path]).await;
+        assert_eq!(code, 0, "{out}");
+    }
+    let stats = sim_json(sim.addr(), "GET", "/_sim/stats", "").await;
+    for operation in ["RegisterTaskDefinition", "CreateService", "UpdateService"] {
+        let calls = &stats["calls"][operation];
+        assert!(
+            calls["ServerException"].as_u64().unwrap_or(0) > 0
+                && calls["dropped"].as_u64().unwrap_or(0) > 0,
+            "the faults happened: {stats}"
+        );
+    }
+    eprintln!("calls under faults: {stats}");
+    sim_json(sim.addr(), "DELETE", "/_sim/faults", "").await;
+    let ecs = ecs_client(&sim.endpoint(), "us-east-1", false);
+    for i in 0..10 {
+        let family = format!("svc-{i:03}");
+        let revisions = ecs
+            .list_task_definitions()
+            .family_prefix(&family)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            revisions.task_definition_arns().len(),
+            2,
+            "{family}: one revision per content ({stats})"
+        );
+    }
+    assert_eq!(active_services(&sim, "c1").await.len(), 10);
+    assert_eq!(run(&sim.endpoint(), &["diff", path]).await.0, 0);
+}
+
+#[tokio::test]
+async fn a_hung_call_times_out_is_said_at_once_and_is_retried() {
+    let sim = simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_str().unwrap();
+    write_services(dir.path(), 2, "nginx:1", "");
+    sim_json(
+        sim.addr(),
+        "POST",
+        "/_sim/faults",
+        r#"{"operations": ["DescribeClusters"], "latencyMs": 600000, "times": 2}"#,
+    )
+    .await;
+    let (code, out) = run(&sim.endpoint(), &["apply", path, "--call-timeout", "500ms"]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("DescribeClusters") && out.contains("ECS call failed; retrying"),
+        "the first failure is logged: {out}"
+    );
+    assert_eq!(sim_calls(sim.addr(), "CreateService", "ok").await, 2);
+}
+
+#[tokio::test]
+async fn reverting_a_standalone_task_definition_makes_it_the_newest_again() {
+    let sim = simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_str().unwrap();
+    let write = |image: &str| {
+        std::fs::write(
+            dir.path().join("task.yaml"),
+            format!("apiVersion: ecs-gitops.dev/v1alpha1\nkind: EcsTaskDefinition\nmetadata:\n  name: revert-demo\nspec:\n  containerDefinitions:\n    - {{name: job, image: \"{image}\", memory: 128}}\n"),
+        )
+        .unwrap();
+    };
+    for image in ["job:a", "job:b", "job:a"] {
+        write(image);
+        let (code, out) = run(&sim.endpoint(), &["apply", path]).await;
+        assert_eq!(code, 0, "{out}");
+    }
+    let ecs = ecs_client(&sim.endpoint(), "us-east-1", false);
+    let newest = ecs
+        .describe_task_definition()
+        .task_definition("revert-demo")
+        .send()
+        .await
+        .unwrap();
+    let newest = newest.task_definition().unwrap();
+    assert_eq!(newest.revision(), 3, "A is registered again");
+    assert_eq!(newest.container_definitions()[0].image(), Some("job:a"));
+    let (code, out) = run(&sim.endpoint(), &["diff", path]).await;
+    assert_eq!(code, 0, "diff agrees: {out}");
 }

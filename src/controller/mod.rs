@@ -22,8 +22,8 @@ use crate::diff::observed::Owner;
 use crate::diff::plan::{Desired, Plan, Prune, ServiceKey, TaskDefinitionSource, Verdict, plan};
 use crate::ecs::{ObservedService, SdkEcs};
 use crate::reconcile::{Options, Outcome, Reconciler};
+use crate::source::dir;
 use crate::source::git::{GitConfig, redact};
-use crate::source::{dir, files};
 pub use status::State;
 use status::{CallLabels, ObjectStatus, ResultLabel, RevisionLabel, Rollout};
 
@@ -63,7 +63,7 @@ impl Source {
         }
     }
 
-    async fn fetch(&self) -> Result<Parsed, String> {
+    async fn fetch(&self, settled: Option<&dir::Settled>) -> Result<Parsed, String> {
         match self {
             Source::Git(git) => {
                 let git = git.clone();
@@ -71,7 +71,7 @@ impl Source {
                     .await
                     .map_err(|e| e.to_string())?
             }
-            Source::Dir(path) => Ok(files::load(std::slice::from_ref(path))),
+            Source::Dir(path) => dir::read(path, settled).await.map_err(|e| e.to_string()),
         }
     }
 }
@@ -111,22 +111,22 @@ pub async fn run(
     let region = ecs.default_region().to_string();
     let mut reconciler = Reconciler::new(ecs);
     let mut last_good: Option<Parsed> = None;
-    let (_watcher, mut changes) = match &config.source {
+    let (_watcher, mut changes, settled) = match &config.source {
         Source::Dir(path) => match dir::watch(path) {
-            Ok((watcher, rx)) => (Some(watcher), rx),
+            Ok((watcher, rx, settled)) => (Some(watcher), rx, Some(settled)),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot watch the directory; polling every interval");
-                (None, mpsc::channel(1).1)
+                (None, mpsc::channel(1).1, None)
             }
         },
-        Source::Git(_) => (None, mpsc::channel(1).1),
+        Source::Git(_) => (None, mpsc::channel(1).1, None),
     };
     let mut options = config.options.clone();
     options.cancel = Some(shutdown.clone());
     let mut calls_seen = BTreeMap::new();
     loop {
         let started = Instant::now();
-        let fetched = config.source.fetch().await;
+        let fetched = config.source.fetch(settled.as_ref()).await;
         let source_problem = match accept(&state, fetched, last_good.as_ref()) {
             Ok(good) => {
                 last_good = Some(good);
@@ -143,6 +143,7 @@ pub async fn run(
             state.update(|s| s.last_error = Some(problem));
         }
         export_calls(&reconciler, &state, &mut calls_seen);
+        state.sweep_finished();
         state
             .metrics
             .reconcile_seconds

@@ -2,8 +2,9 @@
 //! custom resource's `.status`), the source's revisions, and the metrics.
 
 use std::collections::BTreeMap;
-use std::sync::RwLock;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -164,10 +165,16 @@ impl Metrics {
 pub struct State {
     pub status: RwLock<Status>,
     pub metrics: Metrics,
+    /// When the loop last went round (or started), for `/healthz`.
+    last_sweep: Mutex<Instant>,
+    /// How long without a finished sweep means the loop is stuck.
+    stale_after: Duration,
 }
 
 impl State {
-    pub fn new(source: String, owner: String) -> State {
+    /// `stale_after`: how long the loop may go without finishing a sweep and still be
+    /// healthy (three intervals and a call timeout).
+    pub fn new(source: String, owner: String, stale_after: Duration) -> State {
         State {
             status: RwLock::new(Status {
                 source,
@@ -175,7 +182,31 @@ impl State {
                 ..Status::default()
             }),
             metrics: Metrics::new(),
+            last_sweep: Mutex::new(Instant::now()),
+            stale_after,
         }
+    }
+
+    /// The loop finished a sweep (whatever it found).
+    pub fn sweep_finished(&self) {
+        *self.last_sweep.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+    }
+
+    /// `Err(why)` when no sweep has finished for too long: the loop is stuck.
+    pub fn liveness(&self) -> Result<(), String> {
+        let since = self
+            .last_sweep
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .elapsed();
+        if since <= self.stale_after {
+            return Ok(());
+        }
+        Err(format!(
+            "no sweep has finished for {}s (more than {}s: three intervals and the call timeout); an ECS or Git call may be hanging: see the log",
+            since.as_secs(),
+            self.stale_after.as_secs()
+        ))
     }
 
     pub fn read(&self) -> Status {

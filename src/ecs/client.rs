@@ -18,6 +18,7 @@ use aws_sdk_ecs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::types::{
     self as sdk, ClusterField, DesiredStatus, ServiceField, SortOrder, TaskDefinitionField,
 };
+use aws_smithy_types::retry::ErrorKind;
 
 use super::budget::Budget;
 use super::convert;
@@ -232,9 +233,12 @@ fn api_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
             retryable: true,
             message: DisplayErrorContext(&err).to_string(),
         },
+        // Lost connections (reset, closed before the answer) are transient: the SDK says so.
         SdkError::DispatchFailure(failure) => EcsError::Transport {
             operation,
-            retryable: failure.is_io() || failure.is_timeout(),
+            retryable: failure.is_io()
+                || failure.is_timeout()
+                || failure.as_other() == Some(ErrorKind::TransientError),
             message: DisplayErrorContext(&err).to_string(),
         },
         SdkError::TimeoutError(_) => EcsError::Transport {

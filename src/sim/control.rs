@@ -45,6 +45,28 @@ pub struct Fault {
     /// Added latency per call.
     #[serde(default)]
     pub latency_ms: u64,
+    /// The injected 500s come after the call was carried out: an ambiguous failure, as when
+    /// ECS commits a write and the answer is lost.
+    #[serde(default)]
+    pub after_commit: bool,
+    /// Fraction of calls carried out whose connection is then dropped without an answer.
+    #[serde(default)]
+    pub drop_rate: f64,
+    /// The rule applies to this many matching calls, then no more (unset: all).
+    #[serde(default)]
+    pub times: Option<u32>,
+}
+
+/// What an injected fault does to one call.
+#[derive(Debug, Default)]
+pub struct Injected {
+    pub latency_ms: u64,
+    /// Answer this instead of carrying the call out.
+    pub error: Option<ApiError>,
+    /// Carry the call out, then answer this error instead of the result.
+    pub error_after: Option<ApiError>,
+    /// Carry the call out, then drop the connection.
+    pub drop_after: bool,
 }
 
 #[derive(Debug, Default)]
@@ -63,20 +85,30 @@ impl Faults {
         (self.seed >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    /// The latency to add and the error to answer, if any, for one call.
-    pub fn apply(&mut self, operation: &str) -> (u64, Option<ApiError>) {
-        let mut latency = 0;
-        let mut error = None;
+    /// What the faults do to one call: latency, and an error before or after it is done.
+    pub fn apply(&mut self, operation: &str) -> Injected {
+        let mut injected = Injected::default();
         for i in 0..self.rules.len() {
-            let rule = &self.rules[i];
+            let rule = &mut self.rules[i];
             if !rule.operations.is_empty() && !rule.operations.iter().any(|o| o == operation) {
                 continue;
             }
-            latency += rule.latency_ms;
-            let (error_rate, throttle_rate) = (rule.error_rate, rule.throttle_rate);
-            if error.is_some() {
+            match &mut rule.times {
+                Some(0) => continue,
+                Some(left) => *left -= 1,
+                None => {}
+            }
+            injected.latency_ms += rule.latency_ms;
+            let (error_rate, throttle_rate, drop_rate, after_commit) = (
+                rule.error_rate,
+                rule.throttle_rate,
+                rule.drop_rate,
+                rule.after_commit,
+            );
+            if injected.error.is_some() || injected.error_after.is_some() || injected.drop_after {
                 continue;
             }
+            let mut error = None;
             if self.rules[i].fail_next > 0 {
                 self.rules[i].fail_next -= 1;
                 error = Some(match self.rules[i].error.as_deref() {
@@ -86,10 +118,19 @@ impl Faults {
             } else if error_rate > 0.0 && self.roll() < error_rate {
                 error = Some(ApiError::server("Injected fault."));
             } else if throttle_rate > 0.0 && self.roll() < throttle_rate {
-                error = Some(ApiError::throttling());
+                injected.error = Some(ApiError::throttling());
+                continue;
+            } else if drop_rate > 0.0 && self.roll() < drop_rate {
+                injected.drop_after = true;
+                continue;
+            }
+            if after_commit {
+                injected.error_after = error;
+            } else {
+                injected.error = error;
             }
         }
-        (latency, error)
+        injected
     }
 }
 
@@ -107,10 +148,10 @@ mod tests {
             }],
             ..Faults::default()
         };
-        assert!(faults.apply("DescribeServices").1.is_none());
-        assert_eq!(faults.apply("UpdateService").1.unwrap().status, 500);
-        assert_eq!(faults.apply("UpdateService").1.unwrap().status, 500);
-        assert!(faults.apply("UpdateService").1.is_none());
+        assert!(faults.apply("DescribeServices").error.is_none());
+        assert_eq!(faults.apply("UpdateService").error.unwrap().status, 500);
+        assert_eq!(faults.apply("UpdateService").error.unwrap().status, 500);
+        assert!(faults.apply("UpdateService").error.is_none());
     }
 
     #[test]
@@ -126,9 +167,56 @@ mod tests {
         let results: Vec<_> = (0..1000).map(|_| faults.apply("ListServices")).collect();
         let throttled = results
             .iter()
-            .filter(|(_, e)| e.as_ref().is_some_and(|e| e.code == "ThrottlingException"))
+            .filter(|i| {
+                i.error
+                    .as_ref()
+                    .is_some_and(|e| e.code == "ThrottlingException")
+            })
             .count();
         assert!((400..600).contains(&throttled), "{throttled}");
-        assert!(results.iter().all(|(latency, _)| *latency == 3));
+        assert!(results.iter().all(|i| i.latency_ms == 3));
+    }
+
+    #[test]
+    fn after_commit_faults_answer_after_the_call_and_drops_hang_up() {
+        let mut faults = Faults {
+            rules: vec![
+                Fault {
+                    operations: vec!["RegisterTaskDefinition".into()],
+                    fail_next: 1,
+                    after_commit: true,
+                    ..Fault::default()
+                },
+                Fault {
+                    operations: vec!["CreateService".into()],
+                    drop_rate: 1.0,
+                    ..Fault::default()
+                },
+            ],
+            ..Faults::default()
+        };
+        let ambiguous = faults.apply("RegisterTaskDefinition");
+        assert!(ambiguous.error.is_none(), "the call is carried out");
+        assert_eq!(ambiguous.error_after.unwrap().status, 500);
+        let dropped = faults.apply("CreateService");
+        assert!(dropped.drop_after && dropped.error.is_none());
+        assert!(!faults.apply("RegisterTaskDefinition").drop_after);
+    }
+
+    #[test]
+    fn a_rule_with_times_is_spent_after_that_many_calls() {
+        let mut faults = Faults {
+            rules: vec![Fault {
+                operations: vec!["DescribeClusters".into()],
+                latency_ms: 5,
+                times: Some(2),
+                ..Fault::default()
+            }],
+            ..Faults::default()
+        };
+        let latencies: Vec<u64> = (0..3)
+            .map(|_| faults.apply("DescribeClusters").latency_ms)
+            .collect();
+        assert_eq!(latencies, [5, 5, 0]);
     }
 }

@@ -183,24 +183,46 @@ async fn ecs(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes)
         return aws_response(error.status, error.body(), Some(error.code));
     };
     let region = region_of(&headers);
-    let (latency, fault) = lock(&shared.faults).apply(&operation);
-    if latency > 0 {
-        tokio::time::sleep(Duration::from_millis(latency)).await;
+    let fault = lock(&shared.faults).apply(&operation);
+    if fault.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(fault.latency_ms)).await;
     }
-    let result = match fault {
+    let result = match fault.error {
         Some(error) => Err(error),
         None if !lock(&shared.throttle).admit(&region, &operation) => Err(ApiError::throttling()),
         None => handle(&shared, &region, &operation, &body),
     };
-    let outcome = match &result {
-        Ok(_) => "ok",
-        Err(e) => e.code,
+    // The outcome the client saw (an ambiguous failure counts as its error, not as ok).
+    let outcome = match (&result, &fault.error_after) {
+        (Ok(_), _) if fault.drop_after => "dropped",
+        (Ok(_), Some(e)) | (Err(e), _) => e.code,
+        (Ok(_), None) => "ok",
     };
     lock(&shared.stats).record(&operation, outcome);
-    match result {
-        Ok(body) => aws_response(200, body, None),
-        Err(error) => aws_response(error.status, error.body(), Some(error.code)),
+    match (result, fault.error_after) {
+        (Ok(_), _) if fault.drop_after => hang_up(),
+        (Ok(_), Some(error)) | (Err(error), _) => {
+            aws_response(error.status, error.body(), Some(error.code))
+        }
+        (Ok(body), None) => aws_response(200, body, None),
     }
+}
+
+/// A response that breaks off after its head: the client never gets an answer, as when a
+/// connection drops after ECS did the work.
+fn hang_up() -> Response {
+    let broken = futures::stream::once(async {
+        Err::<Bytes, _>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "injected connection drop",
+        ))
+    });
+    let mut response = axum::body::Body::from_stream(broken).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
+    response
 }
 
 fn handle(shared: &Shared, region: &str, operation: &str, body: &[u8]) -> Result<String, ApiError> {
