@@ -185,12 +185,27 @@ impl Setup {
     }
 
     async fn start_with(&mut self, source: &[&str], interval: &str, speed: &str, extra: &[&str]) {
+        let child = self.spawn(source, interval, speed, extra, self.web, &self.log);
+        self.controller = Some(child);
+        wait_for_port(self.web).await;
+    }
+
+    /// A controller process serving on `web` and logging to `log`.
+    fn spawn(
+        &self,
+        source: &[&str],
+        interval: &str,
+        speed: &str,
+        extra: &[&str],
+        web: u16,
+        log: &Path,
+    ) -> Child {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(&self.log)
+            .open(log)
             .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_ecs-gitops"))
+        Command::new(env!("CARGO_BIN_EXE_ecs-gitops"))
             .arg("run")
             .args(source)
             .args(["--interval", interval, "--poll", "100ms"])
@@ -200,7 +215,7 @@ impl Setup {
                 "--api-budget-scale",
                 speed,
             ])
-            .args(["--listen", &format!("127.0.0.1:{}", self.web)])
+            .args(["--listen", &format!("127.0.0.1:{web}")])
             .args(["--cache-dir", self.cache.to_str().unwrap()])
             .args(extra)
             .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
@@ -213,9 +228,7 @@ impl Setup {
             .stderr(log)
             .kill_on_drop(true)
             .spawn()
-            .unwrap();
-        self.controller = Some(child);
-        wait_for_port(self.web).await;
+            .unwrap()
     }
 
     async fn kill(&mut self) {
@@ -225,16 +238,7 @@ impl Setup {
     }
 
     async fn status(&self) -> Value {
-        let (code, body) = http(
-            format!("127.0.0.1:{}", self.web).parse().unwrap(),
-            "GET",
-            "/api/status",
-            &[],
-            "",
-        )
-        .await;
-        assert_eq!(code, 200);
-        serde_json::from_str(&body).unwrap()
+        status_at(self.web).await
     }
 
     async fn hook(&self, headers: &[(&str, &str)]) -> u16 {
@@ -269,6 +273,19 @@ impl Setup {
     fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+}
+
+async fn status_at(web: u16) -> Value {
+    let (code, body) = http(
+        format!("127.0.0.1:{web}").parse().unwrap(),
+        "GET",
+        "/api/status",
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(code, 200);
+    serde_json::from_str(&body).unwrap()
 }
 
 fn task_definition(status: &Value, object: &str) -> String {
@@ -877,5 +894,303 @@ async fn an_ssh_repository_needs_the_key_and_a_known_host_key() {
         status["objects"].as_object().unwrap().is_empty(),
         "nothing applied from an unverified host"
     );
+    setup.kill().await;
+}
+
+/// Waits until `done` holds for the status served on `web`.
+async fn wait_status_at(web: u16, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = status_at(web).await;
+        if done(&status) {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "{what}: {status:#}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn all_ready(status: &Value) -> bool {
+    let objects = status["objects"].as_object();
+    objects.is_some_and(|o| {
+        !o.is_empty()
+            && o.values().all(|o| {
+                o["conditions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            })
+    })
+}
+
+async fn active_services(setup: &Setup) -> Vec<String> {
+    let ecs = ecs_client(&setup.endpoint(), "us-east-1", false);
+    let listed = ecs.list_services().cluster("c1").send().await.unwrap();
+    let mut names: Vec<String> = listed
+        .service_arns()
+        .iter()
+        .map(|a| a.rsplit('/').next().unwrap().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn two_runs_on_one_cluster_each_keep_and_prune_only_their_own() {
+    let root = tempfile::tempdir().unwrap();
+    let (a, b) = (root.path().join("a"), root.path().join("b"));
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    std::fs::write(a.join("cluster.yaml"), CLUSTER).unwrap();
+    for (dir, name) in [(&a, "a1"), (&a, "a2"), (&b, "b1"), (&b, "b2")] {
+        std::fs::write(
+            dir.join(format!("{name}.yaml")),
+            service(name, "nginx:1", 1, ""),
+        )
+        .unwrap();
+    }
+    let mut setup = Setup::new(root.path(), SPEED).await;
+    let prune = ["--prune"];
+    setup
+        .start_with(&["--dir", a.to_str().unwrap()], "300ms", SPEED, &prune)
+        .await;
+    let b_web = free_port();
+    let b_log = root.path().join("b.log");
+    let _b = setup.spawn(
+        &["--dir", b.to_str().unwrap()],
+        "300ms",
+        SPEED,
+        &prune,
+        b_web,
+        &b_log,
+    );
+    wait_for_port(b_web).await;
+    setup.wait_status("A in sync", all_ready).await;
+    wait_status_at(b_web, "B in sync", all_ready).await;
+    assert_eq!(active_services(&setup).await, ["a1", "a2", "b1", "b2"]);
+
+    std::fs::remove_file(a.join("a2.yaml")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while active_services(&setup).await != ["a1", "b1", "b2"] {
+        assert!(Instant::now() < deadline, "a2 not pruned\n{}", setup.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Several more sweeps of both: nothing else goes.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(active_services(&setup).await, ["a1", "b1", "b2"]);
+    assert_eq!(sim_calls(setup.sim_addr, "DeleteService", "ok").await, 1);
+    let b_status = status_at(b_web).await;
+    assert!(all_ready(&b_status), "{b_status:#}");
+    setup.kill().await;
+}
+
+/// SIGTERM, as a supervisor stops a process.
+fn terminate(child: &Child) {
+    let pid = child.id().expect("running").to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn a_restart_during_a_failing_rollout_keeps_its_deadline_rollback_and_quarantine() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("manifests");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("cluster.yaml"), CLUSTER).unwrap();
+    // No circuit breaker: only the controller's deadline ends a failing rollout.
+    let policy = "  rollout: {timeout: 6s, onFailure: rollback}\n";
+    std::fs::write(dir.join("web.yaml"), service("web", "nginx:1", 2, policy)).unwrap();
+    let mut setup = Setup::new(root.path(), SPEED).await;
+    let source = ["--dir", dir.to_str().unwrap()];
+    setup.start_with(&source, "1h", SPEED, &[]).await;
+    setup
+        .wait_status("first sync", |s| settled(s, "EcsService/web", "web:1"))
+        .await;
+    std::fs::write(
+        dir.join("web.yaml"),
+        service("web", "nginx:fail-2", 2, policy),
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while sim_calls(setup.sim_addr, "UpdateService", "ok").await < 1 {
+        assert!(Instant::now() < deadline, "no update\n{}", setup.log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut controller = setup.controller.take().unwrap();
+    terminate(&controller);
+    tokio::time::timeout(Duration::from_secs(15), controller.wait())
+        .await
+        .expect("SIGTERM stops it")
+        .unwrap();
+    setup.start_with(&source, "1h", SPEED, &[]).await;
+    // Until the rollout ends it is never Ready on the failing revision.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let status = loop {
+        let status = setup.status().await;
+        let web = &status["objects"]["EcsService/web"];
+        let ready = web["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True");
+        assert!(
+            !(ready && web["taskDefinition"] == "web:2"),
+            "Ready on the failing revision: {web:#}"
+        );
+        if web["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("rolled back to web:1 by ecs-gitops"))
+        {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no rollback: {status:#}\n{}",
+            setup.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let error = status["objects"]["EcsService/web"]["lastError"]
+        .as_str()
+        .unwrap();
+    assert!(error.contains("timed out"), "{error}");
+    let ecs = ecs_client(&setup.endpoint(), "us-east-1", false);
+    let live = ecs
+        .describe_services()
+        .cluster("c1")
+        .services("web")
+        .include(aws_sdk_ecs::types::ServiceField::Tags)
+        .send()
+        .await
+        .unwrap();
+    let live = &live.services()[0];
+    assert!(live.task_definition().unwrap().ends_with("web:1"));
+    assert!(
+        live.tags()
+            .iter()
+            .any(|t| t.key() == Some("ecs-gitops.dev/failed-spec-hash")),
+        "quarantined"
+    );
+    setup
+        .wait_status("quarantined", |s| {
+            s["objects"]["EcsService/web"]["verdict"] == "quarantined"
+        })
+        .await;
+    assert_eq!(
+        sim_calls(setup.sim_addr, "UpdateService", "ok").await,
+        2,
+        "the update and the rollback, nothing more"
+    );
+    setup.kill().await;
+}
+
+#[tokio::test]
+async fn a_file_rewritten_slowly_is_read_whole_and_prunes_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("manifests");
+    std::fs::create_dir_all(&dir).unwrap();
+    let documents: Vec<String> = std::iter::once(CLUSTER.to_string())
+        .chain((0..5).map(|i| service(&format!("s{i}"), "nginx:1", 1, "")))
+        .collect();
+    let file = dir.join("services.yaml");
+    std::fs::write(&file, documents.join("---\n")).unwrap();
+    let mut setup = Setup::new(root.path(), SPEED).await;
+    setup
+        .start_with(
+            &["--dir", dir.to_str().unwrap()],
+            "200ms",
+            SPEED,
+            &["--prune"],
+        )
+        .await;
+    setup.wait_status("in sync", all_ready).await;
+    // The same content, written in place with a pause after the first two documents.
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        let mut out = std::fs::File::create(&file).unwrap();
+        out.write_all(documents[..3].join("---\n").as_bytes())
+            .unwrap();
+        out.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        out.write_all(b"---\n").unwrap();
+        out.write_all(documents[3..].join("---\n").as_bytes())
+            .unwrap();
+    });
+    tokio::task::spawn_blocking(move || writer.join().unwrap())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        sim_calls(setup.sim_addr, "DeleteService", "ok").await,
+        0,
+        "{}",
+        setup.log()
+    );
+    assert_eq!(sim_calls(setup.sim_addr, "CreateService", "ok").await, 5);
+    setup.kill().await;
+}
+
+async fn healthz(web: u16) -> (u16, String) {
+    http(
+        format!("127.0.0.1:{web}").parse().unwrap(),
+        "GET",
+        "/healthz",
+        &[],
+        "",
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_hung_ecs_call_is_logged_at_once_and_fails_healthz_until_it_recovers() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("manifests");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("cluster.yaml"), CLUSTER).unwrap();
+    std::fs::write(dir.join("web.yaml"), service("web", "nginx:1", 1, "")).unwrap();
+    let mut setup = Setup::new(root.path(), SPEED).await;
+    let extra = ["--call-timeout", "500ms"];
+    setup
+        .start_with(&["--dir", dir.to_str().unwrap()], "300ms", SPEED, &extra)
+        .await;
+    setup.wait_status("in sync", all_ready).await;
+    assert_eq!(healthz(setup.web).await.0, 200);
+    common::sim_json(
+        setup.sim_addr,
+        "POST",
+        "/_sim/faults",
+        r#"{"operations": ["DescribeServices"], "latencyMs": 600000}"#,
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let why = loop {
+        let (code, body) = healthz(setup.web).await;
+        if code == 503 {
+            break body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "healthz stays ok\n{}",
+            setup.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(why.contains("no sweep has finished"), "{why}");
+    let log = setup.log();
+    let warned = log
+        .lines()
+        .any(|l| l.contains("WARN") && l.contains("DescribeServices") && l.contains("retrying"));
+    assert!(warned, "{log}");
+    common::sim_json(setup.sim_addr, "DELETE", "/_sim/faults", "").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while healthz(setup.web).await.0 != 200 {
+        assert!(Instant::now() < deadline, "no recovery\n{}", setup.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     setup.kill().await;
 }
