@@ -134,7 +134,7 @@ async fn steady_sweep(services: usize) {
     let sim = Sim::start(1000.0, false);
     let ecs = client(&sim.endpoint, 1000.0).await;
     let desired = desired(services, "nginx:1", "us-east-1");
-    let mut reconciler = Reconciler::new(ecs);
+    let reconciler = Reconciler::new(ecs);
     let options = Options {
         poll: Duration::from_millis(200),
         concurrency: 32,
@@ -169,7 +169,7 @@ async fn steady_sweep(services: usize) {
 async fn deploy_wave(services: usize, speed: f64) {
     let sim = Sim::start(speed, true);
     let ecs = client(&sim.endpoint, speed).await;
-    let mut reconciler = Reconciler::new(ecs);
+    let reconciler = Reconciler::new(ecs);
     let options = Options {
         wait: false,
         concurrency: 32,

@@ -192,7 +192,7 @@ async fn prepare(
     eprintln!("owner: {owner} (--owner to change)");
     let (ecs, simulator) = connect(args).await?;
     let desired = Desired::from_manifests(&parsed.manifests, ecs.default_region(), owner);
-    let mut reconciler = Reconciler::new(ecs);
+    let reconciler = Reconciler::new(ecs);
     let observed = match reconciler.observe(&desired, prune != Prune::Off).await {
         Ok(observed) => observed,
         Err(e) => {
@@ -236,7 +236,7 @@ pub async fn apply(
 ) -> anyhow::Result<ExitCode> {
     let Planned {
         parsed,
-        mut reconciler,
+        reconciler,
         plan,
         _simulator,
     } = match prepare(paths, args, options.prune).await? {

@@ -684,3 +684,81 @@ async fn reverting_a_standalone_task_definition_makes_it_the_newest_again() {
     let (code, out) = run(&sim.endpoint(), &["diff", path]).await;
     assert_eq!(code, 0, "diff agrees: {out}");
 }
+
+#[tokio::test]
+async fn cluster_settings_and_standalone_families_changed_behind_its_back_are_repaired() {
+    let sim = simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_str().unwrap();
+    std::fs::write(
+        dir.path().join("cluster.yaml"),
+        "apiVersion: ecs-gitops.dev/v1alpha1\nkind: EcsCluster\nmetadata:\n  name: c1\nspec:\n  settings: [{name: containerInsights, value: enhanced}]\n  capacityProviders: [FARGATE]\n---\napiVersion: ecs-gitops.dev/v1alpha1\nkind: EcsTaskDefinition\nmetadata:\n  name: job\nspec:\n  containerDefinitions:\n    - {name: job, image: \"job:1\", memory: 128}\n",
+    )
+    .unwrap();
+    let (code, out) = run(&sim.endpoint(), &["apply", path]).await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(run(&sim.endpoint(), &["diff", path]).await.0, 0);
+
+    let ecs = ecs_client(&sim.endpoint(), "us-east-1", false);
+    use aws_sdk_ecs::types::{ClusterSetting, ClusterSettingName, ContainerDefinition};
+    ecs.update_cluster()
+        .cluster("c1")
+        .settings(
+            ClusterSetting::builder()
+                .name(ClusterSettingName::ContainerInsights)
+                .value("disabled")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    ecs.put_cluster_capacity_providers()
+        .cluster("c1")
+        .set_capacity_providers(Some(vec![]))
+        .set_default_capacity_provider_strategy(Some(vec![]))
+        .send()
+        .await
+        .unwrap();
+    ecs.register_task_definition()
+        .family("job")
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("job")
+                .image("job:hotfix")
+                .memory(128)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (code, out) = run(&sim.endpoint(), &["diff", path]).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("EcsCluster/c1: update settings, capacityProviders"),
+        "{out}"
+    );
+    assert!(out.contains("EcsTaskDefinition/job: update"), "{out}");
+
+    let (code, out) = run(&sim.endpoint(), &["apply", path]).await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(run(&sim.endpoint(), &["diff", path]).await.0, 0);
+    let cluster = ecs
+        .describe_clusters()
+        .clusters("c1")
+        .include(aws_sdk_ecs::types::ClusterField::Settings)
+        .send()
+        .await
+        .unwrap();
+    let cluster = &cluster.clusters()[0];
+    assert_eq!(cluster.settings()[0].value(), Some("enhanced"));
+    assert_eq!(cluster.capacity_providers(), ["FARGATE"]);
+    let newest = ecs
+        .describe_task_definition()
+        .task_definition("job")
+        .send()
+        .await
+        .unwrap();
+    let newest = newest.task_definition().unwrap();
+    assert_eq!(newest.container_definitions()[0].image(), Some("job:1"));
+    assert_eq!(newest.revision(), 3);
+}

@@ -109,7 +109,7 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let region = ecs.default_region().to_string();
-    let mut reconciler = Reconciler::new(ecs);
+    let reconciler = Reconciler::new(ecs);
     let mut last_good: Option<Parsed> = None;
     let (_watcher, mut changes, settled) = match &config.source {
         Source::Dir(path) => match dir::watch(path) {
@@ -136,7 +136,7 @@ pub async fn run(
         };
         let mut busy = false;
         if let Some(good) = &last_good {
-            busy = sweep(&mut reconciler, good, &region, &config, &options, &state).await;
+            busy = sweep(&reconciler, good, &region, &config, &options, &state).await;
         }
         // A source problem stays visible even while the last good revision syncs fine.
         if let Some(problem) = source_problem {
@@ -240,7 +240,7 @@ fn accept(
 
 /// One reconcile of the revision in force; true when a rollout is still in flight.
 async fn sweep(
-    reconciler: &mut Reconciler<SdkEcs>,
+    reconciler: &Reconciler<SdkEcs>,
     good: &Parsed,
     region: &str,
     config: &RunConfig,

@@ -44,6 +44,9 @@ const SORTED_LISTS: &[(&str, &[&str])] = &[
     ("subnets", &[]),
     ("securityGroups", &[]),
     ("capacityProviderStrategy", &["capacityProvider"]),
+    ("defaultCapacityProviderStrategy", &["capacityProvider"]),
+    ("capacityProviders", &[]),
+    ("settings", &["name"]),
     (
         "loadBalancers",
         &[

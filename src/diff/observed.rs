@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use sha2::Digest;
 
-use crate::api::{ServiceInput, TaskDefinitionInput};
+use crate::api::{ClusterInput, ServiceInput, TaskDefinitionInput};
 
 /// Tags the controller writes on what it owns.
 pub mod tags {
@@ -133,6 +133,9 @@ pub struct ObservedCluster {
     pub arn: String,
     pub name: String,
     pub status: String,
+    /// Its settings, configuration, capacity providers and Service Connect defaults, in
+    /// our schema's shape (tags apart).
+    pub spec: ClusterInput,
     pub tags: Tags,
 }
 

@@ -7,13 +7,13 @@ use serde_json::Value as Json;
 
 use super::changes::{Change, changes, covers};
 use super::observed::{
-    ObservedCluster, ObservedService, ObservedTaskDefinition, Owner, Ownership, tags,
+    ObservedCluster, ObservedService, ObservedTaskDefinition, Owner, Ownership, Tags, tag_map, tags,
 };
 use super::{hash, normalize};
 use crate::api::rules::family;
 use crate::api::{
-    ClusterInput, DeletionPolicy, IgnoredField, Manifest, Object, RolloutPolicy, ServiceInput,
-    ServiceTaskDefinition, TaskDefinitionInput,
+    CapacityProviderStrategyItem, ClusterInput, DeletionPolicy, IgnoredField, Manifest, Object,
+    RolloutPolicy, ServiceInput, ServiceTaskDefinition, TaskDefinitionInput,
 };
 
 /// Annotation that lets the controller take over a service it did not create.
@@ -41,7 +41,7 @@ pub struct ServiceKey {
     pub name: String,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum TaskDefinitionSource {
     /// Registered and owned by the controller, identified by its spec hash.
     Managed {
@@ -50,6 +50,17 @@ pub enum TaskDefinitionSource {
     },
     /// An existing task definition the controller does not manage.
     Existing(String),
+}
+
+impl TaskDefinitionSource {
+    /// What identifies this desired task definition: the spec hash, or the reference. A
+    /// failed rollout quarantines it under this key.
+    pub fn key(&self) -> String {
+        match self {
+            TaskDefinitionSource::Managed { hash, .. } => hash.clone(),
+            TaskDefinitionSource::Existing(reference) => format!("existing:{reference}"),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -72,6 +83,7 @@ pub struct DesiredCluster {
     pub name: String,
     pub object: String,
     pub input: ClusterInput,
+    pub adopt: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -132,6 +144,7 @@ impl Desired {
                         .unwrap_or_else(|| name.to_string()),
                     object,
                     input: c.spec.cluster.clone(),
+                    adopt: annotated(manifest, ADOPT_ANNOTATION),
                 }),
                 Object::TaskDefinition(td) => {
                     let input = with_family(&td.spec.task_definition, name);
@@ -253,14 +266,8 @@ pub enum Action {
     CreateCluster(DesiredCluster),
     RegisterTaskDefinition(DesiredTaskDefinition),
     CreateService(Box<DesiredService>),
-    /// `changes` holds the fields to send; the task definition is replaced when the desired
-    /// one is not live.
-    UpdateService {
-        service: Box<DesiredService>,
-        changes: Box<ServiceInput>,
-        task_definition: bool,
-        tags: bool,
-    },
+    UpdateCluster(Box<ClusterUpdate>),
+    UpdateService(Box<ServiceUpdate>),
     /// A rollout already running in ECS, to follow to its end.
     FollowRollout(Box<InFlight>),
     DeleteService {
@@ -268,6 +275,40 @@ pub enum Action {
         arn: String,
         desired_count: i32,
     },
+}
+
+/// What repairs a cluster, decided by the plan: each part only when it differs.
+#[derive(Clone, Debug)]
+pub struct ClusterUpdate {
+    pub cluster: DesiredCluster,
+    pub arn: String,
+    /// `settings`, `configuration`, `serviceConnectDefaults` for UpdateCluster.
+    pub settings: Option<ClusterInput>,
+    /// Capacity providers and default strategy for PutClusterCapacityProviders.
+    pub capacity: Option<ClusterCapacity>,
+    /// Tags to write (the manifest's, and the owner when taking it over).
+    pub tags: Tags,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClusterCapacity {
+    pub providers: Vec<String>,
+    pub strategy: Vec<CapacityProviderStrategyItem>,
+}
+
+/// What an UpdateService sends, decided by the plan.
+#[derive(Clone, Debug)]
+pub struct ServiceUpdate {
+    pub service: DesiredService,
+    /// The fields to send.
+    pub changes: ServiceInput,
+    /// What to deploy when the live revision is not the desired one (ignored container
+    /// fields already taken from the live revision).
+    pub task_definition: Option<TaskDefinitionSource>,
+    /// The task definition running now, for a rollback.
+    pub previous: String,
+    /// Write the owner and the manifest's tags.
+    pub tags: bool,
 }
 
 /// A rollout of the desired revision that ECS is carrying out.
@@ -302,15 +343,14 @@ impl Plan {
 }
 
 /// The desired task definition with ignored container fields taken from the live revision.
-pub fn effective_task_definition(
+fn effective_task_definition(
     service: &DesiredService,
     live: Option<&ObservedTaskDefinition>,
-    creating: bool,
 ) -> TaskDefinitionInput {
     let TaskDefinitionSource::Managed { input, .. } = &service.task_definition else {
         unreachable!("only managed task definitions are registered")
     };
-    let (Some(live), false) = (live, creating) else {
+    let Some(live) = live else {
         return (**input).clone();
     };
     let mut json = serde_json::to_value(input).expect("serializes");
@@ -359,22 +399,7 @@ pub fn plan(desired: &Desired, observed: &Observed, prune: Prune) -> Plan {
         ..Plan::default()
     };
     for cluster in &desired.clusters {
-        let exists = observed
-            .clusters
-            .contains_key(&(cluster.region.clone(), cluster.name.clone()));
-        let verdict = if exists {
-            Verdict::InSync
-        } else {
-            Verdict::Create
-        };
-        if !exists {
-            plan.actions.push(Action::CreateCluster(cluster.clone()));
-        }
-        plan.objects.push(ObjectPlan {
-            object: cluster.object.clone(),
-            verdict,
-            changes: Vec::new(),
-        });
+        plan_cluster(cluster, &desired.owner, observed, &mut plan);
     }
     for td in &desired.task_definitions {
         plan_task_definition(td, &desired.owner, observed, &mut plan);
@@ -386,6 +411,147 @@ pub fn plan(desired: &Desired, observed: &Observed, prune: Prune) -> Plan {
         plan_prune(desired, observed, prune, &mut plan);
     }
     plan
+}
+
+fn plan_cluster(cluster: &DesiredCluster, owner: &Owner, observed: &Observed, plan: &mut Plan) {
+    let object = cluster.object.clone();
+    let Some(live) = observed
+        .clusters
+        .get(&(cluster.region.clone(), cluster.name.clone()))
+    else {
+        plan.actions.push(Action::CreateCluster(cluster.clone()));
+        plan.objects.push(ObjectPlan {
+            object,
+            verdict: Verdict::Create,
+            changes: Vec::new(),
+        });
+        return;
+    };
+    let (mut changes, settings, capacity) = cluster_drift(&cluster.input, &live.spec);
+    let mut tags = tag_map(&cluster.input.tags);
+    tags.retain(|k, v| live.tags.get(k) != Some(v));
+    for (key, value) in &tags {
+        changes.push(Change {
+            path: format!("tags.{key}"),
+            old: live.tags.get(key).cloned().map(Json::String),
+            new: Some(Json::String(value.clone())),
+        });
+    }
+    if changes.is_empty() {
+        plan.objects.push(ObjectPlan {
+            object,
+            verdict: Verdict::InSync,
+            changes,
+        });
+        return;
+    }
+    let ownership = Ownership::of(&live.tags, owner);
+    let blocked = match &ownership {
+        Ownership::Unmanaged if !cluster.adopt => Some(format!(
+            "cluster {} exists and is not managed by ecs-gitops: annotate the object with {ADOPT_ANNOTATION}: \"true\" to take it over",
+            live.arn
+        )),
+        Ownership::Theirs(other) if !cluster.adopt => Some(format!(
+            "cluster {} is owned by {other}: annotate the object with {ADOPT_ANNOTATION}: \"true\" to take it over",
+            live.arn
+        )),
+        _ => None,
+    };
+    if let Some(reason) = blocked {
+        plan.objects.push(ObjectPlan {
+            object,
+            verdict: Verdict::Blocked { reason },
+            changes,
+        });
+        return;
+    }
+    if ownership != Ownership::Ours {
+        tags.insert(tags::MANAGED_BY.to_string(), tags::MANAGER.to_string());
+        tags.insert(tags::OWNER.to_string(), owner.to_string());
+    }
+    let mut fields: Vec<String> = changes
+        .iter()
+        .map(|c| {
+            c.path
+                .split(['.', '['])
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    fields.dedup();
+    plan.actions
+        .push(Action::UpdateCluster(Box::new(ClusterUpdate {
+            cluster: cluster.clone(),
+            arn: live.arn.clone(),
+            settings,
+            capacity,
+            tags,
+        })));
+    plan.objects.push(ObjectPlan {
+        object,
+        verdict: Verdict::Update { fields },
+        changes,
+    });
+}
+
+/// Cluster fields ECS changes with UpdateCluster; the rest go with PutClusterCapacityProviders.
+const CLUSTER_SETTINGS: &[&str] = &["settings", "configuration", "serviceConnectDefaults"];
+const CLUSTER_CAPACITY: &[&str] = &["capacityProviders", "defaultCapacityProviderStrategy"];
+
+/// What differs between a desired and a live cluster, among the fields the manifest sets: the
+/// changes, the UpdateCluster input and the capacity to put.
+fn cluster_drift(
+    desired: &ClusterInput,
+    live: &ClusterInput,
+) -> (Vec<Change>, Option<ClusterInput>, Option<ClusterCapacity>) {
+    let mut wanted = serde_json::to_value(desired).expect("serializes");
+    let mut seen = serde_json::to_value(live).expect("serializes");
+    normalize::canonical(&mut wanted);
+    normalize::canonical(&mut seen);
+    let mut found = Vec::new();
+    for key in CLUSTER_SETTINGS.iter().chain(CLUSTER_CAPACITY) {
+        let (Some(value), live_value) = (wanted.get(*key), seen.get(*key).unwrap_or(&Json::Null))
+        else {
+            continue;
+        };
+        // ECS answers the Service Connect namespace as an ARN, whatever it was given as.
+        let namespace_by_name = *key == "serviceConnectDefaults"
+            && !value["namespace"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("arn:")
+            && !live_value.is_null();
+        if namespace_by_name || covers(live_value, value) {
+            continue;
+        }
+        found.push(Change {
+            path: key.to_string(),
+            old: Some(live_value.clone()).filter(|v| !v.is_null()),
+            new: Some(value.clone()),
+        });
+    }
+    let differs = |keys: &[&str]| found.iter().any(|c| keys.contains(&c.path.as_str()));
+    let settings = differs(CLUSTER_SETTINGS).then(|| ClusterInput {
+        settings: desired.settings.clone(),
+        configuration: desired.configuration.clone(),
+        service_connect_defaults: desired.service_connect_defaults.clone(),
+        ..ClusterInput::default()
+    });
+    // PutClusterCapacityProviders replaces both lists: what the manifest leaves unset stays.
+    let capacity = differs(CLUSTER_CAPACITY).then(|| ClusterCapacity {
+        providers: desired
+            .capacity_providers
+            .clone()
+            .or_else(|| live.capacity_providers.clone())
+            .unwrap_or_default(),
+        strategy: desired
+            .default_capacity_provider_strategy
+            .clone()
+            .or_else(|| live.default_capacity_provider_strategy.clone())
+            .unwrap_or_default(),
+    });
+    (found, settings, capacity)
 }
 
 fn plan_task_definition(
@@ -507,14 +673,13 @@ fn plan_service(service: &DesiredService, owner: &Owner, observed: &Observed, pl
             .push(blocked("the service is being deleted (DRAINING)".into()));
         return;
     }
-    let (task_definition_changes, task_definition_hash) =
-        task_definition_drift(service, live, observed);
-    if let Some(hash) = &task_definition_hash
-        && live.tags.get(tags::FAILED_SPEC_HASH) == Some(hash)
+    let (task_definition_changes, deploy) = task_definition_drift(service, live, observed);
+    if let Some(key) = deploy.as_ref().map(TaskDefinitionSource::key)
+        && live.tags.get(tags::FAILED_SPEC_HASH) == Some(&key)
     {
         plan.objects.push(ObjectPlan {
             object,
-            verdict: Verdict::Quarantined { hash: hash.clone() },
+            verdict: Verdict::Quarantined { hash: key },
             changes: task_definition_changes,
         });
         return;
@@ -548,9 +713,8 @@ fn plan_service(service: &DesiredService, owner: &Owner, observed: &Observed, pl
         });
     }
     let tags_drift = tags_drift || takes_over;
-    let task_definition = task_definition_hash.is_some();
     let mut names = fields;
-    if task_definition {
+    if deploy.is_some() {
         names.insert(0, "taskDefinition".into());
     }
     if tags_drift {
@@ -577,12 +741,14 @@ fn plan_service(service: &DesiredService, owner: &Owner, observed: &Observed, pl
         });
         return;
     }
-    plan.actions.push(Action::UpdateService {
-        service: Box::new(service.clone()),
-        changes: Box::new(update),
-        task_definition,
-        tags: tags_drift,
-    });
+    plan.actions
+        .push(Action::UpdateService(Box::new(ServiceUpdate {
+            service: service.clone(),
+            changes: update,
+            task_definition: deploy,
+            previous: live.task_definition.clone(),
+            tags: tags_drift,
+        })));
     plan.objects.push(ObjectPlan {
         object,
         verdict: Verdict::Update { fields: names },
@@ -624,7 +790,7 @@ fn rollout_in_flight(service: &DesiredService, live: &ObservedService) -> Option
             .filter(|_| tagged)
             .unwrap_or(hash)
             .clone(),
-        TaskDefinitionSource::Existing(_) => live.task_definition.clone(),
+        existing @ TaskDefinitionSource::Existing(_) => existing.key(),
     };
     Some(Action::FollowRollout(Box::new(InFlight {
         service: service.clone(),
@@ -636,12 +802,12 @@ fn rollout_in_flight(service: &DesiredService, live: &ObservedService) -> Option
     })))
 }
 
-/// The task definition's changes, and the desired hash when the live revision is not it.
+/// The task definition's changes, and what to deploy when the live revision is not it.
 fn task_definition_drift(
     service: &DesiredService,
     live: &ObservedService,
     observed: &Observed,
-) -> (Vec<Change>, Option<String>) {
+) -> (Vec<Change>, Option<TaskDefinitionSource>) {
     match &service.task_definition {
         TaskDefinitionSource::Existing(reference) => {
             let same = live.task_definition == *reference
@@ -656,7 +822,7 @@ fn task_definition_drift(
             if same {
                 (Vec::new(), None)
             } else {
-                (vec![change], Some(format!("existing:{reference}")))
+                (vec![change], Some(service.task_definition.clone()))
             }
         }
         TaskDefinitionSource::Managed { hash, .. } => {
@@ -665,11 +831,17 @@ fn task_definition_drift(
                 .ignore
                 .iter()
                 .any(|i| matches!(i, IgnoredField::Container { .. }));
-            let effective = effective_task_definition(service, described, false);
+            let effective = effective_task_definition(service, described);
             let desired_hash = if has_container_ignores {
                 hash::task_definition(&effective)
             } else {
                 hash.clone()
+            };
+            let deploy = |effective: TaskDefinitionInput, hash: String| {
+                Some(TaskDefinitionSource::Managed {
+                    input: Box::new(effective),
+                    hash,
+                })
             };
             let deployed = live
                 .tags
@@ -680,7 +852,7 @@ fn task_definition_drift(
             }
             let Some(described) = described else {
                 // Not described: the observer only skips that when the tags prove sync.
-                return (Vec::new(), Some(desired_hash));
+                return (Vec::new(), deploy(effective, desired_hash));
             };
             let old = normalize::task_definition(&described.spec);
             let new = normalize::task_definition(&effective);
@@ -689,7 +861,7 @@ fn task_definition_drift(
             }
             (
                 prefixed("taskDefinition.", changes(&old, &new)),
-                Some(desired_hash),
+                deploy(effective, desired_hash),
             )
         }
     }
@@ -872,16 +1044,17 @@ mod tests {
                 fields: vec!["desiredCount".into()]
             }
         );
-        let Action::UpdateService {
-            changes,
-            task_definition,
-            ..
-        } = &drifted.actions[0]
-        else {
+        let Action::UpdateService(update) = &drifted.actions[0] else {
             panic!()
         };
-        assert_eq!((changes.desired_count, *task_definition), (Some(2), false));
-        assert_eq!(changes.launch_type, None, "only the changed field is sent");
+        assert_eq!(
+            (update.changes.desired_count, &update.task_definition),
+            (Some(2), &None)
+        );
+        assert_eq!(
+            update.changes.launch_type, None,
+            "only the changed field is sent"
+        );
     }
 
     #[test]
@@ -1036,7 +1209,7 @@ mod tests {
         let adopted = plan(&adopting, &observed, Prune::Off);
         assert!(matches!(
             &adopted.actions[..],
-            [Action::UpdateService { tags: true, .. }]
+            [Action::UpdateService(update)] if update.tags
         ));
         let change = adopted.objects[0].changes.last().unwrap();
         assert_eq!(change.path, "tags.ecs-gitops.dev/owner");
@@ -1174,5 +1347,86 @@ mod tests {
             panic!("{:?}", following.actions)
         };
         assert_eq!(rollout.started, Some(1_800_000_000.0));
+    }
+
+    fn cluster_desired(spec: &str) -> Desired {
+        let yaml = format!(
+            "apiVersion: ecs-gitops.dev/v1alpha1\nkind: EcsCluster\nmetadata:\n  name: c1\nspec:\n{spec}"
+        );
+        let mut parsed = parse_file("c.yaml", &yaml);
+        parsed.check_rules();
+        assert_eq!(parsed.errors(), 0, "{:?}", parsed.diagnostics);
+        Desired::from_manifests(&parsed.manifests, "us-east-1", Owner::new(ME))
+    }
+
+    fn live_cluster(desired: &Desired, live: &str, owner: Option<&str>) -> Observed {
+        let mut tags = Tags::new();
+        if let Some(owner) = owner {
+            tags.insert(tags::MANAGED_BY.into(), tags::MANAGER.into());
+            tags.insert(tags::OWNER.into(), owner.into());
+        }
+        let cluster = ObservedCluster {
+            arn: "arn:aws:ecs:us-east-1:000000000000:cluster/c1".into(),
+            name: "c1".into(),
+            status: "ACTIVE".into(),
+            spec: serde_json::from_str(live).unwrap(),
+            tags,
+        };
+        let mut observed = Observed::default();
+        let key = (desired.clusters[0].region.clone(), "c1".to_string());
+        observed.clusters.insert(key, cluster);
+        observed
+    }
+
+    #[test]
+    fn cluster_settings_are_compared_where_the_manifest_sets_them() {
+        let defaults = r#"{"settings": [{"name": "containerInsights", "value": "disabled"}]}"#;
+        let bare = cluster_desired("  {}\n");
+        let observed = live_cluster(&bare, defaults, Some(ME));
+        assert_eq!(
+            *verdict(&plan(&bare, &observed, Prune::Off)),
+            Verdict::InSync,
+            "what ECS adds is no drift"
+        );
+
+        let wanted = cluster_desired(
+            "  settings: [{name: containerInsights, value: enhanced}]\n  capacityProviders: [FARGATE, FARGATE_SPOT]\n",
+        );
+        let repair = plan(
+            &wanted,
+            &live_cluster(&wanted, defaults, Some(ME)),
+            Prune::Off,
+        );
+        assert_eq!(
+            *verdict(&repair),
+            Verdict::Update {
+                fields: vec!["settings".into(), "capacityProviders".into()]
+            }
+        );
+        let [Action::UpdateCluster(update)] = &repair.actions[..] else {
+            panic!("{:?}", repair.actions)
+        };
+        let settings = update.settings.as_ref().unwrap().settings.as_ref().unwrap();
+        assert_eq!(settings[0].value.as_deref(), Some("enhanced"));
+        let capacity = update.capacity.as_ref().unwrap();
+        assert_eq!(capacity.providers, ["FARGATE", "FARGATE_SPOT"]);
+        assert!(capacity.strategy.is_empty(), "the live strategy is kept");
+        assert!(update.tags.is_empty(), "already ours");
+
+        let same_providers = r#"{"capacityProviders": ["FARGATE_SPOT", "FARGATE"], "settings": [{"name": "containerInsights", "value": "enhanced"}]}"#;
+        let observed = live_cluster(&wanted, same_providers, Some(ME));
+        assert_eq!(
+            *verdict(&plan(&wanted, &observed, Prune::Off)),
+            Verdict::InSync,
+            "order does not matter"
+        );
+
+        let unowned = plan(&wanted, &live_cluster(&wanted, defaults, None), Prune::Off);
+        assert!(
+            matches!(verdict(&unowned), Verdict::Blocked { reason } if reason.contains("not managed by ecs-gitops")),
+            "{:?}",
+            verdict(&unowned)
+        );
+        assert!(unowned.actions.is_empty());
     }
 }

@@ -22,12 +22,12 @@ use aws_smithy_types::retry::ErrorKind;
 
 use super::budget::Budget;
 use super::convert;
-use super::convert_support::FromSdk;
+use super::convert_support::{FromSdk, ToSdk};
 use super::{
     EcsError, ObservedCluster, ObservedDeployment, ObservedService, ObservedTaskDefinition,
     StoppedTask, Tags, tag_map,
 };
-use crate::api::{ClusterInput, ServiceInput, TaskDefinitionInput};
+use crate::api::{CapacityProviderStrategyItem, ClusterInput, ServiceInput, TaskDefinitionInput};
 
 /// Attempts of a call that keeps failing with throttling or server errors: at 50 % throttling
 /// a call still fails only once in 30,000.
@@ -294,6 +294,54 @@ fn observed_task_definition(
     })
 }
 
+fn observed_cluster(
+    operation: &'static str,
+    cluster: &sdk::Cluster,
+) -> Result<ObservedCluster, EcsError> {
+    fn list<T>(items: Vec<T>) -> Option<Vec<T>> {
+        Some(items).filter(|i| !i.is_empty())
+    }
+    let convert = convert_error(operation);
+    let settings: Vec<crate::api::ClusterSetting> = cluster
+        .settings()
+        .iter()
+        .map(FromSdk::from_sdk)
+        .collect::<Result<_, _>>()
+        .map_err(&convert)?;
+    let strategy: Vec<CapacityProviderStrategyItem> = cluster
+        .default_capacity_provider_strategy()
+        .iter()
+        .map(FromSdk::from_sdk)
+        .collect::<Result<_, _>>()
+        .map_err(&convert)?;
+    let spec = ClusterInput {
+        cluster_name: cluster.cluster_name().map(str::to_string),
+        settings: list(settings),
+        configuration: cluster
+            .configuration()
+            .map(FromSdk::from_sdk)
+            .transpose()
+            .map_err(&convert)?,
+        capacity_providers: list(cluster.capacity_providers().to_vec()),
+        default_capacity_provider_strategy: list(strategy),
+        service_connect_defaults: cluster.service_connect_defaults().and_then(|d| {
+            d.namespace().map(
+                |namespace| crate::api::ClusterServiceConnectDefaultsRequest {
+                    namespace: namespace.to_string(),
+                },
+            )
+        }),
+        tags: None,
+    };
+    Ok(ObservedCluster {
+        arn: cluster.cluster_arn().unwrap_or_default().to_string(),
+        name: cluster.cluster_name().unwrap_or_default().to_string(),
+        status: cluster.status().unwrap_or_default().to_string(),
+        spec,
+        tags: our_tags(cluster.tags()),
+    })
+}
+
 fn observed_service(
     operation: &'static str,
     service: &sdk::Service,
@@ -380,19 +428,15 @@ impl super::Ecs for SdkEcs {
                 .describe_clusters()
                 .set_clusters(Some(names.to_vec()))
                 .include(ClusterField::Tags)
+                .include(ClusterField::Settings)
+                .include(ClusterField::Configurations)
                 .send()
                 .await
                 .map_err(|e| api_error(OP, e))?;
-            Ok(out
-                .clusters()
+            out.clusters()
                 .iter()
-                .map(|c| ObservedCluster {
-                    arn: c.cluster_arn().unwrap_or_default().to_string(),
-                    name: c.cluster_name().unwrap_or_default().to_string(),
-                    status: c.status().unwrap_or_default().to_string(),
-                    tags: our_tags(c.tags()),
-                })
-                .collect())
+                .map(|c| observed_cluster(OP, c))
+                .collect()
         })
         .await
     }
@@ -414,12 +458,69 @@ impl super::Ecs for SdkEcs {
             let cluster = out
                 .cluster()
                 .ok_or_else(|| EcsError::empty_answer(OP, "cluster"))?;
-            Ok(ObservedCluster {
-                arn: cluster.cluster_arn().unwrap_or_default().to_string(),
-                name: cluster.cluster_name().unwrap_or_default().to_string(),
-                status: cluster.status().unwrap_or_default().to_string(),
-                tags: our_tags(cluster.tags()),
-            })
+            observed_cluster(OP, cluster)
+        })
+        .await
+    }
+
+    async fn update_cluster(
+        &self,
+        region: &str,
+        name: &str,
+        input: &ClusterInput,
+    ) -> Result<(), EcsError> {
+        const OP: &str = "UpdateCluster";
+        self.call(region, OP, |client| async move {
+            let settings = input
+                .settings
+                .iter()
+                .flatten()
+                .map(ToSdk::to_sdk)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(build_error(OP))?;
+            let configuration = input.configuration.as_ref().map(ToSdk::to_sdk).transpose();
+            let defaults = input
+                .service_connect_defaults
+                .as_ref()
+                .map(ToSdk::to_sdk)
+                .transpose();
+            client
+                .update_cluster()
+                .cluster(name)
+                .set_settings(Some(settings).filter(|s| !s.is_empty()))
+                .set_configuration(configuration.map_err(build_error(OP))?)
+                .set_service_connect_defaults(defaults.map_err(build_error(OP))?)
+                .send()
+                .await
+                .map_err(|e| api_error(OP, e))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn put_cluster_capacity_providers(
+        &self,
+        region: &str,
+        name: &str,
+        providers: &[String],
+        strategy: &[CapacityProviderStrategyItem],
+    ) -> Result<(), EcsError> {
+        const OP: &str = "PutClusterCapacityProviders";
+        self.call(region, OP, |client| async move {
+            let strategy = strategy
+                .iter()
+                .map(ToSdk::to_sdk)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(build_error(OP))?;
+            client
+                .put_cluster_capacity_providers()
+                .cluster(name)
+                .set_capacity_providers(Some(providers.to_vec()))
+                .set_default_capacity_provider_strategy(Some(strategy))
+                .send()
+                .await
+                .map_err(|e| api_error(OP, e))?;
+            Ok(())
         })
         .await
     }

@@ -18,7 +18,7 @@ pub use crate::diff::observed::{
     Tags, tag_map, tags,
 };
 
-use crate::api::{ClusterInput, ServiceInput, TaskDefinitionInput};
+use crate::api::{CapacityProviderStrategyItem, ClusterInput, ServiceInput, TaskDefinitionInput};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EcsError {
@@ -105,19 +105,35 @@ pub struct StoppedTask {
 
 /// The ECS calls the controller makes. Every implementation shares one API budget per
 /// account and region; `SdkEcs` is the production one.
-pub trait Ecs: Sync {
+pub trait Ecs: Send + Sync {
     fn describe_clusters(
         &self,
         region: &str,
         names: &[String],
-    ) -> impl Future<Output = Result<Vec<ObservedCluster>, EcsError>>;
+    ) -> impl Future<Output = Result<Vec<ObservedCluster>, EcsError>> + Send;
 
     fn create_cluster(
         &self,
         region: &str,
         input: &ClusterInput,
         tags: &Tags,
-    ) -> impl Future<Output = Result<ObservedCluster, EcsError>>;
+    ) -> impl Future<Output = Result<ObservedCluster, EcsError>> + Send;
+
+    /// Sends the cluster's `settings`, `configuration` and `serviceConnectDefaults`.
+    fn update_cluster(
+        &self,
+        region: &str,
+        name: &str,
+        input: &ClusterInput,
+    ) -> impl Future<Output = Result<(), EcsError>> + Send;
+
+    fn put_cluster_capacity_providers(
+        &self,
+        region: &str,
+        name: &str,
+        providers: &[String],
+        strategy: &[CapacityProviderStrategyItem],
+    ) -> impl Future<Output = Result<(), EcsError>> + Send;
 
     /// At most 10 services, as ECS takes them; missing ones are left out.
     fn describe_services(
@@ -125,20 +141,20 @@ pub trait Ecs: Sync {
         region: &str,
         cluster: &str,
         names: &[String],
-    ) -> impl Future<Output = Result<Vec<ObservedService>, EcsError>>;
+    ) -> impl Future<Output = Result<Vec<ObservedService>, EcsError>> + Send;
 
     /// Every ACTIVE service ARN of a cluster.
     fn list_services(
         &self,
         region: &str,
         cluster: &str,
-    ) -> impl Future<Output = Result<Vec<String>, EcsError>>;
+    ) -> impl Future<Output = Result<Vec<String>, EcsError>> + Send;
 
     fn describe_task_definition(
         &self,
         region: &str,
         task_definition: &str,
-    ) -> impl Future<Output = Result<ObservedTaskDefinition, EcsError>>;
+    ) -> impl Future<Output = Result<ObservedTaskDefinition, EcsError>> + Send;
 
     /// The newest ACTIVE revisions' ARNs of a family, newest first, at most `limit`.
     fn list_task_definitions(
@@ -146,14 +162,14 @@ pub trait Ecs: Sync {
         region: &str,
         family: &str,
         limit: i32,
-    ) -> impl Future<Output = Result<Vec<String>, EcsError>>;
+    ) -> impl Future<Output = Result<Vec<String>, EcsError>> + Send;
 
     fn register_task_definition(
         &self,
         region: &str,
         input: &TaskDefinitionInput,
         tags: &Tags,
-    ) -> impl Future<Output = Result<ObservedTaskDefinition, EcsError>>;
+    ) -> impl Future<Output = Result<ObservedTaskDefinition, EcsError>> + Send;
 
     fn create_service(
         &self,
@@ -162,7 +178,7 @@ pub trait Ecs: Sync {
         task_definition: &str,
         tags: &Tags,
         client_token: &str,
-    ) -> impl Future<Output = Result<ObservedService, EcsError>>;
+    ) -> impl Future<Output = Result<ObservedService, EcsError>> + Send;
 
     /// Sends the fields set in `changes`, and the task definition when given.
     fn update_service(
@@ -172,28 +188,28 @@ pub trait Ecs: Sync {
         service: &str,
         changes: &ServiceInput,
         task_definition: Option<&str>,
-    ) -> impl Future<Output = Result<ObservedService, EcsError>>;
+    ) -> impl Future<Output = Result<ObservedService, EcsError>> + Send;
 
     fn delete_service(
         &self,
         region: &str,
         cluster: &str,
         service: &str,
-    ) -> impl Future<Output = Result<(), EcsError>>;
+    ) -> impl Future<Output = Result<(), EcsError>> + Send;
 
     fn tag_resource(
         &self,
         region: &str,
         arn: &str,
         tags: &Tags,
-    ) -> impl Future<Output = Result<(), EcsError>>;
+    ) -> impl Future<Output = Result<(), EcsError>> + Send;
 
     fn untag_resource(
         &self,
         region: &str,
         arn: &str,
         keys: &[&str],
-    ) -> impl Future<Output = Result<(), EcsError>>;
+    ) -> impl Future<Output = Result<(), EcsError>> + Send;
 
     /// Stopped tasks a deployment started, newest first, at most `limit`.
     fn stopped_tasks(
@@ -202,5 +218,5 @@ pub trait Ecs: Sync {
         cluster: &str,
         deployment_id: &str,
         limit: usize,
-    ) -> impl Future<Output = Result<Vec<StoppedTask>, EcsError>>;
+    ) -> impl Future<Output = Result<Vec<StoppedTask>, EcsError>> + Send;
 }

@@ -10,9 +10,8 @@ use sha2::{Digest, Sha256};
 use super::rollout::{Tracked, track};
 use super::{Options, Progress, Reconciler};
 use crate::api::{OnFailure, ServiceInput, TaskDefinitionInput, parse_duration};
-use crate::diff::hash;
 use crate::diff::plan::{
-    Action, DesiredService, Plan, RETAIN_TAG, TaskDefinitionSource, effective_task_definition,
+    Action, ClusterUpdate, DesiredService, Plan, RETAIN_TAG, ServiceUpdate, TaskDefinitionSource,
 };
 use crate::ecs::{
     Ecs, EcsError, ObservedTaskDefinition, Owner, Ownership, Tags, backoff, tag_map, tags,
@@ -94,12 +93,7 @@ struct Change {
 }
 
 impl<E: Ecs> Reconciler<E> {
-    pub async fn execute(
-        &mut self,
-        plan: &Plan,
-        options: &Options,
-        progress: Progress<'_>,
-    ) -> Report {
+    pub async fn execute(&self, plan: &Plan, options: &Options, progress: Progress<'_>) -> Report {
         let mut report = Report::default();
         for action in &plan.actions {
             match action {
@@ -116,9 +110,18 @@ impl<E: Ecs> Reconciler<E> {
                         Ok(created) => {
                             progress(&cluster.object, &format!("created cluster {}", created.arn));
                             report.done(&cluster.object, format!("created {}", created.arn));
-                            self.remember_cluster(&cluster.region, created);
                         }
                         Err(e) => report.fail(&cluster.object, e.to_string()),
+                    }
+                }
+                Action::UpdateCluster(update) => {
+                    let object = &update.cluster.object;
+                    match self.update_cluster(update).await {
+                        Ok(()) => {
+                            progress(object, "updated cluster settings");
+                            report.done(object, format!("updated {}", update.arn));
+                        }
+                        Err(e) => report.fail(object, e.to_string()),
                     }
                 }
                 Action::RegisterTaskDefinition(td) => {
@@ -136,7 +139,7 @@ impl<E: Ecs> Reconciler<E> {
                             let verb = if registered { "registered" } else { "found" };
                             progress(&td.object, &format!("{verb} {}", revision.name()));
                             report.done(&td.object, format!("{verb} {}", revision.name()));
-                            self.remember_family(&td.region, &td.hash, revision);
+                            self.remember_revision(revision);
                         }
                         Err(e) => report.fail(&td.object, e.to_string()),
                     }
@@ -151,12 +154,12 @@ impl<E: Ecs> Reconciler<E> {
                 matches!(
                     a,
                     Action::CreateService(_)
-                        | Action::UpdateService { .. }
+                        | Action::UpdateService(_)
                         | Action::FollowRollout { .. }
                 )
             })
             .collect();
-        let this = &*self;
+        let this = self;
         let writer = Writer {
             owner: &plan.owner,
             options,
@@ -188,15 +191,9 @@ impl<E: Ecs> Reconciler<E> {
                             };
                             (rollout.service.object.clone(), Ok(change))
                         }
-                        Action::UpdateService {
-                            service,
-                            changes,
-                            task_definition,
-                            tags,
-                        } => (
-                            service.object.clone(),
-                            this.update_service(service, changes, *task_definition, *tags, writer)
-                                .await,
+                        Action::UpdateService(update) => (
+                            update.service.object.clone(),
+                            this.update_service(update, writer).await,
                         ),
                         _ => unreachable!("filtered"),
                     }
@@ -328,24 +325,47 @@ impl<E: Ecs> Reconciler<E> {
         Ok(None)
     }
 
-    /// The task definition reference to deploy, registering a revision when needed.
-    async fn task_definition_for(
+    /// Repairs a cluster's settings, capacity providers and tags, each only where it differs.
+    async fn update_cluster(&self, update: &ClusterUpdate) -> Result<(), EcsError> {
+        let cluster = &update.cluster;
+        if let Some(settings) = &update.settings {
+            self.ecs
+                .update_cluster(&cluster.region, &cluster.name, settings)
+                .await?;
+        }
+        if let Some(capacity) = &update.capacity {
+            self.ecs
+                .put_cluster_capacity_providers(
+                    &cluster.region,
+                    &cluster.name,
+                    &capacity.providers,
+                    &capacity.strategy,
+                )
+                .await?;
+        }
+        if !update.tags.is_empty() {
+            self.ecs
+                .tag_resource(&cluster.region, &update.arn, &update.tags)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The task definition reference to deploy, registering a revision when needed, and
+    /// for a managed one its hash and `family:revision`.
+    async fn deploy_revision(
         &self,
         service: &DesiredService,
-        live_task_definition: Option<&str>,
+        source: &TaskDefinitionSource,
         writer: &Writer<'_>,
     ) -> Result<(String, Option<(String, String)>), EcsError> {
-        match &service.task_definition {
+        match source {
             TaskDefinitionSource::Existing(reference) => Ok((reference.clone(), None)),
-            TaskDefinitionSource::Managed { .. } => {
-                let live = live_task_definition.and_then(|arn| self.cached_revision(arn));
-                let input =
-                    effective_task_definition(service, live, live_task_definition.is_none());
-                let hash = hash::task_definition(&input);
+            TaskDefinitionSource::Managed { input, hash } => {
                 let wanted = Wanted {
                     region: &service.key.region,
-                    input: &input,
-                    hash: &hash,
+                    input,
+                    hash,
                     owner: writer.owner,
                     search: REVISIONS_SEARCHED,
                 };
@@ -353,7 +373,7 @@ impl<E: Ecs> Reconciler<E> {
                 if registered {
                     (writer.progress)(&service.object, &format!("registered {}", revision.name()));
                 }
-                Ok((revision.arn.clone(), Some((hash, revision.name()))))
+                Ok((revision.arn.clone(), Some((hash.clone(), revision.name()))))
             }
         }
     }
@@ -368,10 +388,9 @@ impl<E: Ecs> Reconciler<E> {
             options,
             progress,
         } = *writer;
-        let (task_definition, managed) = self.task_definition_for(service, None, writer).await?;
-        let hash = managed
-            .as_ref()
-            .map_or_else(|| task_definition.clone(), |(h, _)| h.clone());
+        let (task_definition, managed) = self
+            .deploy_revision(service, &service.task_definition, writer)
+            .await?;
         let mut service_tags = owner_tags(owner, options);
         service_tags.insert(tags::ROLLOUT_STARTED.to_string(), now_tag());
         if let Some((hash, name)) = &managed {
@@ -383,6 +402,7 @@ impl<E: Ecs> Reconciler<E> {
         }
         let mut input = service.spec.clone();
         input.force_new_deployment = None;
+        let key = service.task_definition.key();
         let created = self
             .ecs
             .create_service(
@@ -390,7 +410,7 @@ impl<E: Ecs> Reconciler<E> {
                 &input,
                 &task_definition,
                 &service_tags,
-                &client_token(service, &hash),
+                &client_token(service, &key),
             )
             .await?;
         progress(
@@ -403,16 +423,13 @@ impl<E: Ecs> Reconciler<E> {
         );
         Ok(Change {
             message: format!("created {}", created.arn),
-            tracked: Some(Tracked::new(service, &created, None, hash, options)),
+            tracked: Some(Tracked::new(service, &created, None, key, options)),
         })
     }
 
     async fn update_service(
         &self,
-        service: &DesiredService,
-        changes: &ServiceInput,
-        task_definition: bool,
-        retag: bool,
+        update: &ServiceUpdate,
         writer: &Writer<'_>,
     ) -> Result<Change, EcsError> {
         let Writer {
@@ -420,21 +437,16 @@ impl<E: Ecs> Reconciler<E> {
             options,
             progress,
         } = *writer;
+        let service = &update.service;
         let key = &service.key;
-        let live = self
-            .ecs
-            .describe_services(&key.region, &key.cluster, std::slice::from_ref(&key.name))
-            .await?;
-        let previous = live.first().map(|s| s.task_definition.clone());
-        let (new_task_definition, managed) = if task_definition {
-            let (reference, managed) = self
-                .task_definition_for(service, previous.as_deref(), writer)
-                .await?;
-            (Some(reference), managed)
-        } else {
-            (None, None)
+        let (new_task_definition, managed) = match &update.task_definition {
+            Some(source) => {
+                let (reference, managed) = self.deploy_revision(service, source, writer).await?;
+                (Some(reference), managed)
+            }
+            None => (None, None),
         };
-        let mut changes = changes.clone();
+        let mut changes = update.changes.clone();
         changes.force_new_deployment = None;
         let updated = self
             .ecs
@@ -454,7 +466,7 @@ impl<E: Ecs> Reconciler<E> {
         if new_task_definition.is_some() {
             service_tags.insert(tags::ROLLOUT_STARTED.to_string(), now_tag());
         }
-        if retag {
+        if update.tags {
             service_tags.extend(tag_map(&service.spec.tags));
         }
         self.ecs
@@ -471,8 +483,12 @@ impl<E: Ecs> Reconciler<E> {
                 .first()
                 .is_some_and(|d| d.rollout_state.as_deref() == Some("IN_PROGRESS"));
         let tracked = redeploys.then(|| {
-            let hash = managed.map_or_else(|| updated.task_definition.clone(), |(h, _)| h);
-            Tracked::new(service, &updated, previous, hash, options)
+            let key = update
+                .task_definition
+                .as_ref()
+                .map_or_else(|| service.task_definition.key(), TaskDefinitionSource::key);
+            let previous = Some(update.previous.clone()).filter(|p| !p.is_empty());
+            Tracked::new(service, &updated, previous, key, options)
         });
         Ok(Change {
             tracked,

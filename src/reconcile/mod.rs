@@ -1,6 +1,7 @@
 //! Executes plans against ECS through the `Ecs` trait and follows rollouts to their end.
-//! Keeps what never changes between sweeps (revisions by ARN, clusters seen) so that a
-//! steady state costs one DescribeServices per ten services and nothing else.
+//! Keeps what never changes (revisions by ARN) so that a steady state costs one
+//! DescribeServices per ten services, one DescribeClusters per hundred clusters and one
+//! DescribeTaskDefinition per standalone family.
 //!
 //! ```text
 //! observe (DescribeServices ×⌈n/10⌉, cached revisions) ─► diff::plan ─► execute ─► track rollouts
@@ -10,13 +11,14 @@ mod execute;
 mod observe;
 mod rollout;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 pub use execute::{Outcome, Report};
 
 use crate::diff::plan::Prune;
-use crate::ecs::{Ecs, EcsError, ObservedCluster, ObservedTaskDefinition};
+use crate::ecs::{Ecs, EcsError, ObservedTaskDefinition};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
@@ -63,25 +65,18 @@ impl Default for Options {
 /// One line of progress, for people (the CLI prints them, the controller logs them).
 pub type Progress<'a> = &'a (dyn Fn(&str, &str) + Sync);
 
+/// Observes and changes ECS for desired states; shared by concurrent reconciles (`&self`).
 pub struct Reconciler<E: Ecs> {
     pub ecs: E,
-    clusters: HashMap<(String, String), ObservedCluster>,
     /// Revisions by ARN: immutable, described once.
-    task_definitions: HashMap<String, ObservedTaskDefinition>,
-    /// Standalone families known to be at a hash: (region, family) → (hash, revision).
-    families: HashMap<(String, String), (String, ObservedTaskDefinition)>,
-    /// Clusters to look at again (a DescribeServices said they are gone).
-    stale_clusters: HashSet<(String, String)>,
+    task_definitions: Mutex<HashMap<String, ObservedTaskDefinition>>,
 }
 
 impl<E: Ecs> Reconciler<E> {
     pub fn new(ecs: E) -> Self {
         Reconciler {
             ecs,
-            clusters: HashMap::new(),
-            task_definitions: HashMap::new(),
-            families: HashMap::new(),
-            stale_clusters: HashSet::new(),
+            task_definitions: Mutex::new(HashMap::new()),
         }
     }
 }

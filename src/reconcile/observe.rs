@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use super::{ReconcileError, Reconciler};
 use crate::diff::plan::{Desired, Observed, ServiceKey, TaskDefinitionSource};
-use crate::ecs::{Ecs, EcsError, ObservedService, Ownership, tags};
+use crate::ecs::{Ecs, EcsError, ObservedService, ObservedTaskDefinition, Ownership, tags};
 
 fn observe_error(what: impl Into<String>) -> impl FnOnce(EcsError) -> ReconcileError {
     let what = what.into();
@@ -12,10 +12,11 @@ fn observe_error(what: impl Into<String>) -> impl FnOnce(EcsError) -> ReconcileE
 }
 
 impl<E: Ecs> Reconciler<E> {
-    /// What ECS has of `desired`: clusters, services (ten per DescribeServices), the revisions
-    /// that must be read, and, when pruning, the owned services of the source's clusters.
+    /// What ECS has of `desired`: clusters (a hundred per DescribeClusters), services (ten
+    /// per DescribeServices), the revisions that must be read, the newest revision of each
+    /// standalone family, and, when pruning, the owned services of the source's clusters.
     pub async fn observe(
-        &mut self,
+        &self,
         desired: &Desired,
         prune: bool,
     ) -> Result<Observed, ReconcileError> {
@@ -31,48 +32,38 @@ impl<E: Ecs> Reconciler<E> {
         Ok(observed)
     }
 
+    /// Every desired cluster, read again each time: its settings are compared too.
     async fn observe_clusters(
-        &mut self,
+        &self,
         desired: &Desired,
         observed: &mut Observed,
     ) -> Result<(), ReconcileError> {
-        let mut unknown: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut by_region: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for cluster in &desired.clusters {
-            let key = (cluster.region.clone(), cluster.name.clone());
-            if self.stale_clusters.remove(&key) {
-                self.clusters.remove(&key);
-            }
-            if !self.clusters.contains_key(&key) {
-                unknown
-                    .entry(cluster.region.clone())
-                    .or_default()
-                    .push(cluster.name.clone());
-            }
+            by_region
+                .entry(&cluster.region)
+                .or_default()
+                .push(cluster.name.clone());
         }
-        for (region, names) in unknown {
+        for (region, names) in by_region {
             for chunk in names.chunks(100) {
                 let found = self
                     .ecs
-                    .describe_clusters(&region, chunk)
+                    .describe_clusters(region, chunk)
                     .await
                     .map_err(observe_error(format!("clusters in {region}")))?;
                 for cluster in found.into_iter().filter(|c| c.status == "ACTIVE") {
-                    self.clusters
-                        .insert((region.clone(), cluster.name.clone()), cluster);
+                    observed
+                        .clusters
+                        .insert((region.to_string(), cluster.name.clone()), cluster);
                 }
-            }
-        }
-        for cluster in &desired.clusters {
-            let key = (cluster.region.clone(), cluster.name.clone());
-            if let Some(found) = self.clusters.get(&key) {
-                observed.clusters.insert(key, found.clone());
             }
         }
         Ok(())
     }
 
     async fn observe_services(
-        &mut self,
+        &self,
         desired: &Desired,
         observed: &mut Observed,
     ) -> Result<(), ReconcileError> {
@@ -96,11 +87,8 @@ impl<E: Ecs> Reconciler<E> {
                             observed.services.insert(key, service);
                         }
                     }
-                    Err(e) if e.code() == "ClusterNotFoundException" => {
-                        self.stale_clusters
-                            .insert((region.clone(), cluster.clone()));
-                        break;
-                    }
+                    // Not created yet: its services are all to create.
+                    Err(e) if e.code() == "ClusterNotFoundException" => break,
                     Err(e) => {
                         return Err(observe_error(format!(
                             "services of cluster {cluster} in {region}"
@@ -115,7 +103,7 @@ impl<E: Ecs> Reconciler<E> {
     /// Live revisions are read only where the service's tags do not already prove them, or
     /// where ignored container fields must be taken from them; each ARN once.
     async fn observe_live_task_definitions(
-        &mut self,
+        &self,
         desired: &Desired,
         observed: &mut Observed,
     ) -> Result<(), ReconcileError> {
@@ -133,47 +121,42 @@ impl<E: Ecs> Reconciler<E> {
                 continue;
             }
             let arn = live.task_definition.clone();
-            if !self.task_definitions.contains_key(&arn) {
-                let described = self
-                    .ecs
-                    .describe_task_definition(&service.key.region, &arn)
-                    .await
-                    .map_err(observe_error(format!("task definition {arn}")))?;
-                self.task_definitions.insert(arn.clone(), described);
-            }
-            observed
-                .task_definitions
-                .insert(arn.clone(), self.task_definitions[&arn].clone());
+            let described = match self.cached_revision(&arn) {
+                Some(cached) => cached,
+                None => {
+                    let described = self
+                        .ecs
+                        .describe_task_definition(&service.key.region, &arn)
+                        .await
+                        .map_err(observe_error(format!("task definition {arn}")))?;
+                    self.remember_revision(described.clone());
+                    described
+                }
+            };
+            observed.task_definitions.insert(arn, described);
         }
         Ok(())
     }
 
-    /// Standalone families: their latest revision, unless it is known to carry the hash.
+    /// Standalone families: their newest ACTIVE revision, read each time, so that one
+    /// registered behind the controller's back shows as drift.
     async fn observe_families(
-        &mut self,
+        &self,
         desired: &Desired,
         observed: &mut Observed,
     ) -> Result<(), ReconcileError> {
         for td in &desired.task_definitions {
-            let key = (td.region.clone(), td.family.clone());
-            if let Some((hash, revision)) = self.families.get(&key)
-                && *hash == td.hash
-            {
-                observed.families.insert(key, revision.clone());
-                continue;
-            }
             match self
                 .ecs
                 .describe_task_definition(&td.region, &td.family)
                 .await
             {
                 Ok(latest) => {
-                    if latest.tags.get(tags::SPEC_HASH) == Some(&td.hash) {
-                        self.families
-                            .insert(key.clone(), (td.hash.clone(), latest.clone()));
-                    }
-                    observed.families.insert(key, latest);
+                    observed
+                        .families
+                        .insert((td.region.clone(), td.family.clone()), latest);
                 }
+                // No such family yet.
                 Err(e) if e.code() == "ClientException" => {}
                 Err(e) => {
                     return Err(observe_error(format!(
@@ -187,7 +170,7 @@ impl<E: Ecs> Reconciler<E> {
     }
 
     async fn observe_owned(
-        &mut self,
+        &self,
         desired: &Desired,
         observed: &mut Observed,
     ) -> Result<(), ReconcileError> {
@@ -245,26 +228,21 @@ impl<E: Ecs> Reconciler<E> {
         Ok(())
     }
 
-    /// Remembers a standalone family's revision at a hash (after registering or finding it).
-    pub(super) fn remember_family(
-        &mut self,
-        region: &str,
-        hash: &str,
-        revision: crate::ecs::ObservedTaskDefinition,
-    ) {
-        self.families.insert(
-            (region.to_string(), revision.family.clone()),
-            (hash.to_string(), revision),
-        );
+    /// A revision described before (revisions never change).
+    pub(super) fn cached_revision(&self, arn: &str) -> Option<ObservedTaskDefinition> {
+        let cache = self
+            .task_definitions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        cache.get(arn).cloned()
     }
 
-    pub(super) fn cached_revision(&self, arn: &str) -> Option<&crate::ecs::ObservedTaskDefinition> {
-        self.task_definitions.get(arn)
-    }
-
-    pub(super) fn remember_cluster(&mut self, region: &str, cluster: crate::ecs::ObservedCluster) {
-        self.clusters
-            .insert((region.to_string(), cluster.name.clone()), cluster);
+    pub(super) fn remember_revision(&self, revision: ObservedTaskDefinition) {
+        let mut cache = self
+            .task_definitions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        cache.insert(revision.arn.clone(), revision);
     }
 }
 
