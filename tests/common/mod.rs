@@ -2,6 +2,8 @@
 
 //! Helpers shared by the integration tests.
 
+pub mod k8s;
+
 use std::path::PathBuf;
 
 /// `../shared` (or `$ECS_GITOPS_SHARED`): the ECS model and the real-world corpus. Outside CI
