@@ -762,3 +762,55 @@ async fn cluster_settings_and_standalone_families_changed_behind_its_back_are_re
     assert_eq!(newest.container_definitions()[0].image(), Some("job:1"));
     assert_eq!(newest.revision(), 3);
 }
+
+/// CRD mode reconciles each service on its own; their DescribeServices calls are made ten at
+/// a time all the same.
+#[tokio::test]
+async fn concurrent_reconciles_share_describe_services_calls() {
+    use ecs_gitops::api::parse_file;
+    use ecs_gitops::diff::plan::Desired;
+    use ecs_gitops::ecs::{EcsConfig, Owner, SdkEcs};
+    use ecs_gitops::reconcile::Reconciler;
+
+    let sim = simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_services(dir.path(), 25, "nginx:1", "");
+    let path = dir.path().to_str().unwrap();
+    assert_eq!(run(&sim.endpoint(), &["apply", path]).await.0, 0);
+
+    let text = std::fs::read_to_string(dir.path().join("services.yaml")).unwrap();
+    let mut parsed = parse_file("services.yaml", &text);
+    parsed.check_rules();
+    // One desired state per service, as CRD mode has them.
+    let each: Vec<Desired> = parsed
+        .manifests
+        .iter()
+        .filter(|m| m.object.kind() == "EcsService")
+        .map(|m| Desired::from_manifests(std::slice::from_ref(m), "us-east-1", Owner::new(path)))
+        .collect();
+    let ecs = SdkEcs::new(EcsConfig {
+        endpoint_url: Some(sim.endpoint()),
+        region: Some("us-east-1".into()),
+        budget_scale: SPEED,
+        anonymous: true,
+        ..EcsConfig::default()
+    })
+    .await;
+    let reconciler = Reconciler::batching(ecs, Duration::from_millis(50));
+    sim_json(sim.addr(), "DELETE", "/_sim/stats", "").await;
+    let observed =
+        futures::future::join_all(each.iter().map(|d| reconciler.observe(d, false))).await;
+    for (desired, observed) in each.iter().zip(observed) {
+        let observed = observed.unwrap();
+        assert!(
+            observed.services.contains_key(&desired.services[0].key),
+            "each reconcile gets its own service"
+        );
+        assert_eq!(observed.services.len(), 1);
+    }
+    assert_eq!(
+        sim_calls(sim.addr(), "DescribeServices", "ok").await,
+        3,
+        "⌈25/10⌉"
+    );
+}

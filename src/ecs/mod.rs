@@ -59,6 +59,37 @@ impl EcsError {
         }
     }
 
+    /// The same error again, for each of several callers that shared one call.
+    pub fn replicate(&self) -> EcsError {
+        match self {
+            EcsError::Api {
+                operation,
+                code,
+                message,
+                retryable,
+            } => EcsError::Api {
+                operation,
+                code: code.clone(),
+                message: message.clone(),
+                retryable: *retryable,
+            },
+            EcsError::Transport {
+                operation,
+                retryable,
+                message,
+            } => EcsError::Transport {
+                operation,
+                retryable: *retryable,
+                message: message.clone(),
+            },
+            other => EcsError::Transport {
+                operation: "DescribeServices",
+                retryable: false,
+                message: other.to_string(),
+            },
+        }
+    }
+
     /// Throttling, server errors, lost connections and calls without an answer in time are
     /// worth another try; the rest fail.
     pub fn is_retryable(&self) -> bool {

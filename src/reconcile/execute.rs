@@ -92,7 +92,7 @@ struct Change {
     message: String,
 }
 
-impl<E: Ecs> Reconciler<E> {
+impl<E: Ecs + 'static> Reconciler<E> {
     pub async fn execute(&self, plan: &Plan, options: &Options, progress: Progress<'_>) -> Report {
         let mut report = Report::default();
         for action in &plan.actions {
@@ -214,7 +214,7 @@ impl<E: Ecs> Reconciler<E> {
                 }
             }
         }
-        for (object, outcome) in track(&self.ecs, tracked, options, progress).await {
+        for (object, outcome) in track(&*self.ecs, tracked, options, progress).await {
             report.results.insert(object, outcome);
         }
         for action in &plan.actions {

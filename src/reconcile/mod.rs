@@ -7,14 +7,16 @@
 //! observe (DescribeServices ×⌈n/10⌉, cached revisions) ─► diff::plan ─► execute ─► track rollouts
 //! ```
 
+mod batch;
 mod execute;
 mod observe;
 mod rollout;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use batch::Batcher;
 pub use execute::{Outcome, Report};
 
 use crate::diff::plan::Prune;
@@ -67,16 +69,41 @@ pub type Progress<'a> = &'a (dyn Fn(&str, &str) + Sync);
 
 /// Observes and changes ECS for desired states; shared by concurrent reconciles (`&self`).
 pub struct Reconciler<E: Ecs> {
-    pub ecs: E,
+    pub ecs: Arc<E>,
     /// Revisions by ARN: immutable, described once.
     task_definitions: Mutex<HashMap<String, ObservedTaskDefinition>>,
+    /// Coalesces DescribeServices across concurrent reconciles (CRD mode).
+    batcher: Option<Batcher>,
 }
 
-impl<E: Ecs> Reconciler<E> {
+impl<E: Ecs + 'static> Reconciler<E> {
     pub fn new(ecs: E) -> Self {
         Reconciler {
-            ecs,
+            ecs: Arc::new(ecs),
             task_definitions: Mutex::new(HashMap::new()),
+            batcher: None,
+        }
+    }
+
+    /// A reconciler for many small concurrent reconciles: the DescribeServices calls that
+    /// arrive within `window` of each other for one cluster are made as one.
+    pub fn batching(ecs: E, window: Duration) -> Self {
+        Reconciler {
+            batcher: Some(Batcher::new(window)),
+            ..Reconciler::new(ecs)
+        }
+    }
+
+    /// Up to ten services of a cluster, batched with other reconciles' when batching.
+    async fn describe_services(
+        &self,
+        region: &str,
+        cluster: &str,
+        names: &[String],
+    ) -> Result<Vec<crate::ecs::ObservedService>, EcsError> {
+        match &self.batcher {
+            Some(batcher) => batcher.describe(&self.ecs, region, cluster, names).await,
+            None => self.ecs.describe_services(region, cluster, names).await,
         }
     }
 }

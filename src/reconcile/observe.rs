@@ -11,7 +11,7 @@ fn observe_error(what: impl Into<String>) -> impl FnOnce(EcsError) -> ReconcileE
     move |source| ReconcileError::Observe { what, source }
 }
 
-impl<E: Ecs> Reconciler<E> {
+impl<E: Ecs + 'static> Reconciler<E> {
     /// What ECS has of `desired`: clusters (a hundred per DescribeClusters), services (ten
     /// per DescribeServices), the revisions that must be read, the newest revision of each
     /// standalone family, and, when pruning, the owned services of the source's clusters.
@@ -76,7 +76,7 @@ impl<E: Ecs> Reconciler<E> {
         }
         for ((region, cluster), names) in by_cluster {
             for chunk in names.chunks(10) {
-                match self.ecs.describe_services(&region, &cluster, chunk).await {
+                match self.describe_services(&region, &cluster, chunk).await {
                     Ok(found) => {
                         for service in found {
                             let key = ServiceKey {
