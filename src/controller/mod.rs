@@ -7,6 +7,7 @@
 //!      ▲ interval ±5 % │ webhook │ file change
 //! ```
 
+pub mod leader;
 pub mod status;
 
 use std::collections::BTreeMap;
