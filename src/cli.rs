@@ -198,3 +198,9 @@ pub enum LogFormat {
     Text,
     Json,
 }
+
+/// Whether output to a stream may carry ANSI colour: only on a terminal, and not when
+/// `NO_COLOR` is set (to anything but the empty string).
+pub fn colour(terminal: bool) -> bool {
+    terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::api::Parsed;
-use crate::cli::{EcsArgs, Output};
+use crate::cli::{EcsArgs, Output, colour};
 use crate::diff::plan::{Desired, Plan, Verdict, plan};
 use crate::ecs::{EcsConfig, SdkEcs};
 use crate::reconcile::{Options, Outcome, Reconciler};
@@ -65,7 +65,7 @@ struct LiveProgress {
 
 impl LiveProgress {
     fn new() -> LiveProgress {
-        let terminal = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let terminal = colour(std::io::stdout().is_terminal());
         LiveProgress {
             bars: terminal.then(|| (MultiProgress::new(), Mutex::new(BTreeMap::new()))),
         }
@@ -118,7 +118,7 @@ struct Paint(bool);
 
 impl Paint {
     fn new() -> Paint {
-        Paint(std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+        Paint(colour(std::io::stdout().is_terminal()))
     }
 
     fn color(&self, code: &str, text: &str) -> String {

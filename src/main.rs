@@ -1,10 +1,11 @@
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use ecs_gitops::api::crd::crd_files;
-use ecs_gitops::cli::{Cli, Command, LogFormat, Output};
+use ecs_gitops::cli::{Cli, Command, LogFormat, Output, colour};
 use ecs_gitops::commands;
 use ecs_gitops::reconcile::Options;
 use ecs_gitops::sim::{SimConfig, Simulator};
@@ -75,11 +76,22 @@ async fn main() -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Where the AWS SDK writes credentials (the access key id in its endpoint and identity
+/// debug lines, the signed request at trace): held at INFO whatever RUST_LOG asks.
+const CREDENTIAL_LOGGERS: &[&str] = &[
+    "aws_smithy_runtime::client::orchestrator=info",
+    "aws_sigv4=info",
+];
+
 fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env()
+    let mut filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,aws_config=error"));
+    for directive in CREDENTIAL_LOGGERS {
+        filter = filter.add_directive(directive.parse().expect("a valid directive"));
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour(std::io::stderr().is_terminal()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),

@@ -311,6 +311,62 @@ fn secret_looking_environment_values_warn_without_printing_the_value() {
     assert!(warnings[0].contains("move it to `secrets`"));
 }
 
+/// Errors under `environment`, `secrets`, `dockerLabels`, `logConfiguration.options`, …
+/// name the field and the type found, never the value: text and JSON alike.
+#[test]
+fn errors_under_credential_fields_never_repeat_the_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("app.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: ecs-gitops.dev/v1alpha1\nkind: EcsTaskDefinition\nmetadata:\n  name: app\n\
+         spec:\n  memory: \"512\"\n  containerDefinitions:\n    - name: app\n      image: app:1\n\
+         \x20     environment:\n        - DB_PASSWORD=hunter2-compose-style\n\
+         \x20       - {name: SECRET_NUM, value: 12345678}\n\
+         \x20     dockerLabels: {api.token: 987654321}\n\
+         \x20     logConfiguration: {logDriver: splunk, options: {splunk-token: [tok-in-a-list]}}\n",
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let text = String::from_utf8(ecs_gitops(&["validate", path]).stdout).unwrap();
+    let (code, report) = validate_json(path);
+    assert_eq!(code, Some(1));
+    let found: Vec<(u64, String, String)> = errors(&report)
+        .into_iter()
+        .map(|(_, line, field, message)| (line, field, message))
+        .collect();
+    let expected: Vec<(u64, String, String)> = [
+        (
+            11,
+            "spec.containerDefinitions[0].environment[0]",
+            "expected a mapping, got string",
+        ),
+        (
+            12,
+            "spec.containerDefinitions[0].environment[1].value",
+            "expected a string, got integer (quote it)",
+        ),
+        (
+            13,
+            "spec.containerDefinitions[0].dockerLabels.api.token",
+            "expected a string, got integer (quote it)",
+        ),
+        (
+            14,
+            "spec.containerDefinitions[0].logConfiguration.options.splunk-token",
+            "expected a string, got list",
+        ),
+    ]
+    .iter()
+    .map(|(line, field, message)| (*line, field.to_string(), message.to_string()))
+    .collect();
+    assert_eq!(found, expected, "{text}");
+    for secret in ["hunter2", "12345678", "987654321", "tok-in-a-list"] {
+        assert!(!text.contains(secret), "{secret}: {text}");
+        assert!(!report.to_string().contains(secret), "{secret}: {report:#}");
+    }
+}
+
 #[test]
 fn documents_of_other_api_versions_are_skipped() {
     let dir = tempfile::tempdir().unwrap();

@@ -14,6 +14,7 @@ use tokio::process::{Child, Command};
 const SPEED: &str = "50";
 const GIT_TOKEN: &str = "ghp-sekr3t-token-never-logged";
 const AWS_SECRET: &str = "aws-secret-key-never-logged";
+const AWS_KEY_ID: &str = "AKIDNEVERLOGGED";
 const HOOK_TOKEN: &str = "hook-token-123";
 
 fn free_port() -> u16 {
@@ -203,7 +204,7 @@ impl Setup {
             .args(["--listen", &format!("127.0.0.1:{}", self.web)])
             .args(["--cache-dir", self.cache.to_str().unwrap()])
             .args(extra)
-            .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+            .env("AWS_ACCESS_KEY_ID", AWS_KEY_ID)
             .env("AWS_SECRET_ACCESS_KEY", AWS_SECRET)
             .env("AWS_REGION", "us-east-1")
             .env("ECS_GITOPS_GIT_TOKEN", GIT_TOKEN)
@@ -413,6 +414,14 @@ async fn pushes_roll_out_bad_commits_are_refused_and_hooks_are_authenticated() {
         !log.contains(GIT_TOKEN) && !log.contains(AWS_SECRET),
         "a secret reached the log"
     );
+    // RUST_LOG=debug: the AWS SDK's debug lines would carry the access key id.
+    assert!(log.contains("DEBUG"), "the log is at debug");
+    assert!(
+        !log.contains(AWS_KEY_ID),
+        "the access key id reached the log"
+    );
+    // A file, not a terminal: no colour codes.
+    assert!(!log.contains('\x1b'), "ANSI codes in a log file");
     setup.kill().await;
 }
 

@@ -470,3 +470,23 @@ fn export_calls(
             .inc_by(count - before);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_source_is_described_without_credentials() {
+        let source = Source::Git(GitConfig {
+            url: "https://oauth2:glpat-s3cr3t@gitlab.example.com/org/deploy.git?private_token=glpat-s3cr3t".into(),
+            reference: Some("main".into()),
+            path: Some("ecs".into()),
+            cache: PathBuf::from("/tmp"),
+            auth: Default::default(),
+        });
+        assert_eq!(
+            source.describe(),
+            "https://gitlab.example.com/org/deploy.git?private_token=*** @ main : ecs"
+        );
+    }
+}

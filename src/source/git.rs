@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::{is_manifest, parse_files};
 use crate::api::Parsed;
+use crate::api::secret::MASK;
 
 #[derive(Clone, Debug, Default)]
 pub struct GitAuth {
@@ -52,17 +53,34 @@ pub enum GitError {
     },
 }
 
-/// The URL without credentials, for messages.
+/// The URL without credentials, for messages: no `user:password@`, and the query string's
+/// values (`?private_token=…`) masked.
 pub fn redact(url: &str) -> String {
-    match url.split_once("://") {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let mut out = match base.split_once("://") {
         Some((scheme, rest)) => match rest.split_once('@') {
             Some((_, host)) if !host.contains('/') || rest.find('@') < rest.find('/') => {
                 format!("{scheme}://{host}")
             }
-            _ => url.to_string(),
+            _ => base.to_string(),
         },
-        None => url.to_string(),
+        None => base.to_string(),
+    };
+    if let Some(query) = query {
+        let masked: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) => format!("{key}={MASK}"),
+                None => MASK.to_string(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&masked.join("&"));
     }
+    out
 }
 
 impl GitConfig {
@@ -79,9 +97,10 @@ impl GitConfig {
     /// Blocking: call it from `spawn_blocking`.
     pub fn fetch(&self) -> Result<Parsed, GitError> {
         let url = redact(&self.url);
+        // libgit2's messages may quote the URL as given.
         let fetch_error = |e: git2::Error| GitError::Fetch {
             url: url.clone(),
-            message: e.message().to_string(),
+            message: e.message().replace(&self.url, &url),
         };
         let dir = self.cache_dir();
         let repo = match Repository::open_bare(&dir) {
@@ -268,6 +287,14 @@ mod tests {
         assert_eq!(
             redact("git://127.0.0.1:9418/repo"),
             "git://127.0.0.1:9418/repo"
+        );
+        assert_eq!(
+            redact("https://gitlab.example.com/org/repo.git?private_token=glpat-s3cr3t&x"),
+            "https://gitlab.example.com/org/repo.git?private_token=***&***"
+        );
+        assert_eq!(
+            redact("https://u:p@host/r.git?access_token=t@k"),
+            "https://host/r.git?access_token=***"
         );
     }
 }
