@@ -47,7 +47,7 @@ fn errors(report: &Value) -> Vec<(String, u64, String, String)> {
 const BAD: &[(&str, u64, &str, &str)] = &[
     (
         "01-unknown-field",
-        9,
+        10,
         "spec.containerDefinitions[0].memroy",
         "unknown field \"memroy\", did you mean \"memory\"?",
     ),
@@ -189,6 +189,24 @@ const BAD: &[(&str, u64, &str, &str)] = &[
         "spec.loadBalancers[0].containerPort",
         "container \"web\" has no port mapping for containerPort 8080",
     ),
+    (
+        "25-negative-container-cpu",
+        10,
+        "spec.containerDefinitions[0].cpu",
+        "-100 is not a CPU share: use 0 or more CPU units (1024 is one vCPU)",
+    ),
+    (
+        "26-image-characters",
+        9,
+        "spec.containerDefinitions[0].image",
+        "\"worker:🚀\" is not an image ECS accepts: up to 255 letters, digits, hyphens, underscores, colons, periods, slashes, number signs and @",
+    ),
+    (
+        "27-ec2-compatible-container-memory",
+        11,
+        "spec.containerDefinitions[1].memory",
+        "without requiresCompatibilities the task definition is EC2-compatible: set memory or memoryReservation on container \"envoy\", or memory on the task (ECS refuses to register it otherwise)",
+    ),
 ];
 
 #[test]
@@ -216,7 +234,7 @@ fn text_output_says_where_and_what() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(
         stdout.starts_with(
-            "tests/fixtures/invalid/01-unknown-field.yaml:9:7: EcsTaskDefinition/api: \
+            "tests/fixtures/invalid/01-unknown-field.yaml:10:7: EcsTaskDefinition/api: \
              spec.containerDefinitions[0].memroy: unknown field \"memroy\", did you mean \"memory\"?\n"
         ),
         "{stdout}"
