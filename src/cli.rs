@@ -17,6 +17,10 @@ pub struct Cli {
     /// Log format on stderr (the level comes from RUST_LOG, default `info`).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// The largest manifest file read (validate, diff, apply, run): 4MiB, 512KiB or bytes.
+    /// A larger file is an error on that file.
+    #[arg(long, global = true, default_value = "4MiB", value_parser = byte_size)]
+    pub max_file_size: u64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -177,6 +181,29 @@ fn duration_ms(text: &str) -> Result<std::time::Duration, String> {
     match text.strip_suffix("ms").map(str::parse::<u64>) {
         Some(Ok(ms)) if ms > 0 => Ok(std::time::Duration::from_millis(ms)),
         _ => duration(text),
+    }
+}
+
+/// A size in bytes: `4194304`, `512KiB`, `4MiB`.
+fn byte_size(text: &str) -> Result<u64, String> {
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, ""),
+    };
+    let scale = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1024,
+        "MiB" => 1024 * 1024,
+        "GiB" => 1024 * 1024 * 1024,
+        _ => return Err(format!("{text:?} is not a size (4194304, 512KiB, 4MiB)")),
+    };
+    match number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+    {
+        Some(bytes) if bytes > 0 => Ok(bytes),
+        _ => Err(format!("{text:?} is not a size (4194304, 512KiB, 4MiB)")),
     }
 }
 

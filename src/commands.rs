@@ -41,8 +41,8 @@ pub async fn connect(args: &EcsArgs) -> std::io::Result<(SdkEcs, Option<Simulato
 }
 
 /// Loads and validates; prints the problems and returns `None` when the revision is unusable.
-fn load(paths: &[PathBuf]) -> Option<Parsed> {
-    let parsed = files::load(paths);
+fn load(paths: &[PathBuf], max_file_size: u64) -> Option<Parsed> {
+    let parsed = files::load(paths, max_file_size);
     for diagnostic in &parsed.diagnostics {
         eprintln!("{diagnostic}");
     }
@@ -165,8 +165,9 @@ async fn prepare(
     paths: &[PathBuf],
     args: &EcsArgs,
     prune: bool,
+    max_file_size: u64,
 ) -> anyhow::Result<Result<Planned, ExitCode>> {
-    let Some(parsed) = load(paths) else {
+    let Some(parsed) = load(paths, max_file_size) else {
         return Ok(Err(ExitCode::from(2)));
     };
     let (ecs, simulator) = connect(args).await?;
@@ -193,8 +194,9 @@ pub async fn diff(
     args: &EcsArgs,
     prune: bool,
     output: Output,
+    max_file_size: u64,
 ) -> anyhow::Result<ExitCode> {
-    let plan = match prepare(paths, args, prune).await? {
+    let plan = match prepare(paths, args, prune, max_file_size).await? {
         Ok(planned) => planned.plan,
         Err(code) => return Ok(code),
     };
@@ -212,13 +214,14 @@ pub async fn apply(
     paths: &[PathBuf],
     args: &EcsArgs,
     options: Options,
+    max_file_size: u64,
 ) -> anyhow::Result<ExitCode> {
     let Planned {
         parsed,
         mut reconciler,
         plan,
         _simulator,
-    } = match prepare(paths, args, options.prune).await? {
+    } = match prepare(paths, args, options.prune, max_file_size).await? {
         Ok(planned) => planned,
         Err(code) => return Ok(code),
     };

@@ -38,13 +38,13 @@ async fn main() -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Validate { paths, output } => Ok(validate(&paths, output)?),
+        Command::Validate { paths, output } => Ok(validate(&paths, output, cli.max_file_size)?),
         Command::Diff {
             paths,
             ecs,
             prune,
             output,
-        } => commands::diff(&paths, &ecs, prune, output).await,
+        } => commands::diff(&paths, &ecs, prune, output, cli.max_file_size).await,
         Command::Apply {
             paths,
             ecs,
@@ -62,10 +62,10 @@ async fn main() -> anyhow::Result<ExitCode> {
                 poll,
                 ..Options::default()
             };
-            commands::apply(&paths, &ecs, options).await
+            commands::apply(&paths, &ecs, options, cli.max_file_size).await
         }
         Command::Run(args) => {
-            ecs_gitops::serve::serve(*args).await?;
+            ecs_gitops::serve::serve(*args, cli.max_file_size).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Crds => {
@@ -99,8 +99,12 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-fn validate(paths: &[std::path::PathBuf], output: Output) -> anyhow::Result<ExitCode> {
-    let parsed = files::load(paths);
+fn validate(
+    paths: &[std::path::PathBuf],
+    output: Output,
+    max_file_size: u64,
+) -> anyhow::Result<ExitCode> {
+    let parsed = files::load(paths, max_file_size);
     let no_objects = parsed.manifests.is_empty() && parsed.errors() == 0;
     let valid = parsed.errors() == 0 && !no_objects;
     match output {

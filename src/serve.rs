@@ -27,7 +27,7 @@ fn read_secret(
     }
 }
 
-pub async fn serve(args: RunArgs) -> anyhow::Result<()> {
+pub async fn serve(args: RunArgs, max_file_size: u64) -> anyhow::Result<()> {
     let source = match (&args.git, &args.dir) {
         (Some(url), _) => Source::Git(GitConfig {
             url: url.clone(),
@@ -76,6 +76,7 @@ pub async fn serve(args: RunArgs) -> anyhow::Result<()> {
         source,
         interval: args.interval,
         dry_run: args.dry_run,
+        max_file_size,
         options: Options {
             prune: args.prune,
             timeout: args.timeout,

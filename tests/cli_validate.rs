@@ -486,3 +486,132 @@ fn crds_carry_printer_columns_status_and_docs() {
         serde_json::json!(["awsvpc", "bridge", "host", "none", null])
     );
 }
+
+const CLUSTER: &str =
+    "apiVersion: ecs-gitops.dev/v1alpha1\nkind: EcsCluster\nmetadata:\n  name: prod\nspec: {}\n";
+
+/// A `.json` file is JSON: a trailing comma is an error with its line and column.
+#[test]
+fn json_files_are_read_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cluster.json");
+    std::fs::write(
+        &file,
+        "{\n  \"apiVersion\": \"ecs-gitops.dev/v1alpha1\",\n  \"kind\": \"EcsCluster\",\n  \"metadata\": {\"name\": \"prod\"},\n  \"spec\": {},\n}\n",
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let (code, report) = validate_json(path);
+    assert_eq!(code, Some(1), "{report:#}");
+    assert_eq!(
+        errors(&report),
+        [(
+            path.to_string(),
+            6,
+            String::new(),
+            "invalid JSON: trailing comma".to_string()
+        )]
+    );
+    std::fs::write(&file, "{\"apiVersion\": \"ecs-gitops.dev/v1alpha1\", \"kind\": \"EcsCluster\", \"metadata\": {\"name\": \"prod\"}, \"spec\": {}}").unwrap();
+    assert_eq!(validate_json(path).0, Some(0));
+}
+
+/// Input that is not UTF-8 is located by byte offset (and line and column).
+#[test]
+fn non_utf8_input_names_the_byte_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cluster.yaml");
+    let mut bytes = CLUSTER.as_bytes().to_vec();
+    bytes.extend(b"# caf\xe9\n");
+    std::fs::write(&file, &bytes).unwrap();
+    let path = file.to_str().unwrap();
+    let (code, report) = validate_json(path);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        errors(&report),
+        [(
+            path.to_string(),
+            6,
+            String::new(),
+            format!(
+                "not UTF-8: invalid byte 0xe9 at byte offset {}",
+                CLUSTER.len() + 5
+            )
+        )]
+    );
+    assert_eq!(report["diagnostics"][0]["column"], 6);
+}
+
+/// A dangling symlink or a loop is reported on that entry; the rest of the directory is read.
+#[test]
+fn a_dangling_symlink_or_a_loop_is_reported_on_its_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("cluster.yaml"), CLUSTER).unwrap();
+    let nested = dir.path().join("nested");
+    std::fs::create_dir(&nested).unwrap();
+    std::os::unix::fs::symlink(dir.path(), nested.join("up")).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("gone.yaml"), dir.path().join("web.yaml")).unwrap();
+    std::os::unix::fs::symlink("nowhere", dir.path().join("notes")).unwrap();
+    let (code, report) = validate_json(dir.path().to_str().unwrap());
+    assert_eq!(code, Some(1), "{report:#}");
+    let web = dir.path().join("web.yaml").display().to_string();
+    assert_eq!(
+        errors(&report),
+        [(
+            web,
+            0,
+            String::new(),
+            format!(
+                "dangling symlink to {}",
+                dir.path().join("gone.yaml").display()
+            )
+        )]
+    );
+    let warnings: Vec<(&str, &str)> = report["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["severity"] == "warning")
+        .map(|d| (d["file"].as_str().unwrap(), d["message"].as_str().unwrap()))
+        .collect();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(
+        warnings
+            .iter()
+            .any(|(f, m)| f.ends_with("/notes") && *m == "skipped: dangling symlink to nowhere")
+    );
+    assert!(warnings.iter().any(
+        |(f, m)| f.ends_with("nested/up") && m.starts_with("skipped: a symlink loop back to ")
+    ));
+    assert_eq!(report["objects"].as_array().unwrap().len(), 1);
+}
+
+/// Files over `--max-file-size` (default 4 MiB) are not read, and say so.
+#[test]
+fn files_over_the_size_limit_are_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.yaml");
+    std::fs::write(dir.path().join("cluster.yaml"), CLUSTER).unwrap();
+    let padding = format!("# {}\n", "x".repeat(1024));
+    std::fs::write(&big, format!("{CLUSTER}{}", padding.repeat(4 * 1024 + 1))).unwrap();
+    let path = dir.path().to_str().unwrap();
+    let out = ecs_gitops(&["validate", "--output", "json", path]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        errors(&report),
+        [(
+            big.display().to_string(),
+            0,
+            String::new(),
+            "the file is larger than 4194304 bytes, the limit (--max-file-size): not read"
+                .to_string()
+        )]
+    );
+    let out = ecs_gitops(&["validate", "--max-file-size", "5MiB", path]);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    // Now read: the two files define the same cluster.
+    assert!(stdout.contains("is also defined by"), "{stdout}");
+    let out = ecs_gitops(&["validate", "--max-file-size", "1KiB", path]);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("larger than 1024 bytes"), "{stdout}");
+}

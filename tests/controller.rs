@@ -888,3 +888,48 @@ async fn an_ssh_repository_needs_the_key_and_a_known_host_key() {
     );
     setup.kill().await;
 }
+
+/// A commit with a file over `--max-file-size` or not UTF-8 is refused, each problem on its
+/// file; the last good revision stays in force.
+#[tokio::test]
+async fn a_commit_with_a_file_too_large_or_not_utf8_is_refused_on_that_file() {
+    let root = tempfile::tempdir().unwrap();
+    let repo = Repo::new(root.path()).await;
+    repo.commit("cluster.yaml", CLUSTER);
+    repo.commit("web.yaml", &service("web", "nginx:1", 1, ""));
+    let mut setup = Setup::new(root.path(), SPEED).await;
+    setup
+        .start(&repo.url(), "1h", SPEED, &["--max-file-size", "2KiB"])
+        .await;
+    let status = setup
+        .wait_status("first sync", |s| settled(s, "EcsService/web", "web:1"))
+        .await;
+    let applied = status["lastAppliedRevision"].clone();
+    std::fs::write(
+        repo.work.join("deploy/big.yaml"),
+        format!("# {}\n", "x".repeat(3000)),
+    )
+    .unwrap();
+    std::fs::write(repo.work.join("deploy/latin1.yaml"), b"# caf\xe9\n").unwrap();
+    repo.commit("web.yaml", &service("web", "nginx:2", 1, ""));
+    setup
+        .hook(&[("Authorization", &format!("Bearer {HOOK_TOKEN}"))])
+        .await;
+    let status = setup
+        .wait_status("the refused commit", |s| {
+            s["validationErrors"]
+                .as_array()
+                .is_some_and(|e| e.len() == 2)
+        })
+        .await;
+    assert_eq!(
+        status["validationErrors"],
+        serde_json::json!([
+            "deploy/big.yaml: the file is larger than 2048 bytes, the limit (--max-file-size): not read",
+            "deploy/latin1.yaml:1:6: not UTF-8: invalid byte 0xe9 at byte offset 5",
+        ])
+    );
+    assert_eq!(status["lastAppliedRevision"], applied);
+    assert_eq!(task_definition(&status, "EcsService/web"), "web:1");
+    setup.kill().await;
+}

@@ -49,15 +49,17 @@ impl Source {
         }
     }
 
-    async fn fetch(&self) -> Result<Parsed, String> {
+    async fn fetch(&self, max_file_size: u64) -> Result<Parsed, String> {
         match self {
             Source::Git(git) => {
                 let git = git.clone();
-                tokio::task::spawn_blocking(move || git.fetch().map_err(|e| e.to_string()))
-                    .await
-                    .map_err(|e| e.to_string())?
+                tokio::task::spawn_blocking(move || {
+                    git.fetch(max_file_size).map_err(|e| e.to_string())
+                })
+                .await
+                .map_err(|e| e.to_string())?
             }
-            Source::Dir(path) => Ok(files::load(std::slice::from_ref(path))),
+            Source::Dir(path) => Ok(files::load(std::slice::from_ref(path), max_file_size)),
         }
     }
 }
@@ -68,6 +70,8 @@ pub struct RunConfig {
     pub interval: Duration,
     pub dry_run: bool,
     pub options: Options,
+    /// The largest manifest file read.
+    pub max_file_size: u64,
 }
 
 /// ±5 % around the interval, so many controllers do not poll in step.
@@ -111,7 +115,7 @@ pub async fn run(
     let mut calls_seen = BTreeMap::new();
     loop {
         let started = Instant::now();
-        let fetched = config.source.fetch().await;
+        let fetched = config.source.fetch(config.max_file_size).await;
         let source_problem = match accept(&state, fetched, last_good.as_ref()) {
             Ok(good) => {
                 last_good = Some(good);

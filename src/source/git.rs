@@ -11,9 +11,9 @@ use git2::{
 };
 use sha2::{Digest, Sha256};
 
-use super::{is_manifest, parse_files};
-use crate::api::Parsed;
+use super::{decode, is_manifest, parse_files, too_large};
 use crate::api::secret::MASK;
+use crate::api::{Diagnostic, Parsed};
 
 #[derive(Clone, Debug, Default)]
 pub struct GitAuth {
@@ -94,8 +94,9 @@ impl GitConfig {
     }
 
     /// Fetches and reads the manifests at the reference, as one revision (the commit id).
-    /// Blocking: call it from `spawn_blocking`.
-    pub fn fetch(&self) -> Result<Parsed, GitError> {
+    /// Files over `max_file_size` bytes are reported, not read. Blocking: call it from
+    /// `spawn_blocking`.
+    pub fn fetch(&self, max_file_size: u64) -> Result<Parsed, GitError> {
         let url = redact(&self.url);
         // libgit2's messages may quote the URL as given.
         let fetch_error = |e: git2::Error| GitError::Fetch {
@@ -124,8 +125,9 @@ impl GitConfig {
             )
             .map_err(fetch_error)?;
         let commit = self.resolve(&repo)?;
-        let files = self.read_tree(&repo, &commit)?;
+        let (files, problems) = self.read_tree(&repo, &commit, max_file_size)?;
         let mut parsed = parse_files(files);
+        parsed.diagnostics.extend(problems);
         parsed.revision = commit.id().to_string();
         Ok(parsed)
     }
@@ -151,11 +153,13 @@ impl GitConfig {
             })
     }
 
+    /// The manifests of the commit's tree (under `path`), and the files that cannot be used.
     fn read_tree(
         &self,
         repo: &Repository,
         commit: &git2::Commit,
-    ) -> Result<Vec<(String, String)>, GitError> {
+        max_file_size: u64,
+    ) -> Result<(Vec<(String, String)>, Vec<Diagnostic>), GitError> {
         let read_error = |message: String| GitError::Read {
             commit: commit.id().to_string(),
             path: self.path.clone().unwrap_or_default(),
@@ -178,7 +182,11 @@ impl GitConfig {
                 .and_then(|o| o.peel_to_tree())
                 .map_err(|e| read_error(e.message().to_string()))?;
         }
+        let odb = repo
+            .odb()
+            .map_err(|e| read_error(e.message().to_string()))?;
         let mut files = Vec::new();
+        let mut problems = Vec::new();
         let mut failure = None;
         tree.walk(TreeWalkMode::PreOrder, |root, entry| {
             let name = entry.name().unwrap_or_default();
@@ -192,10 +200,17 @@ impl GitConfig {
                 Some(p) => format!("{p}/{root}{name}"),
                 None => format!("{root}{name}"),
             };
-            match repo.find_blob(entry.id()) {
-                Ok(blob) => {
-                    files.push((full, String::from_utf8_lossy(blob.content()).into_owned()))
+            // The size from the object's header: a huge blob is never loaded.
+            let read = odb.read_header(entry.id()).and_then(|(size, _)| {
+                if size as u64 > max_file_size {
+                    return Ok(Err(too_large(&full, max_file_size)));
                 }
+                let blob = repo.find_blob(entry.id())?;
+                Ok(decode(&full, blob.content().to_vec(), max_file_size))
+            });
+            match read {
+                Ok(Ok(text)) => files.push((full, text)),
+                Ok(Err(problem)) => problems.push(problem),
                 Err(e) => failure = Some(e.message().to_string()),
             }
             TreeWalkResult::Ok
@@ -203,7 +218,7 @@ impl GitConfig {
         .map_err(|e| read_error(e.message().to_string()))?;
         match failure {
             Some(message) => Err(read_error(message)),
-            None => Ok(files),
+            None => Ok((files, problems)),
         }
     }
 
