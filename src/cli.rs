@@ -104,9 +104,14 @@ pub struct RunArgs {
     /// How often to fetch the source and repair drift (±5 %).
     #[arg(long, default_value = "1m", value_parser = duration_ms)]
     pub interval: std::time::Duration,
-    /// Where to serve /metrics, /healthz, /readyz, /api/status, /hook and the status page.
+    /// Where to serve /metrics, /healthz, /readyz, /api/status, the status page and (unless
+    /// --hook-listen is given) /hook.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// A second listener serving only POST /hook, for the Git host to reach while --listen
+    /// stays private.
+    #[arg(long)]
+    pub hook_listen: Option<SocketAddr>,
     /// Report drift and plans, change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -121,12 +126,14 @@ pub struct RunArgs {
     /// How often rollouts are polled.
     #[arg(long, default_value = "2s", value_parser = duration_ms)]
     pub poll: std::time::Duration,
-    /// https token or password for the repository.
-    #[arg(long, env = "ECS_GITOPS_GIT_TOKEN", hide_env_values = true)]
-    pub git_token: Option<String>,
-    /// A file holding the https token (wins over ECS_GITOPS_GIT_TOKEN).
+    /// A file holding the https token or password for the repository (wins over
+    /// ECS_GITOPS_GIT_TOKEN).
     #[arg(long)]
     pub git_token_file: Option<PathBuf>,
+    /// The https token from the environment (ECS_GITOPS_GIT_TOKEN); as a flag every user of
+    /// the machine sees it in `ps`.
+    #[arg(long, env = "ECS_GITOPS_GIT_TOKEN", hide_env_values = true)]
+    pub git_token: Option<String>,
     /// https user name for the token (default x-access-token).
     #[arg(long)]
     pub git_username: Option<String>,
@@ -139,13 +146,19 @@ pub struct RunArgs {
     /// Where the bare cache repositories are kept.
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
-    /// GitHub webhook secret (X-Hub-Signature-256).
-    #[arg(long, env = "ECS_GITOPS_HOOK_SECRET", hide_env_values = true)]
-    pub hook_secret: Option<String>,
-    /// A file holding the webhook secret (wins over ECS_GITOPS_HOOK_SECRET).
+    /// A file holding GitHub's webhook secret (X-Hub-Signature-256); wins over
+    /// ECS_GITOPS_HOOK_SECRET.
     #[arg(long)]
     pub hook_secret_file: Option<PathBuf>,
-    /// Bearer token accepted by POST /hook.
+    /// The webhook secret from the environment (ECS_GITOPS_HOOK_SECRET); as a flag every user
+    /// of the machine sees it in `ps`.
+    #[arg(long, env = "ECS_GITOPS_HOOK_SECRET", hide_env_values = true)]
+    pub hook_secret: Option<String>,
+    /// A file holding the bearer token POST /hook accepts; wins over ECS_GITOPS_HOOK_TOKEN.
+    #[arg(long)]
+    pub hook_token_file: Option<PathBuf>,
+    /// The bearer token from the environment (ECS_GITOPS_HOOK_TOKEN); as a flag every user of
+    /// the machine sees it in `ps`.
     #[arg(long, env = "ECS_GITOPS_HOOK_TOKEN", hide_env_values = true)]
     pub hook_token: Option<String>,
 }
@@ -231,3 +244,19 @@ pub enum LogFormat {
 pub fn colour(terminal: bool) -> bool {
     terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
+
+/// The `run` flags that carry a secret: given on the command line, they show in `ps`.
+pub const SECRET_FLAGS: &[(&str, &str)] = &[
+    (
+        "git_token",
+        "--git-token: use ECS_GITOPS_GIT_TOKEN or --git-token-file",
+    ),
+    (
+        "hook_secret",
+        "--hook-secret: use ECS_GITOPS_HOOK_SECRET or --hook-secret-file",
+    ),
+    (
+        "hook_token",
+        "--hook-token: use ECS_GITOPS_HOOK_TOKEN or --hook-token-file",
+    ),
+];

@@ -1,11 +1,12 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches};
 use tracing_subscriber::EnvFilter;
 
 use ecs_gitops::api::crd::crd_files;
-use ecs_gitops::cli::{Cli, Command, LogFormat, Output, colour};
+use ecs_gitops::cli::{Cli, Command, LogFormat, Output, SECRET_FLAGS, colour};
 use ecs_gitops::commands;
 use ecs_gitops::reconcile::Options;
 use ecs_gitops::sim::{SimConfig, Simulator};
@@ -13,8 +14,18 @@ use ecs_gitops::source::files;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<ExitCode> {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches)?;
     init_logging(cli.log_format);
+    if let Some(run) = matches.subcommand_matches("run") {
+        for (id, advice) in SECRET_FLAGS {
+            if run.value_source(id) == Some(ValueSource::CommandLine) {
+                tracing::warn!(
+                    "a secret given as a flag is visible to every user of this machine (ps): {advice}"
+                );
+            }
+        }
+    }
     match cli.command {
         Command::Sim {
             listen,

@@ -933,3 +933,114 @@ async fn a_commit_with_a_file_too_large_or_not_utf8_is_refused_on_that_file() {
     assert_eq!(task_definition(&status, "EcsService/web"), "web:1");
     setup.kill().await;
 }
+
+/// An empty webhook secret or token would accept anything signed or sent with it: `run`
+/// refuses to start, whether it comes from the environment, a flag or an empty file.
+#[tokio::test]
+async fn an_empty_webhook_secret_or_token_is_refused_at_start() {
+    let root = tempfile::tempdir().unwrap();
+    let empty = root.path().join("empty");
+    std::fs::write(&empty, "\n").unwrap();
+    let empty = empty.to_str().unwrap();
+    // (environment, flags, what the message names)
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str], &'a str);
+    let cases: [Case; 4] = [
+        (&[("ECS_GITOPS_HOOK_SECRET", "")], &[], "the webhook secret"),
+        (&[], &["--hook-secret-file", empty], "the webhook secret"),
+        (&[("ECS_GITOPS_HOOK_TOKEN", "")], &[], "the webhook token"),
+        (&[], &["--hook-token", ""], "the webhook token"),
+    ];
+    for (env, args, what) in cases {
+        let out = Command::new(env!("CARGO_BIN_EXE_ecs-gitops"))
+            .args(["run", "--dir", root.path().to_str().unwrap()])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--endpoint-url",
+                "http://127.0.0.1:9",
+            ])
+            .args(args)
+            .envs(env.iter().copied())
+            .env_remove("ECS_GITOPS_GIT_TOKEN")
+            .output()
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{env:?} {args:?}: started");
+        assert!(
+            stderr.contains(&format!("{what} (")) && stderr.contains("is empty"),
+            "{env:?} {args:?}: {stderr}"
+        );
+    }
+}
+
+/// Sweeps so far: the count of the sweep duration histogram.
+async fn sweeps(web: u16) -> u64 {
+    let metrics = http(
+        format!("127.0.0.1:{web}").parse().unwrap(),
+        "GET",
+        "/metrics",
+        &[],
+        "",
+    )
+    .await
+    .1;
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("ecs_gitops_reconcile_duration_seconds_count "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// `--hook-listen` serves `/hook` alone, so that only it need be public; a burst of hooks
+/// makes one sweep, not one each; a secret given as a flag is warned about.
+#[tokio::test]
+async fn the_hook_listener_serves_only_hooks_and_a_burst_of_hooks_coalesces() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("manifests");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("cluster.yaml"), CLUSTER).unwrap();
+    std::fs::write(dir.join("web.yaml"), service("web", "nginx:1", 1, "")).unwrap();
+    let mut setup = Setup::new(root.path(), SPEED).await;
+    let hook_port = free_port();
+    let hook_listen = format!("127.0.0.1:{hook_port}");
+    setup
+        .start_with(
+            &["--dir", dir.to_str().unwrap()],
+            "1h",
+            SPEED,
+            &["--hook-listen", &hook_listen, "--hook-token", "flag-token"],
+        )
+        .await;
+    wait_for_port(hook_port).await;
+    setup
+        .wait_status("first sync", |s| settled(s, "EcsService/web", "web:1"))
+        .await;
+    let hook_addr: std::net::SocketAddr = hook_listen.parse().unwrap();
+    let main_addr: std::net::SocketAddr = format!("127.0.0.1:{}", setup.web).parse().unwrap();
+    for path in ["/api/status", "/metrics", "/"] {
+        assert_eq!(http(hook_addr, "GET", path, &[], "").await.0, 404, "{path}");
+    }
+    let bearer = [("Authorization", "Bearer flag-token")];
+    assert_eq!(http(main_addr, "POST", "/hook", &bearer, "{}").await.0, 404);
+    let log = setup.log();
+    assert!(
+        log.contains("a secret given as a flag is visible to every user of this machine (ps): --hook-token: use ECS_GITOPS_HOOK_TOKEN or --hook-token-file"),
+        "{log}"
+    );
+
+    let before = sweeps(setup.web).await;
+    for _ in 0..100 {
+        assert_eq!(http(hook_addr, "POST", "/hook", &bearer, "{}").await.0, 202);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sweeps(setup.web).await == before {
+        assert!(Instant::now() < deadline, "no sweep after the hooks");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Time for any sweep still owed to the burst.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let made = sweeps(setup.web).await - before;
+    assert!(made <= 2, "100 hooks made {made} sweeps");
+    setup.kill().await;
+}

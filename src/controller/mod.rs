@@ -144,13 +144,34 @@ pub async fn run(
         };
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
-            Some(()) = triggers.recv() => tracing::info!("webhook: fetching now"),
+            Some(()) = triggers.recv() => {
+                settle(&mut triggers).await;
+                tracing::info!("webhook: fetching now");
+            }
             Some(()) = changes.recv() => tracing::info!("the directory changed"),
             _ = shutdown.changed() => {}
         }
         if *shutdown.borrow() {
             tracing::info!("shutting down");
             return;
+        }
+    }
+}
+
+/// How long webhooks must be quiet before the fetch they ask for starts, and how long a
+/// stream of them may delay it at most. Hooks come in bursts (a push to several branches,
+/// redeliveries); those that arrive while a sweep runs leave one more sweep waiting.
+const HOOK_QUIET: Duration = Duration::from_millis(500);
+const HOOK_MAX_DELAY: Duration = Duration::from_secs(5);
+
+/// Absorbs the webhooks of one burst.
+async fn settle(triggers: &mut mpsc::Receiver<()>) {
+    let deadline = tokio::time::Instant::now() + HOOK_MAX_DELAY;
+    while tokio::time::Instant::now() < deadline {
+        let quiet = (tokio::time::Instant::now() + HOOK_QUIET).min(deadline);
+        match tokio::time::timeout_at(quiet, triggers.recv()).await {
+            Ok(Some(())) => continue,
+            _ => return,
         }
     }
 }

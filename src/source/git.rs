@@ -125,7 +125,8 @@ impl GitConfig {
             )
             .map_err(fetch_error)?;
         let commit = self.resolve(&repo)?;
-        let (files, problems) = self.read_tree(&repo, &commit, max_file_size)?;
+        let mut problems = Vec::new();
+        let files = self.read_tree(&repo, &commit, max_file_size, &mut problems)?;
         let mut parsed = parse_files(files);
         parsed.diagnostics.extend(problems);
         parsed.revision = commit.id().to_string();
@@ -153,13 +154,15 @@ impl GitConfig {
             })
     }
 
-    /// The manifests of the commit's tree (under `path`), and the files that cannot be used.
+    /// The manifests of the commit's tree (under `path`); the files that cannot be used go
+    /// to `problems`.
     fn read_tree(
         &self,
         repo: &Repository,
         commit: &git2::Commit,
         max_file_size: u64,
-    ) -> Result<(Vec<(String, String)>, Vec<Diagnostic>), GitError> {
+        problems: &mut Vec<Diagnostic>,
+    ) -> Result<Vec<(String, String)>, GitError> {
         let read_error = |message: String| GitError::Read {
             commit: commit.id().to_string(),
             path: self.path.clone().unwrap_or_default(),
@@ -186,7 +189,6 @@ impl GitConfig {
             .odb()
             .map_err(|e| read_error(e.message().to_string()))?;
         let mut files = Vec::new();
-        let mut problems = Vec::new();
         let mut failure = None;
         tree.walk(TreeWalkMode::PreOrder, |root, entry| {
             let name = entry.name().unwrap_or_default();
@@ -218,7 +220,7 @@ impl GitConfig {
         .map_err(|e| read_error(e.message().to_string()))?;
         match failure {
             Some(message) => Err(read_error(message)),
-            None => Ok((files, problems)),
+            None => Ok(files),
         }
     }
 
