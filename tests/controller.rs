@@ -1044,3 +1044,107 @@ async fn the_hook_listener_serves_only_hooks_and_a_burst_of_hooks_coalesces() {
     assert!(made <= 2, "100 hooks made {made} sweeps");
     setup.kill().await;
 }
+
+/// After a failed rollout the status says what `apply` says: ECS's reasons, what it rolled
+/// back to, and what changed, also once the spec is quarantined; the log says it at WARN.
+/// When ECS cannot be observed, the sweep stops with an ERROR.
+#[tokio::test]
+async fn a_failed_rollout_is_explained_in_the_status_and_logged_at_warn() {
+    let root = tempfile::tempdir().unwrap();
+    let repo = Repo::new(root.path()).await;
+    let breaker = "  deploymentConfiguration:\n    deploymentCircuitBreaker: {enable: true, rollback: true}\n";
+    repo.commit("cluster.yaml", CLUSTER);
+    repo.commit("web.yaml", &service("web", "nginx:1", 3, breaker));
+    let mut setup = Setup::new(root.path(), SPEED).await;
+    setup.start(&repo.url(), "1h", SPEED, &[]).await;
+    setup
+        .wait_status("first sync", |s| settled(s, "EcsService/web", "web:1"))
+        .await;
+    repo.commit("web.yaml", &service("web", "nginx:fail-1", 3, breaker));
+    let bearer = [("Authorization", format!("Bearer {HOOK_TOKEN}"))];
+    let bearer = [(bearer[0].0, bearer[0].1.as_str())];
+    setup.hook(&bearer).await;
+    let failed = setup
+        .wait_status("the failed rollout", |s| {
+            s["objects"]["EcsService/web"]["verdict"] == "failed"
+        })
+        .await;
+    let message = failed["objects"]["EcsService/web"]["lastError"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for words in [
+        "rollout of web:2 FAILED: ECS deployment circuit breaker",
+        "(stopped tasks: ",
+        "; ECS rolled back to web:1",
+        "; changed: taskDefinition.containerDefinitions[app].image: \"nginx:1\" → \"nginx:fail-1\"",
+    ] {
+        assert!(message.contains(words), "{words:?} missing: {message}");
+    }
+    // The next sweep finds the spec quarantined and still says why.
+    setup.hook(&bearer).await;
+    let quarantined = setup
+        .wait_status("the quarantine", |s| {
+            s["objects"]["EcsService/web"]["verdict"] == "quarantined"
+        })
+        .await;
+    let web = &quarantined["objects"]["EcsService/web"];
+    assert_eq!(
+        web["lastError"].as_str().unwrap(),
+        format!("quarantined until the manifest changes: {message}")
+    );
+    assert_eq!(
+        web["changes"][0]["path"],
+        "taskDefinition.containerDefinitions[app].image"
+    );
+    let page = http(
+        format!("127.0.0.1:{}", setup.web).parse().unwrap(),
+        "GET",
+        "/",
+        &[],
+        "",
+    )
+    .await
+    .1;
+    assert!(
+        page.contains("ECS rolled back to web:1")
+            && page.contains(
+                "containerDefinitions[app].image: &quot;nginx:1&quot; → &quot;nginx:fail-1&quot;"
+            ),
+        "{page}"
+    );
+    let log = setup.log();
+    let warned = log
+        .lines()
+        .filter(|l| l.contains(" WARN ") && l.contains("EcsService/web"))
+        .collect::<Vec<_>>();
+    assert!(
+        warned
+            .iter()
+            .any(|l| l.contains("FAILED: ECS deployment circuit breaker"))
+            && warned
+                .iter()
+                .any(|l| l.contains("quarantined until the manifest changes")),
+        "{log}"
+    );
+
+    // ECS refuses to be observed: the sweep stops, at ERROR.
+    common::sim_json(
+        setup.sim_addr,
+        "POST",
+        "/_sim/faults",
+        r#"{"operations": ["DescribeServices"], "errorRate": 1.0, "error": "AccessDeniedException"}"#,
+    )
+    .await;
+    setup.hook(&bearer).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !setup
+        .log()
+        .lines()
+        .any(|l| l.contains(" ERROR ") && l.contains("observing ECS failed"))
+    {
+        assert!(Instant::now() < deadline, "{}", setup.log());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    setup.kill().await;
+}

@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::api::Parsed;
 use crate::api::status::{Condition, condition, reason};
+use crate::diff::changes::Change;
 use crate::diff::plan::{Desired, Plan, ServiceKey, TaskDefinitionSource, Verdict, plan};
 use crate::ecs::{ObservedService, SdkEcs};
 use crate::reconcile::{Options, Outcome, Reconciler};
@@ -113,6 +114,7 @@ pub async fn run(
     let mut options = config.options.clone();
     options.cancel = Some(shutdown.clone());
     let mut calls_seen = BTreeMap::new();
+    let mut failures = Failures::new();
     loop {
         let started = Instant::now();
         let fetched = config.source.fetch(config.max_file_size).await;
@@ -125,7 +127,16 @@ pub async fn run(
         };
         let mut busy = false;
         if let Some(good) = &last_good {
-            busy = sweep(&mut reconciler, good, &region, &config, &options, &state).await;
+            busy = sweep(
+                &mut reconciler,
+                good,
+                &region,
+                &config,
+                &options,
+                &state,
+                &mut failures,
+            )
+            .await;
         }
         // A source problem stays visible even while the last good revision syncs fine.
         if let Some(problem) = source_problem {
@@ -206,9 +217,9 @@ fn accept(
                 problems.push("no ecs-gitops.dev objects found".into());
             }
             if last_good.is_none_or(|g| g.revision != parsed.revision) {
-                tracing::error!(revision = %parsed.revision, problems = problems.len(), "invalid revision rejected: nothing of it is applied");
+                tracing::warn!(revision = %parsed.revision, problems = problems.len(), "invalid revision rejected: nothing of it is applied");
                 for problem in &problems {
-                    tracing::error!("{problem}");
+                    tracing::warn!("{problem}");
                 }
             }
             state
@@ -255,12 +266,13 @@ async fn sweep(
     config: &RunConfig,
     options: &Options,
     state: &State,
+    failures: &mut Failures,
 ) -> bool {
     let desired = Desired::from_manifests(&good.manifests, region);
     let observed = match reconciler.observe(&desired, options.prune).await {
         Ok(observed) => observed,
         Err(e) => {
-            tracing::warn!(error = %e, "observing ECS failed");
+            tracing::error!(error = %e, "observing ECS failed: this sweep stops here");
             state
                 .metrics
                 .reconciles
@@ -290,15 +302,15 @@ async fn sweep(
         for object in plan.objects.iter().filter(|o| o.verdict != Verdict::InSync) {
             tracing::info!(object = %object.object, verdict = ?object.verdict, changes = object.changes.len(), "dry run: would change");
         }
-        record(
-            state,
-            &desired,
-            &observed.services,
-            &plan,
-            &BTreeMap::new(),
+        let sweep = Sweep {
+            desired: &desired,
+            services: &observed.services,
+            plan: &plan,
+            results: &BTreeMap::new(),
             good,
-            true,
-        );
+            dry_run: true,
+        };
+        record(state, &sweep, failures);
         return false;
     }
     let options = Options {
@@ -338,19 +350,74 @@ async fn sweep(
             .map(|o| o.services)
             .unwrap_or_default()
     };
-    record(state, &desired, &after, &plan, &report.results, good, false)
+    let sweep = Sweep {
+        desired: &desired,
+        services: &after,
+        plan: &plan,
+        results: &report.results,
+        good,
+        dry_run: false,
+    };
+    record(state, &sweep, failures)
 }
 
-/// Writes the per-object status and the revisions; true when a rollout is in flight.
-fn record(
-    state: &State,
-    desired: &Desired,
-    services: &BTreeMap<ServiceKey, ObservedService>,
-    plan: &Plan,
-    results: &BTreeMap<String, Outcome>,
-    good: &Parsed,
+/// The words of each object's last failed rollout (what `apply` printed, and what changed),
+/// kept while its spec stays quarantined.
+type Failures = BTreeMap<String, String>;
+
+/// What one sweep saw and did.
+struct Sweep<'a> {
+    desired: &'a Desired,
+    services: &'a BTreeMap<ServiceKey, ObservedService>,
+    plan: &'a Plan,
+    results: &'a BTreeMap<String, Outcome>,
+    good: &'a Parsed,
     dry_run: bool,
-) -> bool {
+}
+
+/// The fields that changed, as `diff` shows them (masked), for a message: at most five.
+fn changed(changes: &[Change]) -> String {
+    const SHOWN: usize = 5;
+    if changes.is_empty() {
+        return String::new();
+    }
+    let mut lines: Vec<String> = changes.iter().take(SHOWN).map(Change::describe).collect();
+    if changes.len() > SHOWN {
+        lines.push(format!("and {} more", changes.len() - SHOWN));
+    }
+    format!("; changed: {}", lines.join(", "))
+}
+
+/// Why a spec is quarantined when this controller did not see it fail (it was restarted):
+/// ECS's own words from the service's events, and what runs now.
+fn earlier_failure(hash: &str, live: Option<&ObservedService>) -> String {
+    let mut message = format!("spec {hash} failed to roll out");
+    if let Some(live) = live {
+        if let Some(event) = live
+            .events
+            .iter()
+            .find(|e| e.contains("failed") || e.contains("rolling back"))
+        {
+            message.push_str(&format!(" (ECS: {event})"));
+        }
+        let running = live.task_definition.rsplit('/').next().unwrap_or_default();
+        message.push_str(&format!("; running {running}"));
+    }
+    message
+}
+
+/// Writes the per-object status and the revisions; logs each new problem at WARN; true
+/// when a rollout is in flight.
+fn record(state: &State, sweep: &Sweep, failures: &mut Failures) -> bool {
+    let Sweep {
+        desired,
+        services,
+        plan,
+        results,
+        good,
+        dry_run,
+    } = *sweep;
+    let before = state.read().objects;
     let mut objects = BTreeMap::new();
     let mut in_flight = false;
     let mut failed = 0;
@@ -401,17 +468,34 @@ fn record(
                 }
             }
         }
+        let live = desired
+            .services
+            .iter()
+            .find(|s| s.object == object.object)
+            .and_then(|s| services.get(&s.key));
         let (ready, why, message) = match (results.get(&object.object), &object.verdict) {
             (Some(Outcome::Failed { message }), _) => {
-                (false, reason::ROLLOUT_FAILED, message.clone())
+                let message = format!("{message}{}", changed(&object.changes));
+                failures.insert(object.object.clone(), message.clone());
+                (false, reason::ROLLOUT_FAILED, message)
             }
             (_, Verdict::Blocked { reason: why }) => (false, blocked_reason(why), why.clone()),
-            (_, Verdict::Quarantined { hash }) => (
-                false,
-                reason::QUARANTINED,
-                format!("spec {hash} failed to roll out"),
-            ),
+            (_, Verdict::Quarantined { hash }) => {
+                let failure = failures.get(&object.object).cloned().unwrap_or_else(|| {
+                    format!(
+                        "{}{}",
+                        earlier_failure(hash, live),
+                        changed(&object.changes)
+                    )
+                });
+                (
+                    false,
+                    reason::QUARANTINED,
+                    format!("quarantined until the manifest changes: {failure}"),
+                )
+            }
             (_, Verdict::InSync) | (Some(Outcome::Done { .. }), _) => {
+                failures.remove(&object.object);
                 (true, reason::RECONCILIATION_SUCCEEDED, "in sync".into())
             }
             _ => (false, reason::PROGRESSING, "changes pending".into()),
@@ -419,6 +503,17 @@ fn record(
         if !ready {
             failed += 1;
             status.last_error = Some(message.clone());
+            status.changes = object.changes.clone();
+            let new = before
+                .get(&object.object)
+                .is_none_or(|b| b.last_error.as_ref() != Some(&message));
+            match why {
+                _ if !new => {}
+                reason::PROGRESSING | reason::SUSPENDED => {
+                    tracing::info!(object = %object.object, "{message}")
+                }
+                _ => tracing::warn!(object = %object.object, "{message}"),
+            }
         }
         // kstatus: Ready, plus Reconciling while changes are pending and Stalled when only a
         // change to the source can help.
@@ -499,6 +594,43 @@ fn export_calls(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// After a restart the controller has not seen the failure: ECS's events say why.
+    #[test]
+    fn a_failure_seen_before_a_restart_is_told_from_ecs_events() {
+        let live = ObservedService {
+            arn: "arn:aws:ecs:us-east-1:0:service/c1/web".into(),
+            name: "web".into(),
+            cluster_arn: String::new(),
+            status: "ACTIVE".into(),
+            task_definition: "arn:aws:ecs:us-east-1:0:task-definition/web:1".into(),
+            desired_count: 1,
+            running_count: 1,
+            pending_count: 0,
+            spec: Default::default(),
+            tags: Default::default(),
+            deployments: Vec::new(),
+            events: vec![
+                "(service web) has reached a steady state.".into(),
+                "(service web) (deployment ecs-svc/1) deployment failed: tasks failed to start."
+                    .into(),
+            ],
+        };
+        let change = Change {
+            path: "taskDefinition.containerDefinitions[app].environment[API_TOKEN].value".into(),
+            old: Some("t0k3n-old".into()),
+            new: Some("t0k3n-new".into()),
+        };
+        let message = format!(
+            "{}{}",
+            earlier_failure("9655abc", Some(&live)),
+            changed(std::slice::from_ref(&change))
+        );
+        assert_eq!(
+            message,
+            "spec 9655abc failed to roll out (ECS: (service web) (deployment ecs-svc/1) deployment failed: tasks failed to start.); running web:1; changed: taskDefinition.containerDefinitions[app].environment[API_TOKEN].value: \"***\" → \"***\""
+        );
+    }
 
     #[test]
     fn the_source_is_described_without_credentials() {

@@ -77,14 +77,18 @@ impl Faults {
             if error.is_some() {
                 continue;
             }
+            let injected = match self.rules[i].error.as_deref() {
+                Some("ThrottlingException") => ApiError::throttling(),
+                Some("AccessDeniedException") => {
+                    ApiError::other("AccessDeniedException", "Injected fault.")
+                }
+                _ => ApiError::server("Injected fault."),
+            };
             if self.rules[i].fail_next > 0 {
                 self.rules[i].fail_next -= 1;
-                error = Some(match self.rules[i].error.as_deref() {
-                    Some("ThrottlingException") => ApiError::throttling(),
-                    _ => ApiError::server("Injected fault."),
-                });
+                error = Some(injected);
             } else if error_rate > 0.0 && self.roll() < error_rate {
-                error = Some(ApiError::server("Injected fault."));
+                error = Some(injected);
             } else if throttle_rate > 0.0 && self.roll() < throttle_rate {
                 error = Some(ApiError::throttling());
             }
