@@ -345,9 +345,13 @@ async fn pushes_roll_out_bad_commits_are_refused_and_hooks_are_authenticated() {
         sim_calls(setup.sim_addr, "RegisterTaskDefinition", "ok").await,
         sim_calls(setup.sim_addr, "UpdateService", "ok").await,
     );
+    // The bad commit also carries a compose-style secret: the errors never repeat it.
     repo.commit(
         "web.yaml",
-        &service("web", "nginx:3", 2, "").replace("memory: 128", "memroy: 128"),
+        &service("web", "nginx:3", 2, "").replace(
+            "memory: 128",
+            "memory: 128\n        esential: true\n        environment: [\"DB_PASSWORD=hunter2-compose-style\"]",
+        ),
     );
     setup
         .hook(&[("Authorization", &format!("Bearer {HOOK_TOKEN}"))])
@@ -360,7 +364,25 @@ async fn pushes_roll_out_bad_commits_are_refused_and_hooks_are_authenticated() {
         })
         .await;
     let error = status["validationErrors"][0].as_str().unwrap();
-    assert!(error.starts_with("deploy/web.yaml:12:9: EcsService/web: spec.taskDefinition.containerDefinitions[0].memroy: unknown field \"memroy\""), "{error}");
+    assert!(error.starts_with("deploy/web.yaml:13:9: EcsService/web: spec.taskDefinition.containerDefinitions[0].esential: unknown field \"esential\""), "{error}");
+    assert_eq!(
+        status["validationErrors"][1],
+        "deploy/web.yaml:14:23: EcsService/web: spec.taskDefinition.containerDefinitions[0].environment[0]: expected a mapping, got string"
+    );
+    assert_eq!(status["validationErrors"].as_array().unwrap().len(), 2);
+    let page = http(
+        format!("127.0.0.1:{}", setup.web).parse().unwrap(),
+        "GET",
+        "/",
+        &[],
+        "",
+    )
+    .await
+    .1;
+    assert!(page.contains("expected a mapping, got string"), "{page}");
+    for output in [status.to_string(), page, setup.log()] {
+        assert!(!output.contains("hunter2"), "{output}");
+    }
     assert_eq!(status["lastAppliedRevision"], applied.as_str());
     assert_ne!(status["lastAttemptedRevision"], applied.as_str());
     let after = (
