@@ -17,6 +17,10 @@ pub struct Cli {
     /// Log format on stderr (the level comes from RUST_LOG, default `info`).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// The largest manifest file read (validate, diff, apply, run): 4MiB, 512KiB or bytes.
+    /// A larger file is an error on that file.
+    #[arg(long, global = true, default_value = "4MiB", value_parser = byte_size)]
+    pub max_file_size: u64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -99,9 +103,14 @@ pub struct RunArgs {
     /// How often to fetch the source and repair drift (±5 %).
     #[arg(long, default_value = "1m", value_parser = duration_ms)]
     pub interval: std::time::Duration,
-    /// Where to serve /metrics, /healthz, /readyz, /api/status, /hook and the status page.
+    /// Where to serve /metrics, /healthz, /readyz, /api/status, the status page and (unless
+    /// --hook-listen is given) /hook.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// A second listener serving only POST /hook, for the Git host to reach while --listen
+    /// stays private.
+    #[arg(long)]
+    pub hook_listen: Option<SocketAddr>,
     /// Report drift and plans, change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -115,12 +124,14 @@ pub struct RunArgs {
     /// How often rollouts are polled.
     #[arg(long, default_value = "2s", value_parser = duration_ms)]
     pub poll: std::time::Duration,
-    /// https token or password for the repository.
-    #[arg(long, env = "ECS_GITOPS_GIT_TOKEN", hide_env_values = true)]
-    pub git_token: Option<String>,
-    /// A file holding the https token (wins over ECS_GITOPS_GIT_TOKEN).
+    /// A file holding the https token or password for the repository (wins over
+    /// ECS_GITOPS_GIT_TOKEN).
     #[arg(long)]
     pub git_token_file: Option<PathBuf>,
+    /// The https token from the environment (ECS_GITOPS_GIT_TOKEN); as a flag every user of
+    /// the machine sees it in `ps`.
+    #[arg(long, env = "ECS_GITOPS_GIT_TOKEN", hide_env_values = true)]
+    pub git_token: Option<String>,
     /// https user name for the token (default x-access-token).
     #[arg(long)]
     pub git_username: Option<String>,
@@ -133,13 +144,19 @@ pub struct RunArgs {
     /// Where the bare cache repositories are kept.
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
-    /// GitHub webhook secret (X-Hub-Signature-256).
-    #[arg(long, env = "ECS_GITOPS_HOOK_SECRET", hide_env_values = true)]
-    pub hook_secret: Option<String>,
-    /// A file holding the webhook secret (wins over ECS_GITOPS_HOOK_SECRET).
+    /// A file holding GitHub's webhook secret (X-Hub-Signature-256); wins over
+    /// ECS_GITOPS_HOOK_SECRET.
     #[arg(long)]
     pub hook_secret_file: Option<PathBuf>,
-    /// Bearer token accepted by POST /hook.
+    /// The webhook secret from the environment (ECS_GITOPS_HOOK_SECRET); as a flag every user
+    /// of the machine sees it in `ps`.
+    #[arg(long, env = "ECS_GITOPS_HOOK_SECRET", hide_env_values = true)]
+    pub hook_secret: Option<String>,
+    /// A file holding the bearer token POST /hook accepts; wins over ECS_GITOPS_HOOK_TOKEN.
+    #[arg(long)]
+    pub hook_token_file: Option<PathBuf>,
+    /// The bearer token from the environment (ECS_GITOPS_HOOK_TOKEN); as a flag every user of
+    /// the machine sees it in `ps`.
     #[arg(long, env = "ECS_GITOPS_HOOK_TOKEN", hide_env_values = true)]
     pub hook_token: Option<String>,
 }
@@ -208,6 +225,29 @@ fn duration_ms(text: &str) -> Result<std::time::Duration, String> {
     }
 }
 
+/// A size in bytes: `4194304`, `512KiB`, `4MiB`.
+fn byte_size(text: &str) -> Result<u64, String> {
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, ""),
+    };
+    let scale = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1024,
+        "MiB" => 1024 * 1024,
+        "GiB" => 1024 * 1024 * 1024,
+        _ => return Err(format!("{text:?} is not a size (4194304, 512KiB, 4MiB)")),
+    };
+    match number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+    {
+        Some(bytes) if bytes > 0 => Ok(bytes),
+        _ => Err(format!("{text:?} is not a size (4194304, 512KiB, 4MiB)")),
+    }
+}
+
 fn positive(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
@@ -226,3 +266,25 @@ pub enum LogFormat {
     Text,
     Json,
 }
+
+/// Whether output to a stream may carry ANSI colour: only on a terminal, and not when
+/// `NO_COLOR` is set (to anything but the empty string).
+pub fn colour(terminal: bool) -> bool {
+    terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// The `run` flags that carry a secret: given on the command line, they show in `ps`.
+pub const SECRET_FLAGS: &[(&str, &str)] = &[
+    (
+        "git_token",
+        "--git-token: use ECS_GITOPS_GIT_TOKEN or --git-token-file",
+    ),
+    (
+        "hook_secret",
+        "--hook-secret: use ECS_GITOPS_HOOK_SECRET or --hook-secret-file",
+    ),
+    (
+        "hook_token",
+        "--hook-token: use ECS_GITOPS_HOOK_TOKEN or --hook-token-file",
+    ),
+];

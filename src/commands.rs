@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::api::Parsed;
-use crate::cli::{EcsArgs, Output};
+use crate::cli::{EcsArgs, Output, colour};
 use crate::diff::observed::Owner;
 use crate::diff::plan::{Desired, Plan, Prune, Verdict, plan};
 use crate::ecs::{EcsConfig, SdkEcs};
@@ -43,8 +43,8 @@ pub async fn connect(args: &EcsArgs) -> std::io::Result<(SdkEcs, Option<Simulato
 }
 
 /// Loads and validates; prints the problems and returns `None` when the revision is unusable.
-fn load(paths: &[PathBuf]) -> Option<Parsed> {
-    let parsed = files::load(paths);
+fn load(paths: &[PathBuf], max_file_size: u64) -> Option<Parsed> {
+    let parsed = files::load(paths, max_file_size);
     for diagnostic in &parsed.diagnostics {
         eprintln!("{diagnostic}");
     }
@@ -67,7 +67,7 @@ struct LiveProgress {
 
 impl LiveProgress {
     fn new() -> LiveProgress {
-        let terminal = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let terminal = colour(std::io::stdout().is_terminal());
         LiveProgress {
             bars: terminal.then(|| (MultiProgress::new(), Mutex::new(BTreeMap::new()))),
         }
@@ -120,7 +120,7 @@ struct Paint(bool);
 
 impl Paint {
     fn new() -> Paint {
-        Paint(std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+        Paint(colour(std::io::stdout().is_terminal()))
     }
 
     fn color(&self, code: &str, text: &str) -> String {
@@ -184,8 +184,9 @@ async fn prepare(
     paths: &[PathBuf],
     args: &EcsArgs,
     prune: Prune,
+    max_file_size: u64,
 ) -> anyhow::Result<Result<Planned, ExitCode>> {
-    let Some(parsed) = load(paths) else {
+    let Some(parsed) = load(paths, max_file_size) else {
         return Ok(Err(ExitCode::from(2)));
     };
     let owner = owner_of(args, paths);
@@ -214,8 +215,9 @@ pub async fn diff(
     args: &EcsArgs,
     prune: Prune,
     output: Output,
+    max_file_size: u64,
 ) -> anyhow::Result<ExitCode> {
-    let plan = match prepare(paths, args, prune).await? {
+    let plan = match prepare(paths, args, prune, max_file_size).await? {
         Ok(planned) => planned.plan,
         Err(code) => return Ok(code),
     };
@@ -233,13 +235,14 @@ pub async fn apply(
     paths: &[PathBuf],
     args: &EcsArgs,
     options: Options,
+    max_file_size: u64,
 ) -> anyhow::Result<ExitCode> {
     let Planned {
         parsed,
         reconciler,
         plan,
         _simulator,
-    } = match prepare(paths, args, options.prune).await? {
+    } = match prepare(paths, args, options.prune, max_file_size).await? {
         Ok(planned) => planned,
         Err(code) => return Ok(code),
     };

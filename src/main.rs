@@ -1,10 +1,12 @@
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches};
 use tracing_subscriber::EnvFilter;
 
 use ecs_gitops::api::crd::crd_files;
-use ecs_gitops::cli::{Cli, Command, LogFormat, Output};
+use ecs_gitops::cli::{Cli, Command, LogFormat, Output, SECRET_FLAGS, colour};
 use ecs_gitops::commands;
 use ecs_gitops::reconcile::Options;
 use ecs_gitops::sim::{SimConfig, Simulator};
@@ -12,8 +14,18 @@ use ecs_gitops::source::files;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<ExitCode> {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches)?;
     init_logging(cli.log_format);
+    if let Some(run) = matches.subcommand_matches("run") {
+        for (id, advice) in SECRET_FLAGS {
+            if run.value_source(id) == Some(ValueSource::CommandLine) {
+                tracing::warn!(
+                    "a secret given as a flag is visible to every user of this machine (ps): {advice}"
+                );
+            }
+        }
+    }
     match cli.command {
         Command::Sim {
             listen,
@@ -37,13 +49,13 @@ async fn main() -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Validate { paths, output } => Ok(validate(&paths, output)?),
+        Command::Validate { paths, output } => Ok(validate(&paths, output, cli.max_file_size)?),
         Command::Diff {
             paths,
             ecs,
             prune,
             output,
-        } => commands::diff(&paths, &ecs, prune.mode(), output).await,
+        } => commands::diff(&paths, &ecs, prune.mode(), output, cli.max_file_size).await,
         Command::Apply {
             paths,
             ecs,
@@ -61,10 +73,10 @@ async fn main() -> anyhow::Result<ExitCode> {
                 poll,
                 ..Options::default()
             };
-            commands::apply(&paths, &ecs, options).await
+            commands::apply(&paths, &ecs, options, cli.max_file_size).await
         }
         Command::Run(args) => {
-            ecs_gitops::serve::serve(*args).await?;
+            ecs_gitops::serve::serve(*args, cli.max_file_size).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Crds => {
@@ -75,11 +87,22 @@ async fn main() -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Where the AWS SDK writes credentials (the access key id in its endpoint and identity
+/// debug lines, the signed request at trace): held at INFO whatever RUST_LOG asks.
+const CREDENTIAL_LOGGERS: &[&str] = &[
+    "aws_smithy_runtime::client::orchestrator=info",
+    "aws_sigv4=info",
+];
+
 fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env()
+    let mut filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,aws_config=error"));
+    for directive in CREDENTIAL_LOGGERS {
+        filter = filter.add_directive(directive.parse().expect("a valid directive"));
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour(std::io::stderr().is_terminal()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
@@ -87,8 +110,12 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-fn validate(paths: &[std::path::PathBuf], output: Output) -> anyhow::Result<ExitCode> {
-    let parsed = files::load(paths);
+fn validate(
+    paths: &[std::path::PathBuf],
+    output: Output,
+    max_file_size: u64,
+) -> anyhow::Result<ExitCode> {
+    let parsed = files::load(paths, max_file_size);
     let no_objects = parsed.manifests.is_empty() && parsed.errors() == 0;
     let valid = parsed.errors() == 0 && !no_objects;
     match output {

@@ -1,6 +1,8 @@
-//! `ecs-gitops run`: wires the source, the ECS client, the web server and the loop, and
+//! `ecs-gitops run`: wires the source, the ECS client, the web server(s) and the loop, and
 //! shuts down cleanly on SIGTERM/SIGINT.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,23 +14,68 @@ use crate::controller::{RunConfig, Source, State, run};
 use crate::diff::observed::Owner;
 use crate::reconcile::Options;
 use crate::source::git::{GitAuth, GitConfig};
-use crate::web::{HookAuth, router};
+use crate::web::{self, Hook, HookAuth, Limits, hook_router, router};
 
 /// How long shutdown may take before the process exits anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
 
-/// A secret from its file (when given, it wins) or its value.
+/// Why `run` cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(
+        "{what} is empty: an empty secret would accept anything signed with it; give a value or leave it out"
+    )]
+    EmptySecret { what: &'static str },
+    #[error("reading {what} from {path}: {source}")]
+    ReadSecret {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("listening on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("connecting to ECS: {0}")]
+    Connect(#[source] std::io::Error),
+}
+
+/// A secret from its file (when given, it wins) or its value (flag or environment); an
+/// empty one is refused.
 fn read_secret(
+    what: &'static str,
     value: &Option<String>,
-    file: &Option<std::path::PathBuf>,
-) -> anyhow::Result<Option<String>> {
-    match file {
-        Some(path) => Ok(Some(std::fs::read_to_string(path)?.trim().to_string())),
-        None => Ok(value.clone()),
+    file: &Option<PathBuf>,
+) -> Result<Option<String>, ServeError> {
+    let secret = match file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|source| ServeError::ReadSecret {
+                    what,
+                    path: path.clone(),
+                    source,
+                })?
+                .trim()
+                .to_string(),
+        ),
+        None => value.clone(),
+    };
+    match secret {
+        Some(secret) if secret.trim().is_empty() => Err(ServeError::EmptySecret { what }),
+        secret => Ok(secret),
     }
 }
 
-pub async fn serve(args: RunArgs) -> anyhow::Result<()> {
+async fn listen(addr: SocketAddr) -> Result<tokio::net::TcpListener, ServeError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Listen { addr, source })
+}
+
+pub async fn serve(args: RunArgs, max_file_size: u64) -> Result<(), ServeError> {
     let source = match (&args.git, &args.dir) {
         (Some(url), _) => Source::Git(GitConfig {
             url: url.clone(),
@@ -39,25 +86,37 @@ pub async fn serve(args: RunArgs) -> anyhow::Result<()> {
                 .clone()
                 .unwrap_or_else(|| std::env::temp_dir().join("ecs-gitops-cache")),
             auth: GitAuth {
-                token: read_secret(&args.git_token, &args.git_token_file)?,
+                token: read_secret(
+                    "the Git token (ECS_GITOPS_GIT_TOKEN, --git-token-file or --git-token)",
+                    &args.git_token,
+                    &args.git_token_file,
+                )?,
                 username: args.git_username.clone(),
                 ssh_key: args.git_ssh_key.clone(),
                 known_hosts: args.git_known_hosts.clone(),
             },
         }),
         (None, Some(dir)) => Source::Dir(dir.clone()),
-        (None, None) => anyhow::bail!("give --git URL or --dir PATH"),
+        (None, None) => unreachable!("clap requires --git or --dir"),
     };
-    let hook = HookAuth {
-        secret: read_secret(&args.hook_secret, &args.hook_secret_file)?,
-        token: args.hook_token.clone(),
+    let auth = HookAuth {
+        secret: read_secret(
+            "the webhook secret (ECS_GITOPS_HOOK_SECRET, --hook-secret-file or --hook-secret)",
+            &args.hook_secret,
+            &args.hook_secret_file,
+        )?,
+        token: read_secret(
+            "the webhook token (ECS_GITOPS_HOOK_TOKEN, --hook-token-file or --hook-token)",
+            &args.hook_token,
+            &args.hook_token_file,
+        )?,
     };
     let owner = args
         .ecs
         .owner
         .as_deref()
         .map_or_else(|| source.default_owner(), Owner::new);
-    let (ecs, _simulator) = connect(&args.ecs).await?;
+    let (ecs, _simulator) = connect(&args.ecs).await.map_err(ServeError::Connect)?;
     let stale_after = args.interval * 3 + args.ecs.call_timeout;
     let state = Arc::new(State::new(
         source.describe(),
@@ -65,19 +124,31 @@ pub async fn serve(args: RunArgs) -> anyhow::Result<()> {
         stale_after,
     ));
     let (trigger, triggers) = mpsc::channel(1);
-    let listener = tokio::net::TcpListener::bind(args.listen).await?;
-    let address = listener.local_addr()?;
+    let hook = Hook { auth, trigger };
     let (stop, shutdown) = watch::channel(false);
-    let app = router(state.clone(), hook, trigger);
-    let mut web_shutdown = shutdown.clone();
-    let web = tokio::spawn(async move {
-        let served = axum::serve(listener, app).with_graceful_shutdown(async move {
-            let _ = web_shutdown.wait_for(|stop| *stop).await;
-        });
-        if let Err(e) = served.await {
-            tracing::error!(error = %e, "web server stopped");
+    let listener = listen(args.listen).await?;
+    let address = listener.local_addr().unwrap_or(args.listen);
+    let mut servers = Vec::new();
+    let main_hook = match args.hook_listen {
+        Some(hook_addr) => {
+            let hook_listener = listen(hook_addr).await?;
+            tracing::info!(listen = %hook_addr, "webhook listener: POST /hook only");
+            servers.push(tokio::spawn(web::serve(
+                hook_listener,
+                hook_router(hook),
+                Limits::default(),
+                shutdown.clone(),
+            )));
+            None
         }
-    });
+        None => Some(hook),
+    };
+    servers.push(tokio::spawn(web::serve(
+        listener,
+        router(state.clone(), main_hook),
+        Limits::default(),
+        shutdown.clone(),
+    )));
     tracing::info!(source = %source.describe(), %owner, status_page = %format!("http://{address}/"), "ecs-gitops controller started");
     println!(
         "ecs-gitops: watching {} as owner {owner}; status page at http://{address}/",
@@ -88,6 +159,7 @@ pub async fn serve(args: RunArgs) -> anyhow::Result<()> {
         owner,
         interval: args.interval,
         dry_run: args.dry_run,
+        max_file_size,
         options: Options {
             prune: args.prune.mode(),
             timeout: args.timeout,
@@ -109,7 +181,9 @@ pub async fn serve(args: RunArgs) -> anyhow::Result<()> {
         }
     }
     let _ = stop.send(true);
-    let _ = tokio::time::timeout(Duration::from_secs(1), web).await;
+    for server in servers {
+        let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
+    }
     Ok(())
 }
 

@@ -1,19 +1,29 @@
 //! The controller's HTTP side: `/metrics`, `/healthz`, `/readyz`, `/api/status`, the webhook
-//! (`POST /hook`) and a status page a person can glance at (`/`).
+//! (`POST /hook`) and a status page a person can glance at (`/`); and the server that runs
+//! them with limits, so that slow or idle clients cannot hold the controller's connections.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State as Extract;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use hmac::{Hmac, KeyInit, Mac};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use sha2::Sha256;
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc, watch};
 
 use crate::controller::State;
+
+/// GitHub caps webhook payloads at 25 MB: a larger body is refused unread.
+pub const HOOK_BODY_LIMIT: usize = 25 * 1024 * 1024;
+/// How long a webhook's body may take to arrive.
+const HOOK_BODY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Who may trigger a fetch through `POST /hook`.
 #[derive(Clone, Debug, Default)]
@@ -24,26 +34,103 @@ pub struct HookAuth {
     pub token: Option<String>,
 }
 
+/// The webhook: who may call it, and what it wakes.
+#[derive(Clone)]
+pub struct Hook {
+    pub auth: HookAuth,
+    pub trigger: mpsc::Sender<()>,
+}
+
 #[derive(Clone)]
 struct Web {
     state: Arc<State>,
-    hook: HookAuth,
-    trigger: mpsc::Sender<()>,
 }
 
-pub fn router(state: Arc<State>, hook: HookAuth, trigger: mpsc::Sender<()>) -> Router {
-    Router::new()
+/// The status endpoints, and `POST /hook` when `hook` is given (else it has a listener of
+/// its own: `hook_router`).
+pub fn router(state: Arc<State>, hook: Option<Hook>) -> Router {
+    let status = Router::new()
         .route("/", get(page))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthy))
         .route("/readyz", get(ready))
         .route("/api/status", get(status))
+        .with_state(Web { state });
+    match hook {
+        Some(hook) => status.merge(hook_router(hook)),
+        None => status,
+    }
+}
+
+/// `POST /hook` alone, for a listener the Git host can reach.
+pub fn hook_router(hook: Hook) -> Router {
+    Router::new()
         .route("/hook", post(trigger_fetch))
-        .with_state(Web {
-            state,
-            hook,
-            trigger,
-        })
+        .with_state(hook)
+}
+
+/// Limits of a listener.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// How long a client may take to send a request's headers; also how long a kept-alive
+    /// connection may sit idle before its next request.
+    pub header_read_timeout: Duration,
+    /// Connections served at once; more wait in the kernel's backlog.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 256,
+        }
+    }
+}
+
+/// Serves `app` on `listener` (HTTP/1.1, hyper) within `limits` until `shutdown` turns true;
+/// requests in flight then get a second to finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: Limits,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let connections = Arc::new(Semaphore::new(limits.max_connections));
+    let graceful = GracefulShutdown::new();
+    loop {
+        let accepted = tokio::select! {
+            accepted = async {
+                let permit = connections.clone().acquire_owned().await;
+                (permit, listener.accept().await)
+            } => accepted,
+            _ = shutdown.wait_for(|stop| *stop) => break,
+        };
+        let (Ok(permit), accepted) = accepted else {
+            break;
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of file descriptors, say: let some connections end first.
+                tracing::warn!(error = %e, "accepting a connection");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout)
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended");
+            }
+            drop(permit);
+        });
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), graceful.shutdown()).await;
 }
 
 async fn metrics(Extract(web): Extract<Web>) -> Response {
@@ -121,13 +208,35 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-async fn trigger_fetch(Extract(web): Extract<Web>, headers: HeaderMap, body: Bytes) -> Response {
-    if !authorized(&web.hook, &headers, &body) {
+async fn trigger_fetch(Extract(hook): Extract<Hook>, headers: HeaderMap, body: Body) -> Response {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > HOOK_BODY_LIMIT) {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "larger than GitHub's 25 MB").into_response();
+    }
+    let body = match tokio::time::timeout(
+        HOOK_BODY_TIMEOUT,
+        axum::body::to_bytes(body, HOOK_BODY_LIMIT),
+    )
+    .await
+    {
+        Ok(Ok(body)) => body,
+        Ok(Err(_)) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                "cannot read the body (at most 25 MB)",
+            )
+                .into_response();
+        }
+        Err(_) => return (StatusCode::REQUEST_TIMEOUT, "the body was too slow").into_response(),
+    };
+    if !authorized(&hook.auth, &headers, &body) {
         tracing::warn!("webhook refused: no valid signature or token");
         return (StatusCode::UNAUTHORIZED, "unauthorized").into_response();
     }
-    // A full channel means a fetch is already due.
-    let _ = web.trigger.try_send(());
+    // A full channel means a fetch is already due: hooks that arrive meanwhile coalesce.
+    let _ = hook.trigger.try_send(());
     (StatusCode::ACCEPTED, "fetch triggered").into_response()
 }
 

@@ -47,7 +47,7 @@ fn errors(report: &Value) -> Vec<(String, u64, String, String)> {
 const BAD: &[(&str, u64, &str, &str)] = &[
     (
         "01-unknown-field",
-        9,
+        10,
         "spec.containerDefinitions[0].memroy",
         "unknown field \"memroy\", did you mean \"memory\"?",
     ),
@@ -189,6 +189,24 @@ const BAD: &[(&str, u64, &str, &str)] = &[
         "spec.loadBalancers[0].containerPort",
         "container \"web\" has no port mapping for containerPort 8080",
     ),
+    (
+        "25-negative-container-cpu",
+        10,
+        "spec.containerDefinitions[0].cpu",
+        "-100 is not a CPU share: use 0 or more CPU units (1024 is one vCPU)",
+    ),
+    (
+        "26-image-characters",
+        9,
+        "spec.containerDefinitions[0].image",
+        "\"worker:🚀\" is not an image ECS accepts: up to 255 letters, digits, hyphens, underscores, colons, periods, slashes, number signs and @",
+    ),
+    (
+        "27-ec2-compatible-container-memory",
+        11,
+        "spec.containerDefinitions[1].memory",
+        "without requiresCompatibilities the task definition is EC2-compatible: set memory or memoryReservation on container \"envoy\", or memory on the task (ECS refuses to register it otherwise)",
+    ),
 ];
 
 #[test]
@@ -216,7 +234,7 @@ fn text_output_says_where_and_what() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(
         stdout.starts_with(
-            "tests/fixtures/invalid/01-unknown-field.yaml:9:7: EcsTaskDefinition/api: \
+            "tests/fixtures/invalid/01-unknown-field.yaml:10:7: EcsTaskDefinition/api: \
              spec.containerDefinitions[0].memroy: unknown field \"memroy\", did you mean \"memory\"?\n"
         ),
         "{stdout}"
@@ -309,6 +327,62 @@ fn secret_looking_environment_values_warn_without_printing_the_value() {
         warnings[1]
     );
     assert!(warnings[0].contains("move it to `secrets`"));
+}
+
+/// Errors under `environment`, `secrets`, `dockerLabels`, `logConfiguration.options`, …
+/// name the field and the type found, never the value: text and JSON alike.
+#[test]
+fn errors_under_credential_fields_never_repeat_the_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("app.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: ecs-gitops.dev/v1alpha1\nkind: EcsTaskDefinition\nmetadata:\n  name: app\n\
+         spec:\n  memory: \"512\"\n  containerDefinitions:\n    - name: app\n      image: app:1\n\
+         \x20     environment:\n        - DB_PASSWORD=hunter2-compose-style\n\
+         \x20       - {name: SECRET_NUM, value: 12345678}\n\
+         \x20     dockerLabels: {api.token: 987654321}\n\
+         \x20     logConfiguration: {logDriver: splunk, options: {splunk-token: [tok-in-a-list]}}\n",
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let text = String::from_utf8(ecs_gitops(&["validate", path]).stdout).unwrap();
+    let (code, report) = validate_json(path);
+    assert_eq!(code, Some(1));
+    let found: Vec<(u64, String, String)> = errors(&report)
+        .into_iter()
+        .map(|(_, line, field, message)| (line, field, message))
+        .collect();
+    let expected: Vec<(u64, String, String)> = [
+        (
+            11,
+            "spec.containerDefinitions[0].environment[0]",
+            "expected a mapping, got string",
+        ),
+        (
+            12,
+            "spec.containerDefinitions[0].environment[1].value",
+            "expected a string, got integer (quote it)",
+        ),
+        (
+            13,
+            "spec.containerDefinitions[0].dockerLabels.api.token",
+            "expected a string, got integer (quote it)",
+        ),
+        (
+            14,
+            "spec.containerDefinitions[0].logConfiguration.options.splunk-token",
+            "expected a string, got list",
+        ),
+    ]
+    .iter()
+    .map(|(line, field, message)| (*line, field.to_string(), message.to_string()))
+    .collect();
+    assert_eq!(found, expected, "{text}");
+    for secret in ["hunter2", "12345678", "987654321", "tok-in-a-list"] {
+        assert!(!text.contains(secret), "{secret}: {text}");
+        assert!(!report.to_string().contains(secret), "{secret}: {report:#}");
+    }
 }
 
 #[test]
@@ -411,4 +485,133 @@ fn crds_carry_printer_columns_status_and_docs() {
         network_mode["enum"],
         serde_json::json!(["awsvpc", "bridge", "host", "none", null])
     );
+}
+
+const CLUSTER: &str =
+    "apiVersion: ecs-gitops.dev/v1alpha1\nkind: EcsCluster\nmetadata:\n  name: prod\nspec: {}\n";
+
+/// A `.json` file is JSON: a trailing comma is an error with its line and column.
+#[test]
+fn json_files_are_read_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cluster.json");
+    std::fs::write(
+        &file,
+        "{\n  \"apiVersion\": \"ecs-gitops.dev/v1alpha1\",\n  \"kind\": \"EcsCluster\",\n  \"metadata\": {\"name\": \"prod\"},\n  \"spec\": {},\n}\n",
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let (code, report) = validate_json(path);
+    assert_eq!(code, Some(1), "{report:#}");
+    assert_eq!(
+        errors(&report),
+        [(
+            path.to_string(),
+            6,
+            String::new(),
+            "invalid JSON: trailing comma".to_string()
+        )]
+    );
+    std::fs::write(&file, "{\"apiVersion\": \"ecs-gitops.dev/v1alpha1\", \"kind\": \"EcsCluster\", \"metadata\": {\"name\": \"prod\"}, \"spec\": {}}").unwrap();
+    assert_eq!(validate_json(path).0, Some(0));
+}
+
+/// Input that is not UTF-8 is located by byte offset (and line and column).
+#[test]
+fn non_utf8_input_names_the_byte_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cluster.yaml");
+    let mut bytes = CLUSTER.as_bytes().to_vec();
+    bytes.extend(b"# caf\xe9\n");
+    std::fs::write(&file, &bytes).unwrap();
+    let path = file.to_str().unwrap();
+    let (code, report) = validate_json(path);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        errors(&report),
+        [(
+            path.to_string(),
+            6,
+            String::new(),
+            format!(
+                "not UTF-8: invalid byte 0xe9 at byte offset {}",
+                CLUSTER.len() + 5
+            )
+        )]
+    );
+    assert_eq!(report["diagnostics"][0]["column"], 6);
+}
+
+/// A dangling symlink or a loop is reported on that entry; the rest of the directory is read.
+#[test]
+fn a_dangling_symlink_or_a_loop_is_reported_on_its_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("cluster.yaml"), CLUSTER).unwrap();
+    let nested = dir.path().join("nested");
+    std::fs::create_dir(&nested).unwrap();
+    std::os::unix::fs::symlink(dir.path(), nested.join("up")).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("gone.yaml"), dir.path().join("web.yaml")).unwrap();
+    std::os::unix::fs::symlink("nowhere", dir.path().join("notes")).unwrap();
+    let (code, report) = validate_json(dir.path().to_str().unwrap());
+    assert_eq!(code, Some(1), "{report:#}");
+    let web = dir.path().join("web.yaml").display().to_string();
+    assert_eq!(
+        errors(&report),
+        [(
+            web,
+            0,
+            String::new(),
+            format!(
+                "dangling symlink to {}",
+                dir.path().join("gone.yaml").display()
+            )
+        )]
+    );
+    let warnings: Vec<(&str, &str)> = report["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["severity"] == "warning")
+        .map(|d| (d["file"].as_str().unwrap(), d["message"].as_str().unwrap()))
+        .collect();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(
+        warnings
+            .iter()
+            .any(|(f, m)| f.ends_with("/notes") && *m == "skipped: dangling symlink to nowhere")
+    );
+    assert!(warnings.iter().any(
+        |(f, m)| f.ends_with("nested/up") && m.starts_with("skipped: a symlink loop back to ")
+    ));
+    assert_eq!(report["objects"].as_array().unwrap().len(), 1);
+}
+
+/// Files over `--max-file-size` (default 4 MiB) are not read, and say so.
+#[test]
+fn files_over_the_size_limit_are_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.yaml");
+    std::fs::write(dir.path().join("cluster.yaml"), CLUSTER).unwrap();
+    let padding = format!("# {}\n", "x".repeat(1024));
+    std::fs::write(&big, format!("{CLUSTER}{}", padding.repeat(4 * 1024 + 1))).unwrap();
+    let path = dir.path().to_str().unwrap();
+    let out = ecs_gitops(&["validate", "--output", "json", path]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        errors(&report),
+        [(
+            big.display().to_string(),
+            0,
+            String::new(),
+            "the file is larger than 4194304 bytes, the limit (--max-file-size): not read"
+                .to_string()
+        )]
+    );
+    let out = ecs_gitops(&["validate", "--max-file-size", "5MiB", path]);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    // Now read: the two files define the same cluster.
+    assert!(stdout.contains("is also defined by"), "{stdout}");
+    let out = ecs_gitops(&["validate", "--max-file-size", "1KiB", path]);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("larger than 1024 bytes"), "{stdout}");
 }

@@ -14,6 +14,7 @@ use tokio::process::{Child, Command};
 const SPEED: &str = "50";
 const GIT_TOKEN: &str = "ghp-sekr3t-token-never-logged";
 const AWS_SECRET: &str = "aws-secret-key-never-logged";
+const AWS_KEY_ID: &str = "AKIDNEVERLOGGED";
 const HOOK_TOKEN: &str = "hook-token-123";
 
 fn free_port() -> u16 {
@@ -218,7 +219,7 @@ impl Setup {
             .args(["--listen", &format!("127.0.0.1:{web}")])
             .args(["--cache-dir", self.cache.to_str().unwrap()])
             .args(extra)
-            .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+            .env("AWS_ACCESS_KEY_ID", AWS_KEY_ID)
             .env("AWS_SECRET_ACCESS_KEY", AWS_SECRET)
             .env("AWS_REGION", "us-east-1")
             .env("ECS_GITOPS_GIT_TOKEN", GIT_TOKEN)
@@ -361,9 +362,13 @@ async fn pushes_roll_out_bad_commits_are_refused_and_hooks_are_authenticated() {
         sim_calls(setup.sim_addr, "RegisterTaskDefinition", "ok").await,
         sim_calls(setup.sim_addr, "UpdateService", "ok").await,
     );
+    // The bad commit also carries a compose-style secret: the errors never repeat it.
     repo.commit(
         "web.yaml",
-        &service("web", "nginx:3", 2, "").replace("memory: 128", "memroy: 128"),
+        &service("web", "nginx:3", 2, "").replace(
+            "memory: 128",
+            "memory: 128\n        esential: true\n        environment: [\"DB_PASSWORD=hunter2-compose-style\"]",
+        ),
     );
     setup
         .hook(&[("Authorization", &format!("Bearer {HOOK_TOKEN}"))])
@@ -376,7 +381,25 @@ async fn pushes_roll_out_bad_commits_are_refused_and_hooks_are_authenticated() {
         })
         .await;
     let error = status["validationErrors"][0].as_str().unwrap();
-    assert!(error.starts_with("deploy/web.yaml:12:9: EcsService/web: spec.taskDefinition.containerDefinitions[0].memroy: unknown field \"memroy\""), "{error}");
+    assert!(error.starts_with("deploy/web.yaml:13:9: EcsService/web: spec.taskDefinition.containerDefinitions[0].esential: unknown field \"esential\""), "{error}");
+    assert_eq!(
+        status["validationErrors"][1],
+        "deploy/web.yaml:14:23: EcsService/web: spec.taskDefinition.containerDefinitions[0].environment[0]: expected a mapping, got string"
+    );
+    assert_eq!(status["validationErrors"].as_array().unwrap().len(), 2);
+    let page = http(
+        format!("127.0.0.1:{}", setup.web).parse().unwrap(),
+        "GET",
+        "/",
+        &[],
+        "",
+    )
+    .await
+    .1;
+    assert!(page.contains("expected a mapping, got string"), "{page}");
+    for output in [status.to_string(), page, setup.log()] {
+        assert!(!output.contains("hunter2"), "{output}");
+    }
     assert_eq!(status["lastAppliedRevision"], applied.as_str());
     assert_ne!(status["lastAttemptedRevision"], applied.as_str());
     let after = (
@@ -430,6 +453,14 @@ async fn pushes_roll_out_bad_commits_are_refused_and_hooks_are_authenticated() {
         !log.contains(GIT_TOKEN) && !log.contains(AWS_SECRET),
         "a secret reached the log"
     );
+    // RUST_LOG=debug: the AWS SDK's debug lines would carry the access key id.
+    assert!(log.contains("DEBUG"), "the log is at debug");
+    assert!(
+        !log.contains(AWS_KEY_ID),
+        "the access key id reached the log"
+    );
+    // A file, not a terminal: no colour codes.
+    assert!(!log.contains('\x1b'), "ANSI codes in a log file");
     setup.kill().await;
 }
 
@@ -1191,6 +1222,266 @@ async fn a_hung_ecs_call_is_logged_at_once_and_fails_healthz_until_it_recovers()
     while healthz(setup.web).await.0 != 200 {
         assert!(Instant::now() < deadline, "no recovery\n{}", setup.log());
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    setup.kill().await;
+}
+
+/// A commit with a file over `--max-file-size` or not UTF-8 is refused, each problem on its
+/// file; the last good revision stays in force.
+#[tokio::test]
+async fn a_commit_with_a_file_too_large_or_not_utf8_is_refused_on_that_file() {
+    let root = tempfile::tempdir().unwrap();
+    let repo = Repo::new(root.path()).await;
+    repo.commit("cluster.yaml", CLUSTER);
+    repo.commit("web.yaml", &service("web", "nginx:1", 1, ""));
+    let mut setup = Setup::new(root.path(), SPEED).await;
+    setup
+        .start(&repo.url(), "1h", SPEED, &["--max-file-size", "2KiB"])
+        .await;
+    let status = setup
+        .wait_status("first sync", |s| settled(s, "EcsService/web", "web:1"))
+        .await;
+    let applied = status["lastAppliedRevision"].clone();
+    std::fs::write(
+        repo.work.join("deploy/big.yaml"),
+        format!("# {}\n", "x".repeat(3000)),
+    )
+    .unwrap();
+    std::fs::write(repo.work.join("deploy/latin1.yaml"), b"# caf\xe9\n").unwrap();
+    repo.commit("web.yaml", &service("web", "nginx:2", 1, ""));
+    setup
+        .hook(&[("Authorization", &format!("Bearer {HOOK_TOKEN}"))])
+        .await;
+    let status = setup
+        .wait_status("the refused commit", |s| {
+            s["validationErrors"]
+                .as_array()
+                .is_some_and(|e| e.len() == 2)
+        })
+        .await;
+    assert_eq!(
+        status["validationErrors"],
+        serde_json::json!([
+            "deploy/big.yaml: the file is larger than 2048 bytes, the limit (--max-file-size): not read",
+            "deploy/latin1.yaml:1:6: not UTF-8: invalid byte 0xe9 at byte offset 5",
+        ])
+    );
+    assert_eq!(status["lastAppliedRevision"], applied);
+    assert_eq!(task_definition(&status, "EcsService/web"), "web:1");
+    setup.kill().await;
+}
+
+/// An empty webhook secret or token would accept anything signed or sent with it: `run`
+/// refuses to start, whether it comes from the environment, a flag or an empty file.
+#[tokio::test]
+async fn an_empty_webhook_secret_or_token_is_refused_at_start() {
+    let root = tempfile::tempdir().unwrap();
+    let empty = root.path().join("empty");
+    std::fs::write(&empty, "\n").unwrap();
+    let empty = empty.to_str().unwrap();
+    // (environment, flags, what the message names)
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str], &'a str);
+    let cases: [Case; 4] = [
+        (&[("ECS_GITOPS_HOOK_SECRET", "")], &[], "the webhook secret"),
+        (&[], &["--hook-secret-file", empty], "the webhook secret"),
+        (&[("ECS_GITOPS_HOOK_TOKEN", "")], &[], "the webhook token"),
+        (&[], &["--hook-token", ""], "the webhook token"),
+    ];
+    for (env, args, what) in cases {
+        let out = Command::new(env!("CARGO_BIN_EXE_ecs-gitops"))
+            .args(["run", "--dir", root.path().to_str().unwrap()])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--endpoint-url",
+                "http://127.0.0.1:9",
+            ])
+            .args(args)
+            .envs(env.iter().copied())
+            .env_remove("ECS_GITOPS_GIT_TOKEN")
+            .output()
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{env:?} {args:?}: started");
+        assert!(
+            stderr.contains(&format!("{what} (")) && stderr.contains("is empty"),
+            "{env:?} {args:?}: {stderr}"
+        );
+    }
+}
+
+/// Sweeps so far: the count of the sweep duration histogram.
+async fn sweeps(web: u16) -> u64 {
+    let metrics = http(
+        format!("127.0.0.1:{web}").parse().unwrap(),
+        "GET",
+        "/metrics",
+        &[],
+        "",
+    )
+    .await
+    .1;
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("ecs_gitops_reconcile_duration_seconds_count "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// `--hook-listen` serves `/hook` alone, so that only it need be public; a burst of hooks
+/// makes one sweep, not one each; a secret given as a flag is warned about.
+#[tokio::test]
+async fn the_hook_listener_serves_only_hooks_and_a_burst_of_hooks_coalesces() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("manifests");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("cluster.yaml"), CLUSTER).unwrap();
+    std::fs::write(dir.join("web.yaml"), service("web", "nginx:1", 1, "")).unwrap();
+    let mut setup = Setup::new(root.path(), SPEED).await;
+    let hook_port = free_port();
+    let hook_listen = format!("127.0.0.1:{hook_port}");
+    setup
+        .start_with(
+            &["--dir", dir.to_str().unwrap()],
+            "1h",
+            SPEED,
+            &["--hook-listen", &hook_listen, "--hook-token", "flag-token"],
+        )
+        .await;
+    wait_for_port(hook_port).await;
+    setup
+        .wait_status("first sync", |s| settled(s, "EcsService/web", "web:1"))
+        .await;
+    let hook_addr: std::net::SocketAddr = hook_listen.parse().unwrap();
+    let main_addr: std::net::SocketAddr = format!("127.0.0.1:{}", setup.web).parse().unwrap();
+    for path in ["/api/status", "/metrics", "/"] {
+        assert_eq!(http(hook_addr, "GET", path, &[], "").await.0, 404, "{path}");
+    }
+    let bearer = [("Authorization", "Bearer flag-token")];
+    assert_eq!(http(main_addr, "POST", "/hook", &bearer, "{}").await.0, 404);
+    let log = setup.log();
+    assert!(
+        log.contains("a secret given as a flag is visible to every user of this machine (ps): --hook-token: use ECS_GITOPS_HOOK_TOKEN or --hook-token-file"),
+        "{log}"
+    );
+
+    let before = sweeps(setup.web).await;
+    for _ in 0..100 {
+        assert_eq!(http(hook_addr, "POST", "/hook", &bearer, "{}").await.0, 202);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sweeps(setup.web).await == before {
+        assert!(Instant::now() < deadline, "no sweep after the hooks");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Time for any sweep still owed to the burst.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let made = sweeps(setup.web).await - before;
+    assert!(made <= 2, "100 hooks made {made} sweeps");
+    setup.kill().await;
+}
+
+/// After a failed rollout the status says what `apply` says: ECS's reasons, what it rolled
+/// back to, and what changed, also once the spec is quarantined; the log says it at WARN.
+/// When ECS cannot be observed, the sweep stops with an ERROR.
+#[tokio::test]
+async fn a_failed_rollout_is_explained_in_the_status_and_logged_at_warn() {
+    let root = tempfile::tempdir().unwrap();
+    let repo = Repo::new(root.path()).await;
+    let breaker = "  deploymentConfiguration:\n    deploymentCircuitBreaker: {enable: true, rollback: true}\n";
+    repo.commit("cluster.yaml", CLUSTER);
+    repo.commit("web.yaml", &service("web", "nginx:1", 3, breaker));
+    let mut setup = Setup::new(root.path(), SPEED).await;
+    setup.start(&repo.url(), "1h", SPEED, &[]).await;
+    setup
+        .wait_status("first sync", |s| settled(s, "EcsService/web", "web:1"))
+        .await;
+    repo.commit("web.yaml", &service("web", "nginx:fail-1", 3, breaker));
+    let bearer = [("Authorization", format!("Bearer {HOOK_TOKEN}"))];
+    let bearer = [(bearer[0].0, bearer[0].1.as_str())];
+    setup.hook(&bearer).await;
+    let failed = setup
+        .wait_status("the failed rollout", |s| {
+            s["objects"]["EcsService/web"]["verdict"] == "failed"
+        })
+        .await;
+    let message = failed["objects"]["EcsService/web"]["lastError"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for words in [
+        "rollout of web:2 FAILED: ECS deployment circuit breaker",
+        "(stopped tasks: ",
+        "; ECS rolled back to web:1",
+        "; changed: taskDefinition.containerDefinitions[app].image: \"nginx:1\" → \"nginx:fail-1\"",
+    ] {
+        assert!(message.contains(words), "{words:?} missing: {message}");
+    }
+    // The next sweep finds the spec quarantined and still says why.
+    setup.hook(&bearer).await;
+    let quarantined = setup
+        .wait_status("the quarantine", |s| {
+            s["objects"]["EcsService/web"]["verdict"] == "quarantined"
+        })
+        .await;
+    let web = &quarantined["objects"]["EcsService/web"];
+    assert_eq!(
+        web["lastError"].as_str().unwrap(),
+        format!("quarantined until the manifest changes: {message}")
+    );
+    assert_eq!(
+        web["changes"][0]["path"],
+        "taskDefinition.containerDefinitions[app].image"
+    );
+    let page = http(
+        format!("127.0.0.1:{}", setup.web).parse().unwrap(),
+        "GET",
+        "/",
+        &[],
+        "",
+    )
+    .await
+    .1;
+    assert!(
+        page.contains("ECS rolled back to web:1")
+            && page.contains(
+                "containerDefinitions[app].image: &quot;nginx:1&quot; → &quot;nginx:fail-1&quot;"
+            ),
+        "{page}"
+    );
+    let log = setup.log();
+    let warned = log
+        .lines()
+        .filter(|l| l.contains(" WARN ") && l.contains("EcsService/web"))
+        .collect::<Vec<_>>();
+    assert!(
+        warned
+            .iter()
+            .any(|l| l.contains("FAILED: ECS deployment circuit breaker"))
+            && warned
+                .iter()
+                .any(|l| l.contains("quarantined until the manifest changes")),
+        "{log}"
+    );
+
+    // ECS refuses to be observed: the sweep stops, at ERROR.
+    common::sim_json(
+        setup.sim_addr,
+        "POST",
+        "/_sim/faults",
+        r#"{"operations": ["DescribeServices"], "errorRate": 1.0, "error": "AccessDeniedException"}"#,
+    )
+    .await;
+    setup.hook(&bearer).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !setup
+        .log()
+        .lines()
+        .any(|l| l.contains(" ERROR ") && l.contains("observing ECS failed"))
+    {
+        assert!(Instant::now() < deadline, "{}", setup.log());
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     setup.kill().await;
 }

@@ -1,6 +1,7 @@
 //! The real-world corpus (`../shared/realworld/`): ECS definitions written by other people,
 //! each pasted under `spec` as a user would. All validate, except the files with a bug ECS
-//! itself rejects, whose culprit is named precisely.
+//! itself rejects, whose culprit is named precisely: the corpus README's known bugs, and
+//! `taskdefs/14`, whose containers lack the memory an EC2-compatible definition needs.
 
 mod common;
 
@@ -79,6 +80,23 @@ const REAL_BUGS: &[(&str, &[Expected])] = &[
                 38,
                 "spec.containerDefinitions[1].mountPoints[0].sourceVolume",
                 "no volume named \"fsx-windows-dir\" in this task definition's volumes (volumes: fsx-windows-vol); did you mean \"fsx-windows-vol\"?",
+            ),
+        ],
+    ),
+    (
+        // ECS: "Invalid setting for container 'app'. At least one of 'memory' or
+        // 'memoryReservation' must be specified." (no requiresCompatibilities: EC2-compatible)
+        "14-docs-appmesh-container-dependency",
+        &[
+            (
+                33,
+                "spec.containerDefinitions[0].memory",
+                "without requiresCompatibilities the task definition is EC2-compatible: set memory or memoryReservation on container \"app\", or memory on the task (ECS refuses to register it otherwise)",
+            ),
+            (
+                51,
+                "spec.containerDefinitions[1].memory",
+                "without requiresCompatibilities the task definition is EC2-compatible: set memory or memoryReservation on container \"envoy\", or memory on the task (ECS refuses to register it otherwise)",
             ),
         ],
     ),

@@ -814,3 +814,66 @@ async fn concurrent_reconciles_share_describe_services_calls() {
         "⌈25/10⌉"
     );
 }
+
+/// Secret-looking values never leave: not in diff's text or JSON, not in apply's output, not
+/// when a whole container or a whole `environment` is added.
+#[tokio::test]
+async fn secret_looking_values_are_masked_in_diff_and_apply() {
+    let sim = simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_str().unwrap();
+    let manifest = |password: &str, extra: &str| {
+        format!(
+            "apiVersion: ecs-gitops.dev/v1alpha1\nkind: EcsCluster\nmetadata:\n  name: c1\nspec: {{}}\n---\napiVersion: ecs-gitops.dev/v1alpha1\nkind: EcsService\nmetadata:\n  name: web\nspec:\n  cluster: c1\n  desiredCount: 1\n  taskDefinition:\n    containerDefinitions:\n      - name: app\n        image: nginx:1\n        memory: 128\n        environment:\n          - {{name: DB_PASSWORD, value: {password}}}\n          - {{name: LOG_LEVEL, value: info}}\n{extra}"
+        )
+    };
+    std::fs::write(
+        dir.path().join("web.yaml"),
+        manifest(
+            "hunter2-value",
+            "      - {name: log, image: log:1, memory: 64}\n",
+        ),
+    )
+    .unwrap();
+    let (code, out) = run(&sim.endpoint(), &["apply", path]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("hunter2-value"), "{out}");
+
+    let sidecar = "      - name: sidecar\n        image: sidecar:1\n        memory: 64\n        environment: [{name: SIDECAR_SECRET, value: sidecar-s3cr3t}]\n      - name: log\n        image: log:1\n        memory: 64\n        environment: [{name: API_TOKEN, value: api-t0ken-value}]\n";
+    std::fs::write(
+        dir.path().join("web.yaml"),
+        manifest("hunter3-newvalue", sidecar),
+    )
+    .unwrap();
+    let secrets = [
+        "hunter2-value",
+        "hunter3-newvalue",
+        "sidecar-s3cr3t",
+        "api-t0ken-value",
+    ];
+    let (code, text) = run(&sim.endpoint(), &["diff", path]).await;
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("environment[DB_PASSWORD].value: \"***\" → \"***\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("containerDefinitions[sidecar]: (unset) → {")
+            && text.contains("\"SIDECAR_SECRET\",\"value\":\"***\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("containerDefinitions[log].environment: (unset) → [{\"name\":\"API_TOKEN\",\"value\":\"***\"}]"),
+        "{text}"
+    );
+    let (code, json) = run(&sim.endpoint(), &["diff", "--output", "json", path]).await;
+    assert_eq!(code, 1, "{json}");
+    assert!(json.contains("\"***\""), "{json}");
+    let (code, applied) = run(&sim.endpoint(), &["apply", path]).await;
+    assert_eq!(code, 0, "{applied}");
+    for output in [&text, &json, &applied] {
+        for secret in secrets {
+            assert!(!output.contains(secret), "{secret} shown:\n{output}");
+        }
+    }
+}

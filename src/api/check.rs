@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value as Json};
 
 use super::diagnostic::Severity;
+use super::secret::under_secret_field;
 use super::yaml::{Node, Pos, Value};
 
 /// A problem at a field path, before it is tied to a file and an object.
@@ -124,7 +125,7 @@ impl<'s> Checker<'s> {
             Some("integer") => self.check_integer(node, schema, path),
             Some(_) => Some(to_json(node)),
             None => {
-                self.error(path, node.pos, type_mismatch(node, &types));
+                self.error(path, node.pos, type_mismatch(node, &types, path));
                 None
             }
         }
@@ -146,7 +147,7 @@ impl<'s> Checker<'s> {
             Some(branch) => self.check(node, branch, path),
             None => {
                 let types: Vec<&str> = candidates.iter().flat_map(|b| schema_types(b)).collect();
-                self.error(path, node.pos, type_mismatch(node, &types));
+                self.error(path, node.pos, type_mismatch(node, &types, path));
                 None
             }
         }
@@ -234,11 +235,16 @@ impl<'s> Checker<'s> {
             .unwrap_or_default();
         if !allowed.is_empty() && !allowed.contains(&s.as_str()) {
             let field = path.rsplit(['.', '[']).next().unwrap_or(path);
+            let given = if under_secret_field(path) {
+                "the value".to_string()
+            } else {
+                format!("\"{s}\"")
+            };
             let mut message = format!(
-                "\"{s}\" is not a valid {field}: expected one of {}",
+                "{given} is not a valid {field}: expected one of {}",
                 allowed.join(", ")
             );
-            if let Some(near) = nearest(s, &allowed) {
+            if let Some(near) = nearest(s, &allowed).filter(|_| !under_secret_field(path)) {
                 message.push_str(&format!("; did you mean \"{near}\"?"));
             }
             self.error(path, node.pos, message);
@@ -269,10 +275,15 @@ impl<'s> Checker<'s> {
                 (None, Some(hi)) => format!("at most {hi}"),
                 (None, None) => unreachable!(),
             };
+            let given = if under_secret_field(path) {
+                "the value".to_string()
+            } else {
+                i.to_string()
+            };
             self.error(
                 path,
                 node.pos,
-                format!("{i} is out of range: must be {bounds}"),
+                format!("{given} is out of range: must be {bounds}"),
             );
             return None;
         }
@@ -305,7 +316,9 @@ fn kind_matches(node: &Node, json_type: &str) -> bool {
     )
 }
 
-fn type_mismatch(node: &Node, expected: &[&str]) -> String {
+/// What was expected and what was found; the value itself only outside the fields that may
+/// carry credentials.
+fn type_mismatch(node: &Node, expected: &[&str], path: &str) -> String {
     let words: Vec<&str> = expected
         .iter()
         .map(|t| match *t {
@@ -319,6 +332,7 @@ fn type_mismatch(node: &Node, expected: &[&str]) -> String {
         })
         .collect();
     let got = match &node.value {
+        _ if under_secret_field(path) => node.type_name().to_string(),
         Value::Str(s) => format!("string \"{s}\""),
         Value::Int(i) => format!("integer {i}"),
         Value::Float(f) => format!("number {f}"),
@@ -444,6 +458,32 @@ mod tests {
             vec![
                 "1:7: spec.name: expected a string, got list",
                 "2:9: spec.memory: expected an integer, got string \"512\" (remove the quotes)",
+            ]
+        );
+    }
+
+    #[test]
+    fn values_under_credential_fields_are_never_repeated() {
+        let schema = serde_json::json!({
+            "type": "object",
+            "properties": {
+                "environment": {"type": "array", "items": {"$ref": "#/$defs/Pair"}},
+                "dockerLabels": {"type": "object", "additionalProperties": {"type": "string"}}
+            },
+            "$defs": {"Pair": {"type": "object", "properties": {
+                "name": {"type": "string"}, "value": {"type": "string"}
+            }}}
+        });
+        let (_, messages) = check(
+            "environment:\n  - DB_PASSWORD=hunter2-compose-style\n  - {name: SECRET_NUM, value: 12345678}\ndockerLabels: {api.token: 4242}\n",
+            schema,
+        );
+        assert_eq!(
+            messages,
+            vec![
+                "2:5: spec.environment[0]: expected a mapping, got string",
+                "3:31: spec.environment[1].value: expected a string, got integer (quote it)",
+                "4:27: spec.dockerLabels.api.token: expected a string, got integer (quote it)",
             ]
         );
     }

@@ -142,9 +142,29 @@ static CLUSTER_SCHEMA: LazyLock<Json> = LazyLock::new(schema_of::<EcsClusterSpec
 static TASK_DEFINITION_SCHEMA: LazyLock<Json> = LazyLock::new(schema_of::<EcsTaskDefinitionSpec>);
 static SERVICE_SCHEMA: LazyLock<Json> = LazyLock::new(schema_of::<EcsServiceSpec>);
 
-/// Reads every document of one file. Documents of another `apiVersion` are skipped.
+/// Reads every document of one file. Documents of another `apiVersion` are skipped. A
+/// `.json` file must be JSON (YAML would take a trailing comma or a comment).
 pub fn parse_file(file: &str, text: &str) -> Parsed {
     let mut parsed = Parsed::default();
+    if file.ends_with(".json")
+        && let Err(e) = serde_json::from_str::<Json>(text)
+    {
+        // serde_json says "… at line L column C"; the position goes in front instead.
+        let message = e.to_string();
+        let message = message
+            .rsplit_once(" at line ")
+            .map_or(message.as_str(), |(m, _)| m);
+        parsed.diagnostics.push(Diagnostic {
+            severity: Severity::Error,
+            file: file.to_string(),
+            line: e.line(),
+            column: e.column(),
+            object: None,
+            field: None,
+            message: format!("invalid JSON: {message}"),
+        });
+        return parsed;
+    }
     match parse_documents(text) {
         Ok(docs) => {
             for doc in &docs {

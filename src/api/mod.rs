@@ -15,6 +15,7 @@ mod kinds;
 pub mod manifest;
 mod policy;
 pub mod rules;
+pub mod secret;
 pub mod status;
 pub mod units;
 pub mod yaml;

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::check::{Finding, nearest};
 use super::diagnostic::{Diagnostic, Severity};
 use super::manifest::{Manifest, Object};
+use super::secret::looks_secret;
 use super::units::{
     FARGATE_CPU_SIZES, cpu_units, describe_sizes, fargate_memory_options, memory_mib,
 };
@@ -105,6 +106,8 @@ struct Launch {
     fargate: bool,
     /// EC2 or external instances were asked for explicitly.
     instances: bool,
+    /// No requiresCompatibilities: ECS registers the task definition as EC2-compatible.
+    ec2_by_default: bool,
 }
 
 impl Launch {
@@ -114,6 +117,7 @@ impl Launch {
             fargate: compat.contains(&Compatibility::Fargate),
             instances: compat.contains(&Compatibility::Ec2)
                 || compat.contains(&Compatibility::External),
+            ec2_by_default: compat.is_empty(),
         }
     }
 
@@ -131,6 +135,7 @@ impl Launch {
                 || service.service.launch_type == Some(LaunchType::Fargate)
                 || fargate_provider,
             instances: self.instances || service.service.launch_type == Some(LaunchType::Ec2),
+            ec2_by_default: self.ec2_by_default,
         }
     }
 }
@@ -162,6 +167,7 @@ fn task_definition(findings: &mut Findings, at: &str, td: &TaskDefinitionInput, 
         references(findings, &path, container, &names, containers, &volumes);
         ports(findings, &path, container, td.network_mode);
         container_memory(findings, &path, container, td.memory.is_some(), launch);
+        image(findings, &path, container);
         secret_looking_environment(findings, &path, container);
     }
     if let Some(proxy) = &td.proxy_configuration
@@ -173,6 +179,7 @@ fn task_definition(findings: &mut Findings, at: &str, td: &TaskDefinitionInput, 
         );
     }
     task_size(findings, at, td, launch);
+    task_definition_size(findings, at, td);
 }
 
 /// Container names: present, unique; returns the set.
@@ -357,16 +364,86 @@ fn container_memory(
             format!("memoryReservation ({reservation} MiB) must not exceed memory ({limit} MiB)"),
         );
     }
-    if launch.instances
+    if (launch.instances || launch.ec2_by_default)
         && !task_memory
         && container.memory.is_none()
         && container.memory_reservation.is_none()
     {
+        let name = container.name.as_deref().unwrap_or_default();
+        let why = if launch.instances {
+            "on EC2 or external instances"
+        } else {
+            "without requiresCompatibilities the task definition is EC2-compatible:"
+        };
         findings.error(
             format!("{path}.memory"),
-            "on EC2 or external instances, set memory or memoryReservation on the container, or memory on the task",
+            format!("{why} set memory or memoryReservation on container \"{name}\", or memory on the task (ECS refuses to register it otherwise)"),
         );
     }
+    if let Some(cpu) = container.cpu
+        && cpu < 0
+    {
+        findings.error(
+            format!("{path}.cpu"),
+            format!("{cpu} is not a CPU share: use 0 or more CPU units (1024 is one vCPU)"),
+        );
+    }
+}
+
+/// ECS's image reference: up to 255 letters, digits, `-`, `_`, `:`, `.`, `/`, `#` and `@`.
+fn image(findings: &mut Findings, path: &str, container: &ContainerDefinition) {
+    let Some(image) = container.image.as_deref() else {
+        return;
+    };
+    let valid = !image.is_empty()
+        && image.len() <= 255
+        && image
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_:./#@".contains(c));
+    if !valid {
+        findings.error(
+            format!("{path}.image"),
+            format!("{image:?} is not an image ECS accepts: up to 255 letters, digits, hyphens, underscores, colons, periods, slashes, number signs and @"),
+        );
+    }
+}
+
+/// The length of `value` as compact JSON, counted without building it.
+fn json_len(value: &impl serde::Serialize) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    serde_json::to_writer(&mut count, value).map_or(0, |()| count.0)
+}
+
+/// ECS's limit on a registered task definition's JSON.
+pub const TASK_DEFINITION_MAX_BYTES: usize = 64 * 1024;
+
+/// The task definition as RegisterTaskDefinition would carry it must fit ECS's limit.
+fn task_definition_size(findings: &mut Findings, at: &str, td: &TaskDefinitionInput) {
+    let total = json_len(td);
+    if total <= TASK_DEFINITION_MAX_BYTES {
+        return;
+    }
+    let (largest, size) = td
+        .container_definitions
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (i, json_len(c)))
+        .max_by_key(|(_, size)| *size)
+        .unwrap_or_default();
+    findings.error(
+        at.to_string(),
+        format!("the task definition is {total} bytes of JSON, over ECS's limit of {TASK_DEFINITION_MAX_BYTES} (64 KiB); containerDefinitions[{largest}] alone is {size} bytes"),
+    );
 }
 
 /// Plain environment values are readable by anyone who may describe the task definition.
@@ -388,14 +465,6 @@ fn secret_looking_environment(
             );
         }
     }
-}
-
-pub fn looks_secret(name: &str) -> bool {
-    let upper = name.to_uppercase();
-    ["PASSWORD", "SECRET", "TOKEN"]
-        .iter()
-        .any(|w| upper.contains(w))
-        || upper.ends_with("_KEY")
 }
 
 /// Task-level cpu/memory: readable, within the containers' sum, and a Fargate size on Fargate.
@@ -823,6 +892,37 @@ mod tests {
     }
 
     #[test]
+    fn a_task_definition_fits_ecs_64_kib() {
+        let environment = |n: usize| {
+            (0..n)
+                .map(|i| {
+                    format!(
+                        "        - {{name: VARIABLE_{i:05}, value: \"{}\"}}\n",
+                        "x".repeat(40)
+                    )
+                })
+                .collect::<String>()
+        };
+        let yaml = |n: usize| {
+            task(&format!(
+                "  memory: \"512\"\n  containerDefinitions:\n    - name: a\n      image: a\n      environment:\n{}",
+                environment(n)
+            ))
+        };
+        assert!(errors(&yaml(700)).is_empty());
+        let found = errors(&yaml(1000));
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(found[0].0, "spec");
+        assert!(
+            found[0]
+                .1
+                .contains("over ECS's limit of 65536 (64 KiB); containerDefinitions[0] alone is"),
+            "{}",
+            found[0].1
+        );
+    }
+
+    #[test]
     fn fargate_needs_a_task_size_it_offers() {
         let fargate = "  requiresCompatibilities: [FARGATE]\n  networkMode: awsvpc\n";
         let found = errors(&task(&format!(
@@ -907,21 +1007,5 @@ mod tests {
             "metadata.name",
             "task definition family \"app\" is also defined by EcsTaskDefinition/app",
         );
-    }
-
-    #[test]
-    fn secret_names() {
-        for name in [
-            "DB_PASSWORD",
-            "client_secret",
-            "GITHUB_TOKEN",
-            "AWS_SECRET_ACCESS_KEY",
-            "API_KEY",
-        ] {
-            assert!(super::looks_secret(name), "{name}");
-        }
-        for name in ["KEYBOARD", "LOG_LEVEL", "PASSPORT_OFFICE"] {
-            assert!(!super::looks_secret(name), "{name}");
-        }
     }
 }

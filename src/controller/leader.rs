@@ -46,7 +46,10 @@ pub fn identity() -> String {
 
 impl Leadership {
     /// Joins the election (creating the Lease if it is not there).
-    pub async fn join(client: kube::Client, config: &LeaseConfig) -> Result<Leadership, LeaseError> {
+    pub async fn join(
+        client: kube::Client,
+        config: &LeaseConfig,
+    ) -> Result<Leadership, LeaseError> {
         let error = |source| LeaseError {
             namespace: config.namespace.clone(),
             name: config.name.clone(),

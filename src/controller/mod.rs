@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::api::Parsed;
 use crate::api::status::{Condition, condition, reason};
+use crate::diff::changes::Change;
 use crate::diff::observed::Owner;
 use crate::diff::plan::{Desired, Plan, Prune, ServiceKey, TaskDefinitionSource, Verdict, plan};
 use crate::ecs::{ObservedService, SdkEcs};
@@ -64,15 +65,23 @@ impl Source {
         }
     }
 
-    async fn fetch(&self, settled: Option<&dir::Settled>) -> Result<Parsed, String> {
+    async fn fetch(
+        &self,
+        settled: Option<&dir::Settled>,
+        max_file_size: u64,
+    ) -> Result<Parsed, String> {
         match self {
             Source::Git(git) => {
                 let git = git.clone();
-                tokio::task::spawn_blocking(move || git.fetch().map_err(|e| e.to_string()))
-                    .await
-                    .map_err(|e| e.to_string())?
+                tokio::task::spawn_blocking(move || {
+                    git.fetch(max_file_size).map_err(|e| e.to_string())
+                })
+                .await
+                .map_err(|e| e.to_string())?
             }
-            Source::Dir(path) => dir::read(path, settled).await.map_err(|e| e.to_string()),
+            Source::Dir(path) => dir::read(path, settled, max_file_size)
+                .await
+                .map_err(|e| e.to_string()),
         }
     }
 }
@@ -84,6 +93,8 @@ pub struct RunConfig {
     pub interval: Duration,
     pub dry_run: bool,
     pub options: Options,
+    /// The largest manifest file read.
+    pub max_file_size: u64,
 }
 
 /// ±5 % around the interval, so many controllers do not poll in step.
@@ -125,9 +136,13 @@ pub async fn run(
     let mut options = config.options.clone();
     options.cancel = Some(shutdown.clone());
     let mut calls_seen = BTreeMap::new();
+    let mut failures = Failures::new();
     loop {
         let started = Instant::now();
-        let fetched = config.source.fetch(settled.as_ref()).await;
+        let fetched = config
+            .source
+            .fetch(settled.as_ref(), config.max_file_size)
+            .await;
         let source_problem = match accept(&state, fetched, last_good.as_ref()) {
             Ok(good) => {
                 last_good = Some(good);
@@ -137,7 +152,16 @@ pub async fn run(
         };
         let mut busy = false;
         if let Some(good) = &last_good {
-            busy = sweep(&reconciler, good, &region, &config, &options, &state).await;
+            busy = sweep(
+                &reconciler,
+                good,
+                &region,
+                &config,
+                &options,
+                &state,
+                &mut failures,
+            )
+            .await;
         }
         // A source problem stays visible even while the last good revision syncs fine.
         if let Some(problem) = source_problem {
@@ -157,13 +181,34 @@ pub async fn run(
         };
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
-            Some(()) = triggers.recv() => tracing::info!("webhook: fetching now"),
+            Some(()) = triggers.recv() => {
+                settle(&mut triggers).await;
+                tracing::info!("webhook: fetching now");
+            }
             Some(()) = changes.recv() => tracing::info!("the directory changed"),
             _ = shutdown.changed() => {}
         }
         if *shutdown.borrow() {
             tracing::info!("shutting down");
             return;
+        }
+    }
+}
+
+/// How long webhooks must be quiet before the fetch they ask for starts, and how long a
+/// stream of them may delay it at most. Hooks come in bursts (a push to several branches,
+/// redeliveries); those that arrive while a sweep runs leave one more sweep waiting.
+const HOOK_QUIET: Duration = Duration::from_millis(500);
+const HOOK_MAX_DELAY: Duration = Duration::from_secs(5);
+
+/// Absorbs the webhooks of one burst.
+async fn settle(triggers: &mut mpsc::Receiver<()>) {
+    let deadline = tokio::time::Instant::now() + HOOK_MAX_DELAY;
+    while tokio::time::Instant::now() < deadline {
+        let quiet = (tokio::time::Instant::now() + HOOK_QUIET).min(deadline);
+        match tokio::time::timeout_at(quiet, triggers.recv()).await {
+            Ok(Some(())) => continue,
+            _ => return,
         }
     }
 }
@@ -198,9 +243,9 @@ fn accept(
                 problems.push("no ecs-gitops.dev objects found".into());
             }
             if last_good.is_none_or(|g| g.revision != parsed.revision) {
-                tracing::error!(revision = %parsed.revision, problems = problems.len(), "invalid revision rejected: nothing of it is applied");
+                tracing::warn!(revision = %parsed.revision, problems = problems.len(), "invalid revision rejected: nothing of it is applied");
                 for problem in &problems {
-                    tracing::error!("{problem}");
+                    tracing::warn!("{problem}");
                 }
             }
             state
@@ -247,6 +292,7 @@ async fn sweep(
     config: &RunConfig,
     options: &Options,
     state: &State,
+    failures: &mut Failures,
 ) -> bool {
     let desired = Desired::from_manifests(&good.manifests, region, config.owner.clone());
     let observed = match reconciler
@@ -255,7 +301,7 @@ async fn sweep(
     {
         Ok(observed) => observed,
         Err(e) => {
-            tracing::warn!(error = %e, "observing ECS failed");
+            tracing::error!(error = %e, "observing ECS failed: this sweep stops here");
             state
                 .metrics
                 .reconciles
@@ -285,15 +331,15 @@ async fn sweep(
         for object in plan.objects.iter().filter(|o| o.verdict != Verdict::InSync) {
             tracing::info!(object = %object.object, verdict = ?object.verdict, changes = object.changes.len(), "dry run: would change");
         }
-        record(
-            state,
-            &desired,
-            &observed.services,
-            &plan,
-            &BTreeMap::new(),
+        let sweep = Sweep {
+            desired: &desired,
+            services: &observed.services,
+            plan: &plan,
+            results: &BTreeMap::new(),
             good,
-            true,
-        );
+            dry_run: true,
+        };
+        record(state, &sweep, failures);
         return false;
     }
     let options = Options {
@@ -333,19 +379,74 @@ async fn sweep(
             .map(|o| o.services)
             .unwrap_or_default()
     };
-    record(state, &desired, &after, &plan, &report.results, good, false)
+    let sweep = Sweep {
+        desired: &desired,
+        services: &after,
+        plan: &plan,
+        results: &report.results,
+        good,
+        dry_run: false,
+    };
+    record(state, &sweep, failures)
 }
 
-/// Writes the per-object status and the revisions; true when a rollout is in flight.
-fn record(
-    state: &State,
-    desired: &Desired,
-    services: &BTreeMap<ServiceKey, ObservedService>,
-    plan: &Plan,
-    results: &BTreeMap<String, Outcome>,
-    good: &Parsed,
+/// The words of each object's last failed rollout (what `apply` printed, and what changed),
+/// kept while its spec stays quarantined.
+type Failures = BTreeMap<String, String>;
+
+/// What one sweep saw and did.
+struct Sweep<'a> {
+    desired: &'a Desired,
+    services: &'a BTreeMap<ServiceKey, ObservedService>,
+    plan: &'a Plan,
+    results: &'a BTreeMap<String, Outcome>,
+    good: &'a Parsed,
     dry_run: bool,
-) -> bool {
+}
+
+/// The fields that changed, as `diff` shows them (masked), for a message: at most five.
+fn changed(changes: &[Change]) -> String {
+    const SHOWN: usize = 5;
+    if changes.is_empty() {
+        return String::new();
+    }
+    let mut lines: Vec<String> = changes.iter().take(SHOWN).map(Change::describe).collect();
+    if changes.len() > SHOWN {
+        lines.push(format!("and {} more", changes.len() - SHOWN));
+    }
+    format!("; changed: {}", lines.join(", "))
+}
+
+/// Why a spec is quarantined when this controller did not see it fail (it was restarted):
+/// ECS's own words from the service's events, and what runs now.
+fn earlier_failure(hash: &str, live: Option<&ObservedService>) -> String {
+    let mut message = format!("spec {hash} failed to roll out");
+    if let Some(live) = live {
+        if let Some(event) = live
+            .events
+            .iter()
+            .find(|e| e.contains("failed") || e.contains("rolling back"))
+        {
+            message.push_str(&format!(" (ECS: {event})"));
+        }
+        let running = live.task_definition.rsplit('/').next().unwrap_or_default();
+        message.push_str(&format!("; running {running}"));
+    }
+    message
+}
+
+/// Writes the per-object status and the revisions; logs each new problem at WARN; true
+/// when a rollout is in flight.
+fn record(state: &State, sweep: &Sweep, failures: &mut Failures) -> bool {
+    let Sweep {
+        desired,
+        services,
+        plan,
+        results,
+        good,
+        dry_run,
+    } = *sweep;
+    let before = state.read().objects;
     let mut objects = BTreeMap::new();
     let mut in_flight = false;
     let mut failed = 0;
@@ -398,16 +499,32 @@ fn record(
                 }
             }
         }
+        let live = desired
+            .services
+            .iter()
+            .find(|s| s.object == object.object)
+            .and_then(|s| services.get(&s.key));
         let (ready, why, message) = match (results.get(&object.object), &object.verdict) {
             (Some(Outcome::Failed { message }), _) => {
-                (false, reason::ROLLOUT_FAILED, message.clone())
+                let message = format!("{message}{}", changed(&object.changes));
+                failures.insert(object.object.clone(), message.clone());
+                (false, reason::ROLLOUT_FAILED, message)
             }
             (_, Verdict::Blocked { reason: why }) => (false, blocked_reason(why), why.clone()),
-            (_, Verdict::Quarantined { hash }) => (
-                false,
-                reason::QUARANTINED,
-                format!("spec {hash} failed to roll out"),
-            ),
+            (_, Verdict::Quarantined { hash }) => {
+                let failure = failures.get(&object.object).cloned().unwrap_or_else(|| {
+                    format!(
+                        "{}{}",
+                        earlier_failure(hash, live),
+                        changed(&object.changes)
+                    )
+                });
+                (
+                    false,
+                    reason::QUARANTINED,
+                    format!("quarantined until the manifest changes: {failure}"),
+                )
+            }
             // Never Ready while the desired revision's deployment is still rolling out.
             (_, Verdict::InSync) | (Some(Outcome::Done { .. }), _) if rolling => (
                 false,
@@ -420,6 +537,7 @@ fn record(
                 }),
             ),
             (_, Verdict::InSync) | (Some(Outcome::Done { .. }), _) => {
+                failures.remove(&object.object);
                 (true, reason::RECONCILIATION_SUCCEEDED, "in sync".into())
             }
             _ => (false, reason::PROGRESSING, "changes pending".into()),
@@ -427,6 +545,17 @@ fn record(
         if !ready {
             failed += 1;
             status.last_error = Some(message.clone());
+            status.changes = object.changes.clone();
+            let new = before
+                .get(&object.object)
+                .is_none_or(|b| b.last_error.as_ref() != Some(&message));
+            match why {
+                _ if !new => {}
+                reason::PROGRESSING | reason::SUSPENDED => {
+                    tracing::info!(object = %object.object, "{message}")
+                }
+                _ => tracing::warn!(object = %object.object, "{message}"),
+            }
         }
         // kstatus: Ready, plus Reconciling while changes are pending and Stalled when only a
         // change to the source can help.
@@ -501,5 +630,62 @@ fn export_calls(
             .ecs_calls
             .get_or_create(&CallLabels { operation, outcome })
             .inc_by(count - before);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// After a restart the controller has not seen the failure: ECS's events say why.
+    #[test]
+    fn a_failure_seen_before_a_restart_is_told_from_ecs_events() {
+        let live = ObservedService {
+            arn: "arn:aws:ecs:us-east-1:0:service/c1/web".into(),
+            name: "web".into(),
+            cluster_arn: String::new(),
+            status: "ACTIVE".into(),
+            task_definition: "arn:aws:ecs:us-east-1:0:task-definition/web:1".into(),
+            desired_count: 1,
+            running_count: 1,
+            pending_count: 0,
+            spec: Default::default(),
+            tags: Default::default(),
+            deployments: Vec::new(),
+            events: vec![
+                "(service web) has reached a steady state.".into(),
+                "(service web) (deployment ecs-svc/1) deployment failed: tasks failed to start."
+                    .into(),
+            ],
+        };
+        let change = Change {
+            path: "taskDefinition.containerDefinitions[app].environment[API_TOKEN].value".into(),
+            old: Some("t0k3n-old".into()),
+            new: Some("t0k3n-new".into()),
+        };
+        let message = format!(
+            "{}{}",
+            earlier_failure("9655abc", Some(&live)),
+            changed(std::slice::from_ref(&change))
+        );
+        assert_eq!(
+            message,
+            "spec 9655abc failed to roll out (ECS: (service web) (deployment ecs-svc/1) deployment failed: tasks failed to start.); running web:1; changed: taskDefinition.containerDefinitions[app].environment[API_TOKEN].value: \"***\" → \"***\""
+        );
+    }
+
+    #[test]
+    fn the_source_is_described_without_credentials() {
+        let source = Source::Git(GitConfig {
+            url: "https://oauth2:glpat-s3cr3t@gitlab.example.com/org/deploy.git?private_token=glpat-s3cr3t".into(),
+            reference: Some("main".into()),
+            path: Some("ecs".into()),
+            cache: PathBuf::from("/tmp"),
+            auth: Default::default(),
+        });
+        assert_eq!(
+            source.describe(),
+            "https://gitlab.example.com/org/deploy.git?private_token=*** @ main : ecs"
+        );
     }
 }

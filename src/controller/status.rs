@@ -15,6 +15,7 @@ use prometheus_client::registry::Registry;
 use serde::Serialize;
 
 use crate::api::status::Condition;
+use crate::diff::changes::Change;
 
 #[derive(Clone, Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -34,8 +35,13 @@ pub struct ObjectStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub progress: Option<String>,
     pub conditions: Vec<Condition>,
+    /// Why it is not ready: for a failed rollout, ECS's reasons, what it rolled back to and
+    /// what changed, as `apply` says it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// The fields that differ from ECS while it is not ready (secret-looking values masked).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<Change>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]

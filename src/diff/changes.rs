@@ -4,34 +4,51 @@
 
 use serde_json::Value as Json;
 
-use crate::api::rules::looks_secret;
+use serde::ser::{Serialize, SerializeStruct, Serializer};
 
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+use crate::api::secret::mask;
+
+/// One field that differs. Its values are only ever shown masked (`describe`, and as JSON).
+#[derive(Clone, Debug, PartialEq)]
 pub struct Change {
     /// e.g. `containerDefinitions[web].image`, `desiredCount`.
     pub path: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub old: Option<Json>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub new: Option<Json>,
 }
 
 impl Change {
-    /// The change as a line, with secret-looking environment values masked.
-    pub fn describe(&self) -> String {
-        let show = |v: &Option<Json>| match v {
-            None => "(unset)".to_string(),
-            Some(_) if self.is_secret() => "\"***\"".to_string(),
-            Some(v) => v.to_string(),
-        };
-        format!("{}: {} → {}", self.path, show(&self.old), show(&self.new))
+    fn shown(&self, value: &Option<Json>) -> Option<Json> {
+        value.as_ref().map(|v| mask(&self.path, v))
     }
 
-    fn is_secret(&self) -> bool {
-        self.path
-            .split_once("environment[")
-            .and_then(|(_, rest)| rest.split_once(']'))
-            .is_some_and(|(name, _)| looks_secret(name))
+    /// The change as a line, secret-looking values masked.
+    pub fn describe(&self) -> String {
+        let show = |v: Option<Json>| v.map_or_else(|| "(unset)".to_string(), |v| v.to_string());
+        format!(
+            "{}: {} → {}",
+            self.path,
+            show(self.shown(&self.old)),
+            show(self.shown(&self.new))
+        )
+    }
+}
+
+/// `{path, old, new}`, secret-looking values masked; an unset side is left out.
+impl Serialize for Change {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let (old, new) = (self.shown(&self.old), self.shown(&self.new));
+        let mut out = serializer.serialize_struct("Change", 3)?;
+        out.serialize_field("path", &self.path)?;
+        match old {
+            Some(old) => out.serialize_field("old", &old)?,
+            None => out.skip_field("old")?,
+        }
+        match new {
+            Some(new) => out.serialize_field("new", &new)?,
+            None => out.skip_field("new")?,
+        }
+        out.end()
     }
 }
 
@@ -137,6 +154,31 @@ mod tests {
             line,
             "c[a].environment[DB_PASSWORD].value: \"***\" → \"***\""
         );
+        let json = serde_json::to_value(&changes(&old, &new)[0]).unwrap();
+        assert_eq!(
+            json,
+            json!({"path": "c[a].environment[DB_PASSWORD].value", "old": "***", "new": "***"})
+        );
+    }
+
+    #[test]
+    fn added_containers_and_environments_are_masked_inside() {
+        let old = json!({"containerDefinitions": [{"name": "web", "image": "a:1"}]});
+        let new = json!({"containerDefinitions": [
+            {"name": "web", "image": "a:1", "environment": [{"name": "API_TOKEN", "value": "t0k"}, {"name": "MODE", "value": "m"}]},
+            {"name": "sidecar", "image": "s:1", "environment": [{"name": "SIDECAR_SECRET", "value": "s3"}]}
+        ]});
+        let found = changes(&old, &new);
+        let lines: Vec<String> = found.iter().map(Change::describe).collect();
+        assert_eq!(
+            lines,
+            [
+                "containerDefinitions[web].environment: (unset) → [{\"name\":\"API_TOKEN\",\"value\":\"***\"},{\"name\":\"MODE\",\"value\":\"m\"}]",
+                "containerDefinitions[sidecar]: (unset) → {\"environment\":[{\"name\":\"SIDECAR_SECRET\",\"value\":\"***\"}],\"image\":\"s:1\",\"name\":\"sidecar\"}",
+            ]
+        );
+        let json = serde_json::to_string(&found).unwrap();
+        assert!(!json.contains("t0k") && !json.contains("s3\""), "{json}");
     }
 
     #[test]

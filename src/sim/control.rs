@@ -108,15 +108,19 @@ impl Faults {
             if injected.error.is_some() || injected.error_after.is_some() || injected.drop_after {
                 continue;
             }
+            let fault = match self.rules[i].error.as_deref() {
+                Some("ThrottlingException") => ApiError::throttling(),
+                Some("AccessDeniedException") => {
+                    ApiError::other("AccessDeniedException", "Injected fault.")
+                }
+                _ => ApiError::server("Injected fault."),
+            };
             let mut error = None;
             if self.rules[i].fail_next > 0 {
                 self.rules[i].fail_next -= 1;
-                error = Some(match self.rules[i].error.as_deref() {
-                    Some("ThrottlingException") => ApiError::throttling(),
-                    _ => ApiError::server("Injected fault."),
-                });
+                error = Some(fault);
             } else if error_rate > 0.0 && self.roll() < error_rate {
-                error = Some(ApiError::server("Injected fault."));
+                error = Some(fault);
             } else if throttle_rate > 0.0 && self.roll() < throttle_rate {
                 injected.error = Some(ApiError::throttling());
                 continue;

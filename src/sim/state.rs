@@ -232,6 +232,14 @@ pub struct Service {
     pub rendered: Option<String>,
 }
 
+/// Settings a service is created or updated with that ECS shows on its deployments only:
+/// its `Service` shape has no such members.
+const DEPLOYMENT_ONLY: &[&str] = &[
+    "serviceConnectConfiguration",
+    "volumeConfigurations",
+    "vpcLatticeConfigurations",
+];
+
 impl Service {
     pub fn event(&mut self, id: String, now: f64, message: String) {
         self.events
@@ -241,6 +249,9 @@ impl Service {
 
     pub fn render(&self, tasks: &HashMap<String, Task>, with_tags: bool) -> Json {
         let mut out = self.config.clone();
+        for key in DEPLOYMENT_ONLY {
+            out.remove(*key);
+        }
         let (running, pending) = self.counts(tasks, None);
         let deployments: Vec<Json> = self
             .deployments

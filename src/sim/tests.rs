@@ -453,3 +453,35 @@ fn registering_adds_ecs_defaults() {
         "No Fargate configuration exists for given values: 256 CPU, 4096 memory."
     );
 }
+
+#[test]
+fn an_ec2_compatible_task_definition_needs_each_containers_memory() {
+    let mut sim = Sim::new();
+    let containers = json!([
+        {"name": "app", "image": "app:1"},
+        {"name": "envoy", "image": "envoy:1", "memoryReservation": 128}
+    ]);
+    // No requiresCompatibilities: EC2-compatible, as ECS reads it.
+    for request in [
+        json!({"family": "mesh", "containerDefinitions": containers}),
+        json!({"family": "mesh", "requiresCompatibilities": ["EC2"], "containerDefinitions": containers}),
+    ] {
+        let refused = sim.try_call("RegisterTaskDefinition", request).unwrap_err();
+        assert_eq!(
+            (refused.code, refused.message.as_str()),
+            (
+                "ClientException",
+                "Invalid setting for container 'app'. At least one of 'memory' or 'memoryReservation' must be specified."
+            )
+        );
+    }
+    // A task-level memory, or each container's, is enough.
+    sim.call(
+        "RegisterTaskDefinition",
+        json!({"family": "mesh", "memory": "512", "containerDefinitions": containers}),
+    );
+    sim.call(
+        "RegisterTaskDefinition",
+        json!({"family": "mesh", "containerDefinitions": [{"name": "app", "image": "app:1", "memory": 64}]}),
+    );
+}

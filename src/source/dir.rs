@@ -138,15 +138,19 @@ pub struct Unsettled {
 
 /// Reads the directory as one consistent revision: once settled, and twice to the same
 /// content.
-pub async fn read(path: &Path, settled: Option<&Settled>) -> Result<Parsed, Unsettled> {
+pub async fn read(
+    path: &Path,
+    settled: Option<&Settled>,
+    max_file_size: u64,
+) -> Result<Parsed, Unsettled> {
     let paths = [path.to_path_buf()];
     for _ in 0..READ_ATTEMPTS {
         match settled {
             Some(settled) => settled.until_settled().await,
             None => tokio::time::sleep(DEBOUNCE / 3).await,
         }
-        let first = files::load(&paths);
-        let second = files::load(&paths);
+        let first = files::load(&paths, max_file_size);
+        let second = files::load(&paths, max_file_size);
         if first.revision == second.revision {
             return Ok(second);
         }

@@ -11,8 +11,9 @@ use git2::{
 };
 use sha2::{Digest, Sha256};
 
-use super::{is_manifest, parse_files};
-use crate::api::Parsed;
+use super::{decode, is_manifest, parse_files, too_large};
+use crate::api::secret::MASK;
+use crate::api::{Diagnostic, Parsed};
 
 #[derive(Clone, Debug, Default)]
 pub struct GitAuth {
@@ -52,17 +53,34 @@ pub enum GitError {
     },
 }
 
-/// The URL without credentials, for messages.
+/// The URL without credentials, for messages: no `user:password@`, and the query string's
+/// values (`?private_token=…`) masked.
 pub fn redact(url: &str) -> String {
-    match url.split_once("://") {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let mut out = match base.split_once("://") {
         Some((scheme, rest)) => match rest.split_once('@') {
             Some((_, host)) if !host.contains('/') || rest.find('@') < rest.find('/') => {
                 format!("{scheme}://{host}")
             }
-            _ => url.to_string(),
+            _ => base.to_string(),
         },
-        None => url.to_string(),
+        None => base.to_string(),
+    };
+    if let Some(query) = query {
+        let masked: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) => format!("{key}={MASK}"),
+                None => MASK.to_string(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&masked.join("&"));
     }
+    out
 }
 
 impl GitConfig {
@@ -76,12 +94,14 @@ impl GitConfig {
     }
 
     /// Fetches and reads the manifests at the reference, as one revision (the commit id).
-    /// Blocking: call it from `spawn_blocking`.
-    pub fn fetch(&self) -> Result<Parsed, GitError> {
+    /// Files over `max_file_size` bytes are reported, not read. Blocking: call it from
+    /// `spawn_blocking`.
+    pub fn fetch(&self, max_file_size: u64) -> Result<Parsed, GitError> {
         let url = redact(&self.url);
+        // libgit2's messages may quote the URL as given.
         let fetch_error = |e: git2::Error| GitError::Fetch {
             url: url.clone(),
-            message: e.message().to_string(),
+            message: e.message().replace(&self.url, &url),
         };
         let dir = self.cache_dir();
         let repo = match Repository::open_bare(&dir) {
@@ -105,8 +125,10 @@ impl GitConfig {
             )
             .map_err(fetch_error)?;
         let commit = self.resolve(&repo)?;
-        let files = self.read_tree(&repo, &commit)?;
+        let mut problems = Vec::new();
+        let files = self.read_tree(&repo, &commit, max_file_size, &mut problems)?;
         let mut parsed = parse_files(files);
+        parsed.diagnostics.extend(problems);
         parsed.revision = commit.id().to_string();
         Ok(parsed)
     }
@@ -132,10 +154,14 @@ impl GitConfig {
             })
     }
 
+    /// The manifests of the commit's tree (under `path`); the files that cannot be used go
+    /// to `problems`.
     fn read_tree(
         &self,
         repo: &Repository,
         commit: &git2::Commit,
+        max_file_size: u64,
+        problems: &mut Vec<Diagnostic>,
     ) -> Result<Vec<(String, String)>, GitError> {
         let read_error = |message: String| GitError::Read {
             commit: commit.id().to_string(),
@@ -159,6 +185,9 @@ impl GitConfig {
                 .and_then(|o| o.peel_to_tree())
                 .map_err(|e| read_error(e.message().to_string()))?;
         }
+        let odb = repo
+            .odb()
+            .map_err(|e| read_error(e.message().to_string()))?;
         let mut files = Vec::new();
         let mut failure = None;
         tree.walk(TreeWalkMode::PreOrder, |root, entry| {
@@ -173,10 +202,17 @@ impl GitConfig {
                 Some(p) => format!("{p}/{root}{name}"),
                 None => format!("{root}{name}"),
             };
-            match repo.find_blob(entry.id()) {
-                Ok(blob) => {
-                    files.push((full, String::from_utf8_lossy(blob.content()).into_owned()))
+            // The size from the object's header: a huge blob is never loaded.
+            let read = odb.read_header(entry.id()).and_then(|(size, _)| {
+                if size as u64 > max_file_size {
+                    return Ok(Err(too_large(&full, max_file_size)));
                 }
+                let blob = repo.find_blob(entry.id())?;
+                Ok(decode(&full, blob.content().to_vec(), max_file_size))
+            });
+            match read {
+                Ok(Ok(text)) => files.push((full, text)),
+                Ok(Err(problem)) => problems.push(problem),
                 Err(e) => failure = Some(e.message().to_string()),
             }
             TreeWalkResult::Ok
@@ -268,6 +304,14 @@ mod tests {
         assert_eq!(
             redact("git://127.0.0.1:9418/repo"),
             "git://127.0.0.1:9418/repo"
+        );
+        assert_eq!(
+            redact("https://gitlab.example.com/org/repo.git?private_token=glpat-s3cr3t&x"),
+            "https://gitlab.example.com/org/repo.git?private_token=***&***"
+        );
+        assert_eq!(
+            redact("https://u:p@host/r.git?access_token=t@k"),
+            "https://host/r.git?access_token=***"
         );
     }
 }

@@ -27,7 +27,7 @@ pub fn call(operation: &str, ctx: &mut Ctx, request: &Json) -> Result<String, Ap
     if operation == "DescribeServices" {
         return services::describe(ctx, request);
     }
-    let response = match operation {
+    let mut response = match operation {
         "CreateCluster" => clusters::create(ctx, request),
         "DescribeClusters" => clusters::describe(ctx, request),
         "ListClusters" => clusters::list(ctx, request),
@@ -56,6 +56,10 @@ pub fn call(operation: &str, ctx: &mut Ctx, request: &Json) -> Result<String, Ap
         "ListTagsForResource" => tags::list(ctx, request),
         other => Err(ApiError::unsupported(other)),
     }?;
+    // ECS leaves absent members out (the last page has no `nextToken`), never `null`.
+    if let Some(fields) = response.as_object_mut() {
+        fields.retain(|_, value| !value.is_null());
+    }
     Ok(response.to_string())
 }
 

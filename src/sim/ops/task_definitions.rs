@@ -56,6 +56,7 @@ pub fn register(ctx: &mut Ctx, request: &Json) -> Result<Json, ApiError> {
     normalize_size(&mut body, "memory", 1024.0, &["gb", "gib"])?;
     add_container_defaults(&mut body)?;
     check_fargate(&body)?;
+    check_container_memory(&body)?;
     for key in ["volumes", "placementConstraints"] {
         body.entry(key).or_insert_with(|| json!([]));
     }
@@ -260,6 +261,34 @@ fn check_fargate(body: &Map<String, Json>) -> Result<(), ApiError> {
         _ => Err(ApiError::client_exception(
             "Fargate requires that 'cpu' be defined at the task level.",
         )),
+    }
+}
+
+/// Tasks on EC2 or external instances need each container's memory when the task has
+/// none; without requiresCompatibilities a task definition is EC2-compatible.
+fn check_container_memory(body: &Map<String, Json>) -> Result<(), ApiError> {
+    let requested: Vec<&str> = body
+        .get("requiresCompatibilities")
+        .and_then(Json::as_array)
+        .map(|c| c.iter().filter_map(Json::as_str).collect())
+        .unwrap_or_default();
+    let on_instances =
+        requested.is_empty() || requested.contains(&"EC2") || requested.contains(&"EXTERNAL");
+    if !on_instances || body.contains_key("memory") {
+        return Ok(());
+    }
+    let without = body
+        .get("containerDefinitions")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .find(|c| c.get("memory").is_none() && c.get("memoryReservation").is_none());
+    match without {
+        Some(container) => Err(ApiError::client_exception(format!(
+            "Invalid setting for container '{}'. At least one of 'memory' or 'memoryReservation' must be specified.",
+            container["name"].as_str().unwrap_or_default()
+        ))),
+        None => Ok(()),
     }
 }
 
