@@ -8,12 +8,12 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::api::Parsed;
+use crate::api::{ObjectKey, Parsed};
 use crate::cli::{EcsArgs, Output, colour};
 use crate::diff::observed::Owner;
-use crate::diff::plan::{Desired, Plan, Prune, Verdict, plan};
+use crate::diff::plan::{Desired, Plan, Prune, Verdict};
 use crate::ecs::{EcsConfig, SdkEcs};
-use crate::reconcile::{Options, Outcome, Reconciler};
+use crate::reconcile::{Options, Outcome, Reconciler, Step};
 use crate::sim::{SimConfig, Simulator};
 use crate::source::files;
 
@@ -62,7 +62,7 @@ fn load(paths: &[PathBuf], max_file_size: u64) -> Option<Parsed> {
 /// Progress while apply runs: a line per object that updates in place on a terminal, a
 /// line per change otherwise.
 struct LiveProgress {
-    bars: Option<(MultiProgress, Mutex<BTreeMap<String, ProgressBar>>)>,
+    bars: Option<(MultiProgress, Mutex<BTreeMap<ObjectKey, ProgressBar>>)>,
 }
 
 impl LiveProgress {
@@ -73,13 +73,14 @@ impl LiveProgress {
         }
     }
 
-    fn show(&self, object: &str, line: &str) {
+    fn show(&self, object: &ObjectKey, step: Step) {
+        let line = step.line();
         let Some((multi, bars)) = &self.bars else {
             println!("  {object}: {line}");
             return;
         };
         let mut bars = bars.lock().unwrap_or_else(|p| p.into_inner());
-        let bar = bars.entry(object.to_string()).or_insert_with(|| {
+        let bar = bars.entry(object.clone()).or_insert_with(|| {
             let bar = multi.add(ProgressBar::new_spinner());
             bar.set_style(
                 ProgressStyle::with_template("  {spinner} {prefix}: {wide_msg}")
@@ -90,17 +91,7 @@ impl LiveProgress {
             bar
         });
         bar.set_message(line.to_string());
-        // Services go on to their rollout; everything else is done in one step.
-        let ended = [
-            "COMPLETED",
-            "FAILED",
-            "failed",
-            "stopped following",
-            "pruned",
-        ]
-        .iter()
-        .any(|w| line.contains(w));
-        if ended || !object.starts_with("EcsService/") {
+        if step.ended() {
             bar.finish();
         }
     }
@@ -140,7 +131,7 @@ fn print_plan(plan: &Plan) {
             Verdict::Create => paint.color("32", &format!("+ {}: create", object.object)),
             Verdict::Update { fields } => paint.color("33", &format!("~ {}: update {}", object.object, fields.join(", "))),
             Verdict::Delete => paint.color("31", &format!("- {}: delete", object.object)),
-            Verdict::Blocked { reason } => paint.color("31", &format!("! {}: not changed: {reason}", object.object)),
+            Verdict::Blocked { reason, .. } => paint.color("31", &format!("! {}: not changed: {reason}", object.object)),
             Verdict::Quarantined { hash } => paint.color(
                 "35",
                 &format!("! {}: quarantined: spec {hash} failed to roll out; change the manifest to try again", object.object),
@@ -194,14 +185,13 @@ async fn prepare(
     let (ecs, simulator) = connect(args).await?;
     let desired = Desired::from_manifests(&parsed.manifests, ecs.default_region(), owner);
     let reconciler = Reconciler::new(ecs);
-    let observed = match reconciler.observe(&desired, prune != Prune::Off).await {
-        Ok(observed) => observed,
+    let plan = match reconciler.plan(&desired, prune).await {
+        Ok((_, plan)) => plan,
         Err(e) => {
             eprintln!("error: {e}");
             return Ok(Err(ExitCode::from(2)));
         }
     };
-    let plan = plan(&desired, &observed, prune);
     Ok(Ok(Planned {
         parsed,
         reconciler,
@@ -252,21 +242,20 @@ pub async fn apply(
         ..options
     };
     let live = LiveProgress::new();
-    let progress = |object: &str, line: &str| live.show(object, line);
+    let progress = |object: &ObjectKey, step: Step| live.show(object, step);
     let report = reconciler.execute(&plan, &options, &progress).await;
     live.finish();
-    let blocked: Vec<&str> = plan
+    let blocked = plan
         .objects
         .iter()
         .filter(|o| matches!(o.verdict, Verdict::Blocked { .. }))
-        .map(|o| o.object.as_str())
-        .collect();
+        .count();
     println!();
     let paint = Paint::new();
     let width = plan
         .objects
         .iter()
-        .map(|o| o.object.len())
+        .map(|o| o.object.to_string().len())
         .max()
         .unwrap_or(6)
         .max(6);
@@ -279,8 +268,13 @@ pub async fn apply(
             (Some(Outcome::Failed { message }), _) => {
                 (paint.color("31", "failed   "), message.clone())
             }
+            (Some(Outcome::Progressing { message }), _) => {
+                ("pending  ".to_string(), message.clone())
+            }
             (None, Verdict::InSync) => ("unchanged".to_string(), String::new()),
-            (None, Verdict::Blocked { reason }) => (paint.color("31", "blocked  "), reason.clone()),
+            (None, Verdict::Blocked { reason, .. }) => {
+                (paint.color("31", "blocked  "), reason.clone())
+            }
             (None, Verdict::Quarantined { hash }) => (
                 paint.color("35", "skipped  "),
                 format!("spec {hash} is quarantined"),
@@ -290,9 +284,9 @@ pub async fn apply(
                 "not followed (--no-wait)".to_string(),
             ),
         };
-        println!("{:width$}  {result}  {detail}", object.object);
+        println!("{:width$}  {result}  {detail}", object.object.to_string());
     }
-    let failed = report.failed() + blocked.len();
+    let failed = report.failed() + blocked;
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {

@@ -251,19 +251,16 @@ async fn page(Extract(web): Extract<Web>) -> Html<String> {
     let status = web.state.read();
     let mut rows = String::new();
     for (object, s) in &status.objects {
-        let ready = s
-            .conditions
-            .iter()
-            .any(|c| c.type_ == "Ready" && c.status == "True");
-        let (color, word) = match (ready, s.rollout.as_ref().map(|r| r.state.as_str())) {
+        let ready = s.status.is_ready();
+        let (color, word) = match (ready, s.rollout().map(|r| r.state.as_str())) {
             _ if s.progress.is_some() => ("#b58900", "changing"),
             (_, Some("IN_PROGRESS")) => ("#b58900", "rolling out"),
             (true, _) => ("#2e7d32", "ready"),
             (false, _) => ("#c62828", "not ready"),
         };
-        let rollout = match (&s.progress, &s.rollout) {
+        let rollout = match (&s.progress, s.rollout()) {
             (Some(line), _) => escape(line),
-            (None, rollout) => rollout.as_ref().map_or(String::new(), |r| {
+            (None, rollout) => rollout.map_or(String::new(), |r| {
             let percent = if r.desired_count > 0 { 100 * r.running_count / r.desired_count } else { 100 };
             format!(
                 "{} {}/{} running, {} pending, {} failed <progress max=100 value={percent}></progress>",
@@ -274,8 +271,8 @@ async fn page(Extract(web): Extract<Web>) -> Html<String> {
         rows.push_str(&format!(
             "<tr><td>{}</td><td style=\"color:{color};font-weight:bold\">{word}</td><td>{}</td><td>{rollout}</td><td>{}</td></tr>",
             escape(object),
-            escape(s.task_definition.as_deref().unwrap_or("")),
-            escape(s.last_error.as_deref().unwrap_or(""))
+            escape(s.task_definition().unwrap_or("")),
+            escape(s.status.common().last_error.as_deref().unwrap_or(""))
         ));
     }
     let errors: String = status

@@ -15,7 +15,8 @@ use super::diagnostic::{Diagnostic, Severity};
 use super::yaml::{Node, Pos, Value, parse_documents};
 use super::{
     API_VERSION, CLUSTER_OUTPUT_ONLY, EcsCluster, EcsClusterSpec, EcsService, EcsServiceSpec,
-    EcsTaskDefinition, EcsTaskDefinitionSpec, SERVICE_OUTPUT_ONLY, TASK_DEFINITION_OUTPUT_ONLY,
+    EcsTaskDefinition, EcsTaskDefinitionSpec, Kind, ObjectKey, SERVICE_OUTPUT_ONLY,
+    TASK_DEFINITION_OUTPUT_ONLY,
 };
 
 pub const KINDS: &[&str] = &["EcsCluster", "EcsTaskDefinition", "EcsService"];
@@ -30,11 +31,21 @@ pub enum Object {
 
 impl Object {
     pub fn kind(&self) -> &'static str {
+        self.kind_of().as_str()
+    }
+
+    pub fn kind_of(&self) -> Kind {
         match self {
-            Object::Cluster(_) => "EcsCluster",
-            Object::TaskDefinition(_) => "EcsTaskDefinition",
-            Object::Service(_) => "EcsService",
+            Object::Cluster(_) => Kind::EcsCluster,
+            Object::TaskDefinition(_) => Kind::EcsTaskDefinition,
+            Object::Service(_) => Kind::EcsService,
         }
+    }
+
+    /// The object's identity: kind, namespace (empty in Git mode) and name.
+    pub fn key(&self) -> ObjectKey {
+        let namespace = self.metadata().namespace.as_deref().unwrap_or_default();
+        ObjectKey::new(self.kind_of(), namespace, self.name())
     }
 
     pub fn metadata(&self) -> &ObjectMeta {
@@ -51,7 +62,7 @@ impl Object {
 
     /// `Kind/name`, as messages name objects.
     pub fn label(&self) -> String {
-        format!("{}/{}", self.kind(), self.name())
+        self.key().to_string()
     }
 }
 

@@ -11,6 +11,7 @@ pub mod crd;
 pub mod diagnostic;
 #[rustfmt::skip]
 mod ecs;
+mod key;
 mod kinds;
 pub mod manifest;
 mod policy;
@@ -22,6 +23,7 @@ pub mod yaml;
 
 pub use diagnostic::{Diagnostic, Severity};
 pub use ecs::*;
+pub use key::{Kind, ObjectKey};
 pub use kinds::*;
 pub use manifest::{Manifest, Object, Parsed, parse_file};
 pub use policy::{IgnoredField, parse_duration};

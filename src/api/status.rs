@@ -16,15 +16,42 @@ pub mod condition {
 }
 
 /// Condition reasons: CamelCase, stable, for tools to match on.
-pub mod reason {
-    pub const RECONCILIATION_SUCCEEDED: &str = "ReconciliationSucceeded";
-    pub const PROGRESSING: &str = "Progressing";
-    pub const ROLLOUT_FAILED: &str = "RolloutFailed";
-    pub const NOT_OWNED: &str = "NotOwned";
-    /// A change ECS cannot make in place (launchType, …) or a service being deleted.
-    pub const BLOCKED: &str = "Blocked";
-    pub const QUARANTINED: &str = "Quarantined";
-    pub const SUSPENDED: &str = "Suspended";
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Reason {
+    ReconciliationSucceeded,
+    /// Changes are being made or a rollout is running.
+    Progressing,
+    RolloutFailed,
+    /// Not created by ecs-gitops, or another owner's.
+    NotOwned,
+    /// A change ECS cannot make in place (launchType, …), or a service being deleted.
+    Blocked,
+    /// The spec's rollout failed; it is not applied again until it changes.
+    Quarantined,
+    Suspended,
+    /// The spec breaks ECS's rules: no ECS call is made for it.
+    InvalidSpec,
+    /// A referenced object (task definition, cluster) is missing or not ready yet.
+    DependencyNotReady,
+    /// The controller cannot reach or read ECS.
+    ReconciliationFailed,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::ReconciliationSucceeded => "ReconciliationSucceeded",
+            Reason::Progressing => "Progressing",
+            Reason::RolloutFailed => "RolloutFailed",
+            Reason::NotOwned => "NotOwned",
+            Reason::Blocked => "Blocked",
+            Reason::Quarantined => "Quarantined",
+            Reason::Suspended => "Suspended",
+            Reason::InvalidSpec => "InvalidSpec",
+            Reason::DependencyNotReady => "DependencyNotReady",
+            Reason::ReconciliationFailed => "ReconciliationFailed",
+        }
+    }
 }
 
 /// One condition, shaped like Kubernetes' `metav1.Condition`.
@@ -64,6 +91,10 @@ pub struct CommonStatus {
     /// The source revision last tried, successful or not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_attempted_revision: Option<String>,
+    /// Why the object is not ready, in ECS's own words where ECS gave them (stopped tasks'
+    /// reasons, the circuit breaker, what it rolled back to).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -136,4 +167,39 @@ pub struct RolloutStatus {
     pub running_count: i32,
     pub pending_count: i32,
     pub failed_tasks: i32,
+}
+
+/// The status of an object of any of the kinds.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum KindStatus {
+    Cluster(EcsClusterStatus),
+    TaskDefinition(EcsTaskDefinitionStatus),
+    Service(EcsServiceStatus),
+}
+
+impl KindStatus {
+    pub fn common(&self) -> &CommonStatus {
+        match self {
+            KindStatus::Cluster(s) => &s.common,
+            KindStatus::TaskDefinition(s) => &s.common,
+            KindStatus::Service(s) => &s.common,
+        }
+    }
+
+    pub fn common_mut(&mut self) -> &mut CommonStatus {
+        match self {
+            KindStatus::Cluster(s) => &mut s.common,
+            KindStatus::TaskDefinition(s) => &mut s.common,
+            KindStatus::Service(s) => &mut s.common,
+        }
+    }
+
+    /// Whether the `Ready` condition is `True`.
+    pub fn is_ready(&self) -> bool {
+        self.common()
+            .conditions
+            .iter()
+            .any(|c| c.type_ == condition::READY && c.status == "True")
+    }
 }

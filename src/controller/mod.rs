@@ -17,17 +17,17 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, watch};
 
-use crate::api::Parsed;
-use crate::api::status::{Condition, condition, reason};
-use crate::diff::changes::Change;
+use crate::api::status::Reason;
+use crate::api::{ObjectKey, Parsed};
 use crate::diff::observed::Owner;
-use crate::diff::plan::{Desired, Plan, Prune, ServiceKey, TaskDefinitionSource, Verdict, plan};
-use crate::ecs::{ObservedService, SdkEcs};
-use crate::reconcile::{Options, Outcome, Reconciler};
+use crate::diff::plan::{Desired, Observed, Plan, Verdict};
+use crate::ecs::SdkEcs;
+use crate::reconcile::status::{Health, Seen, decide, now_rfc3339, observed_status};
+use crate::reconcile::{Options, Outcome, Reconciler, Step};
 use crate::source::dir;
 use crate::source::git::{GitConfig, redact};
 pub use status::State;
-use status::{CallLabels, ObjectStatus, ResultLabel, RevisionLabel, Rollout};
+use status::{CallLabels, ObjectStatus, ResultLabel, RevisionLabel};
 
 #[derive(Clone, Debug)]
 pub enum Source {
@@ -106,7 +106,7 @@ fn jittered(interval: Duration) -> Duration {
     interval.mul_f64(0.95 + (random % 1000) as f64 / 10_000.0)
 }
 
-fn now() -> f64 {
+fn now_secs() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
@@ -269,6 +269,9 @@ fn accept(
         Ok(parsed) => {
             state.update(|s| {
                 s.validation_errors.clear();
+                if s.last_attempted_revision.as_ref() != Some(&parsed.revision) {
+                    s.observed_generation += 1;
+                }
                 s.last_attempted_revision = Some(parsed.revision.clone());
             });
             state.metrics.source_revision.clear();
@@ -295,11 +298,8 @@ async fn sweep(
     failures: &mut Failures,
 ) -> bool {
     let desired = Desired::from_manifests(&good.manifests, region, config.owner.clone());
-    let observed = match reconciler
-        .observe(&desired, options.prune != Prune::Off)
-        .await
-    {
-        Ok(observed) => observed,
+    let (observed, plan) = match reconciler.plan(&desired, options.prune).await {
+        Ok(planned) => planned,
         Err(e) => {
             tracing::error!(error = %e, "observing ECS failed: this sweep stops here");
             state
@@ -313,7 +313,6 @@ async fn sweep(
             return false;
         }
     };
-    let plan = plan(&desired, &observed, options.prune);
     let applied_before = state.read().last_applied_revision;
     let drifted = plan
         .objects
@@ -333,7 +332,7 @@ async fn sweep(
         }
         let sweep = Sweep {
             desired: &desired,
-            services: &observed.services,
+            observed: &observed,
             plan: &plan,
             results: &BTreeMap::new(),
             good,
@@ -347,11 +346,14 @@ async fn sweep(
         ..options.clone()
     };
     // Each step shows in the log and, live, in the status while the sweep runs.
-    let progress = |object: &str, line: &str| {
-        tracing::info!(object, "{line}");
+    let progress = |object: &ObjectKey, step: Step| {
+        tracing::info!(object = %object, "{}", step.line());
         state.update(|s| {
-            let entry = s.objects.entry(object.to_string()).or_default();
-            entry.progress = Some(line.to_string());
+            let entry = s
+                .objects
+                .entry(object.to_string())
+                .or_insert_with(|| ObjectStatus::new(object));
+            entry.progress = Some(step.line().to_string());
         });
     };
     let report = reconciler.execute(&plan, &options, &progress).await;
@@ -371,17 +373,16 @@ async fn sweep(
     }
     // What ECS says now, for the status (unchanged when nothing was done).
     let after = if plan.actions.is_empty() {
-        observed.services
+        observed
     } else {
         reconciler
             .observe(&desired, false)
             .await
-            .map(|o| o.services)
             .unwrap_or_default()
     };
     let sweep = Sweep {
         desired: &desired,
-        services: &after,
+        observed: &after,
         plan: &plan,
         results: &report.results,
         good,
@@ -392,47 +393,16 @@ async fn sweep(
 
 /// The words of each object's last failed rollout (what `apply` printed, and what changed),
 /// kept while its spec stays quarantined.
-type Failures = BTreeMap<String, String>;
+type Failures = BTreeMap<ObjectKey, String>;
 
 /// What one sweep saw and did.
 struct Sweep<'a> {
     desired: &'a Desired,
-    services: &'a BTreeMap<ServiceKey, ObservedService>,
+    observed: &'a Observed,
     plan: &'a Plan,
-    results: &'a BTreeMap<String, Outcome>,
+    results: &'a BTreeMap<ObjectKey, Outcome>,
     good: &'a Parsed,
     dry_run: bool,
-}
-
-/// The fields that changed, as `diff` shows them (masked), for a message: at most five.
-fn changed(changes: &[Change]) -> String {
-    const SHOWN: usize = 5;
-    if changes.is_empty() {
-        return String::new();
-    }
-    let mut lines: Vec<String> = changes.iter().take(SHOWN).map(Change::describe).collect();
-    if changes.len() > SHOWN {
-        lines.push(format!("and {} more", changes.len() - SHOWN));
-    }
-    format!("; changed: {}", lines.join(", "))
-}
-
-/// Why a spec is quarantined when this controller did not see it fail (it was restarted):
-/// ECS's own words from the service's events, and what runs now.
-fn earlier_failure(hash: &str, live: Option<&ObservedService>) -> String {
-    let mut message = format!("spec {hash} failed to roll out");
-    if let Some(live) = live {
-        if let Some(event) = live
-            .events
-            .iter()
-            .find(|e| e.contains("failed") || e.contains("rolling back"))
-        {
-            message.push_str(&format!(" (ECS: {event})"));
-        }
-        let running = live.task_definition.rsplit('/').next().unwrap_or_default();
-        message.push_str(&format!("; running {running}"));
-    }
-    message
 }
 
 /// Writes the per-object status and the revisions; logs each new problem at WARN; true
@@ -440,146 +410,80 @@ fn earlier_failure(hash: &str, live: Option<&ObservedService>) -> String {
 fn record(state: &State, sweep: &Sweep, failures: &mut Failures) -> bool {
     let Sweep {
         desired,
-        services,
+        observed,
         plan,
         results,
         good,
         dry_run,
     } = *sweep;
-    let before = state.read().objects;
+    let before = state.read();
+    let generation = before.observed_generation;
+    let now = now_rfc3339();
     let mut objects = BTreeMap::new();
     let mut in_flight = false;
     let mut failed = 0;
     for object in &plan.objects {
-        let (kind, name) = object
-            .object
-            .split_once('/')
-            .unwrap_or(("", &object.object));
-        let planned = serde_json::to_value(&object.verdict)
-            .ok()
-            .and_then(|v| v["verdict"].as_str().map(str::to_string));
-        let verdict = match results.get(&object.object) {
+        let outcome = results.get(&object.object);
+        let mut status = ObjectStatus::new(&object.object);
+        status.verdict = match outcome {
             Some(Outcome::Done { .. }) => "inSync".to_string(),
             Some(Outcome::Failed { .. }) => "failed".to_string(),
-            None => planned.unwrap_or_default(),
+            _ => serde_json::to_value(&object.verdict)
+                .ok()
+                .and_then(|v| v["verdict"].as_str().map(str::to_string))
+                .unwrap_or_default(),
         };
-        let mut status = ObjectStatus {
-            kind: kind.to_string(),
-            name: name.to_string(),
-            verdict,
-            ..ObjectStatus::default()
-        };
-        let mut rolling = false;
-        if let Some(service) = desired.services.iter().find(|s| s.object == object.object) {
-            if let TaskDefinitionSource::Managed { hash, .. } = &service.task_definition {
-                status.desired_hash = Some(hash.clone());
-            }
-            if let Some(live) = services.get(&service.key) {
-                status.task_definition = Some(
-                    live.task_definition
-                        .rsplit('/')
-                        .next()
-                        .unwrap_or_default()
-                        .to_string(),
-                );
-                if let Some(primary) = live.deployments.iter().find(|d| d.status == "PRIMARY") {
-                    let state = primary
-                        .rollout_state
-                        .clone()
-                        .unwrap_or_else(|| "COMPLETED".into());
-                    rolling = state == "IN_PROGRESS";
-                    in_flight |= rolling;
-                    status.rollout = Some(Rollout {
-                        state,
-                        desired_count: primary.desired_count,
-                        running_count: primary.running_count,
-                        pending_count: primary.pending_count,
-                        failed_tasks: primary.failed_tasks,
-                    });
-                }
-            }
-        }
+        status.status = observed_status(&object.object, desired, observed);
         let live = desired
             .services
             .iter()
             .find(|s| s.object == object.object)
-            .and_then(|s| services.get(&s.key));
-        let (ready, why, message) = match (results.get(&object.object), &object.verdict) {
-            (Some(Outcome::Failed { message }), _) => {
-                let message = format!("{message}{}", changed(&object.changes));
-                failures.insert(object.object.clone(), message.clone());
-                (false, reason::ROLLOUT_FAILED, message)
-            }
-            (_, Verdict::Blocked { reason: why }) => (false, blocked_reason(why), why.clone()),
-            (_, Verdict::Quarantined { hash }) => {
-                let failure = failures.get(&object.object).cloned().unwrap_or_else(|| {
-                    format!(
-                        "{}{}",
-                        earlier_failure(hash, live),
-                        changed(&object.changes)
-                    )
-                });
-                (
-                    false,
-                    reason::QUARANTINED,
-                    format!("quarantined until the manifest changes: {failure}"),
-                )
-            }
-            // Never Ready while the desired revision's deployment is still rolling out.
-            (_, Verdict::InSync) | (Some(Outcome::Done { .. }), _) if rolling => (
-                false,
-                reason::PROGRESSING,
-                status.rollout.as_ref().map_or_else(String::new, |r| {
-                    format!(
-                        "rollout IN_PROGRESS: {}/{} running",
-                        r.running_count, r.desired_count
-                    )
-                }),
-            ),
-            (_, Verdict::InSync) | (Some(Outcome::Done { .. }), _) => {
-                failures.remove(&object.object);
-                (true, reason::RECONCILIATION_SUCCEEDED, "in sync".into())
-            }
-            _ => (false, reason::PROGRESSING, "changes pending".into()),
-        };
-        if !ready {
-            failed += 1;
-            status.last_error = Some(message.clone());
-            status.changes = object.changes.clone();
-            let new = before
-                .get(&object.object)
-                .is_none_or(|b| b.last_error.as_ref() != Some(&message));
-            match why {
-                _ if !new => {}
-                reason::PROGRESSING | reason::SUSPENDED => {
-                    tracing::info!(object = %object.object, "{message}")
-                }
-                _ => tracing::warn!(object = %object.object, "{message}"),
-            }
-        }
-        // kstatus: Ready, plus Reconciling while changes are pending and Stalled when only a
-        // change to the source can help.
-        let condition_of = |type_: &str, message: &str| Condition {
-            type_: type_.into(),
-            status: "True".into(),
-            reason: why.into(),
-            message: message.into(),
-            last_transition_time: None,
-            observed_generation: None,
-        };
-        if !ready {
-            let extra = if why == reason::PROGRESSING {
-                condition::RECONCILING
-            } else {
-                condition::STALLED
-            };
-            status.conditions.push(condition_of(extra, &message));
-        }
-        status.conditions.push(Condition {
-            status: if ready { "True" } else { "False" }.into(),
-            ..condition_of(condition::READY, &message)
+            .and_then(|s| observed.services.get(&s.key));
+        let rollout = status.rollout().cloned();
+        in_flight |= rollout.as_ref().is_some_and(|r| r.state == "IN_PROGRESS");
+        let decision = decide(&Seen {
+            verdict: &object.verdict,
+            outcome,
+            rollout: rollout.as_ref(),
+            changes: &object.changes,
+            failure: failures.get(&object.object).map(String::as_str),
+            live,
         });
-        objects.insert(object.object.clone(), status);
+        match (&decision.reason, outcome) {
+            (Reason::RolloutFailed, _) => {
+                failures.insert(object.object.clone(), decision.message.clone());
+            }
+            (_, _) if decision.is_ready() => {
+                failures.remove(&object.object);
+            }
+            _ => {}
+        }
+        let previous = before.objects.get(&object.object.to_string());
+        if !decision.is_ready() {
+            failed += 1;
+            status.changes = object.changes.clone();
+            let new = previous
+                .is_none_or(|b| b.status.common().last_error.as_ref() != Some(&decision.message));
+            match decision.health {
+                _ if !new => {}
+                Health::Reconciling | Health::Paused => {
+                    tracing::info!(object = %object.object, "{}", decision.message)
+                }
+                _ => tracing::warn!(object = %object.object, "{}", decision.message),
+            }
+        }
+        let common = status.status.common_mut();
+        common.observed_generation = Some(generation);
+        common.last_attempted_revision = Some(good.revision.clone());
+        common.last_applied_revision = if decision.is_ready() && !dry_run {
+            Some(good.revision.clone())
+        } else {
+            previous.and_then(|p| p.status.common().last_applied_revision.clone())
+        };
+        let previous_conditions = previous.map_or(&[][..], |p| &p.status.common().conditions);
+        common.conditions = decision.conditions(previous_conditions, &now, Some(generation));
+        common.last_error = (!decision.is_ready()).then(|| decision.message.clone());
+        objects.insert(object.object.to_string(), status);
     }
     let ok = failed == 0;
     state
@@ -590,29 +494,18 @@ fn record(state: &State, sweep: &Sweep, failures: &mut Failures) -> bool {
         })
         .inc();
     if ok && !dry_run {
-        state.metrics.last_success.set(now());
+        state.metrics.last_success.set(now_secs());
     }
     state.update(|s| {
         s.objects = objects;
         if ok && !dry_run {
             s.last_applied_revision = Some(good.revision.clone());
-            s.last_success = Some(now());
+            s.last_success = Some(now_secs());
             s.last_error = None;
         }
         s.ready |= ok;
     });
     in_flight
-}
-
-/// The condition reason for a plan's "not changed" verdict.
-fn blocked_reason(why: &str) -> &'static str {
-    if why == "suspended" {
-        reason::SUSPENDED
-    } else if why.contains("not managed by ecs-gitops") {
-        reason::NOT_OWNED
-    } else {
-        reason::BLOCKED
-    }
 }
 
 /// Adds the ECS calls made since the last export to the metrics.
@@ -636,43 +529,6 @@ fn export_calls(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// After a restart the controller has not seen the failure: ECS's events say why.
-    #[test]
-    fn a_failure_seen_before_a_restart_is_told_from_ecs_events() {
-        let live = ObservedService {
-            arn: "arn:aws:ecs:us-east-1:0:service/c1/web".into(),
-            name: "web".into(),
-            cluster_arn: String::new(),
-            status: "ACTIVE".into(),
-            task_definition: "arn:aws:ecs:us-east-1:0:task-definition/web:1".into(),
-            desired_count: 1,
-            running_count: 1,
-            pending_count: 0,
-            spec: Default::default(),
-            tags: Default::default(),
-            deployments: Vec::new(),
-            events: vec![
-                "(service web) has reached a steady state.".into(),
-                "(service web) (deployment ecs-svc/1) deployment failed: tasks failed to start."
-                    .into(),
-            ],
-        };
-        let change = Change {
-            path: "taskDefinition.containerDefinitions[app].environment[API_TOKEN].value".into(),
-            old: Some("t0k3n-old".into()),
-            new: Some("t0k3n-new".into()),
-        };
-        let message = format!(
-            "{}{}",
-            earlier_failure("9655abc", Some(&live)),
-            changed(std::slice::from_ref(&change))
-        );
-        assert_eq!(
-            message,
-            "spec 9655abc failed to roll out (ECS: (service web) (deployment ecs-svc/1) deployment failed: tasks failed to start.); running web:1; changed: taskDefinition.containerDefinitions[app].environment[API_TOKEN].value: \"***\" → \"***\""
-        );
-    }
 
     #[test]
     fn the_source_is_described_without_credentials() {

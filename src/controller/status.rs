@@ -14,44 +14,61 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use serde::Serialize;
 
-use crate::api::status::Condition;
+use crate::api::status::{KindStatus, RolloutStatus};
+use crate::api::{Kind, ObjectKey};
 use crate::diff::changes::Change;
 
-#[derive(Clone, Debug, Default, Serialize)]
+/// One object's status in Git mode: the same status a custom resource of its kind carries
+/// (conditions, revisions, what ECS runs), and what the controller is doing to it right now.
+#[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectStatus {
-    pub kind: String,
+    pub kind: Kind,
     pub name: String,
-    /// The plan's verdict: inSync, create, update, blocked, quarantined.
+    /// The plan's verdict: inSync, create, update, blocked, quarantined, failed.
     pub verdict: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub desired_hash: Option<String>,
-    /// The live task definition (`family:revision`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub task_definition: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rollout: Option<Rollout>,
     /// What the controller is doing to the object right now ("rollout IN_PROGRESS: 1/2 …").
     #[serde(skip_serializing_if = "Option::is_none")]
     pub progress: Option<String>,
-    pub conditions: Vec<Condition>,
-    /// Why it is not ready: for a failed rollout, ECS's reasons, what it rolled back to and
-    /// what changed, as `apply` says it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<String>,
     /// The fields that differ from ECS while it is not ready (secret-looking values masked).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<Change>,
+    #[serde(flatten)]
+    pub status: KindStatus,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Rollout {
-    pub state: String,
-    pub desired_count: i32,
-    pub running_count: i32,
-    pub pending_count: i32,
-    pub failed_tasks: i32,
+impl ObjectStatus {
+    /// An object seen for the first time, before any status.
+    pub fn new(key: &ObjectKey) -> ObjectStatus {
+        let status = match key.kind {
+            Kind::EcsCluster => KindStatus::Cluster(Default::default()),
+            Kind::EcsTaskDefinition => KindStatus::TaskDefinition(Default::default()),
+            Kind::EcsService => KindStatus::Service(Default::default()),
+        };
+        ObjectStatus {
+            kind: key.kind,
+            name: key.name.clone(),
+            verdict: String::new(),
+            progress: None,
+            changes: Vec::new(),
+            status,
+        }
+    }
+
+    pub fn rollout(&self) -> Option<&RolloutStatus> {
+        match &self.status {
+            KindStatus::Service(s) => s.rollout.as_ref(),
+            _ => None,
+        }
+    }
+
+    pub fn task_definition(&self) -> Option<&str> {
+        match &self.status {
+            KindStatus::Service(s) => s.task_definition.as_deref(),
+            KindStatus::TaskDefinition(s) => s.task_definition.as_deref(),
+            KindStatus::Cluster(_) => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -59,6 +76,9 @@ pub struct Rollout {
 pub struct Status {
     /// The source, without credentials.
     pub source: String,
+    /// Counts the valid revisions taken, as a custom resource's generation counts its specs:
+    /// each object's `observedGeneration` says which one its status is about.
+    pub observed_generation: i64,
     /// The owner identity on what it manages in ECS.
     pub owner: String,
     #[serde(skip_serializing_if = "Option::is_none")]

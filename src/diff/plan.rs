@@ -13,7 +13,7 @@ use super::{hash, normalize};
 use crate::api::rules::family;
 use crate::api::{
     CapacityProviderStrategyItem, ClusterInput, DeletionPolicy, IgnoredField, Manifest, Object,
-    RolloutPolicy, ServiceInput, ServiceTaskDefinition, TaskDefinitionInput,
+    ObjectKey, RolloutPolicy, ServiceInput, ServiceTaskDefinition, TaskDefinitionInput,
 };
 
 /// Annotation that lets the controller take over a service it did not create.
@@ -66,7 +66,7 @@ impl TaskDefinitionSource {
 #[derive(Clone, Debug)]
 pub struct DesiredService {
     pub key: ServiceKey,
-    pub object: String,
+    pub object: ObjectKey,
     /// With `cluster` and `serviceName` filled in.
     pub spec: ServiceInput,
     pub task_definition: TaskDefinitionSource,
@@ -81,7 +81,7 @@ pub struct DesiredService {
 pub struct DesiredCluster {
     pub region: String,
     pub name: String,
-    pub object: String,
+    pub object: ObjectKey,
     pub input: ClusterInput,
     pub adopt: bool,
 }
@@ -90,7 +90,7 @@ pub struct DesiredCluster {
 pub struct DesiredTaskDefinition {
     pub region: String,
     pub family: String,
-    pub object: String,
+    pub object: ObjectKey,
     pub input: TaskDefinitionInput,
     pub hash: String,
 }
@@ -132,7 +132,7 @@ impl Desired {
             .collect();
         for manifest in manifests {
             let name = manifest.object.name();
-            let object = manifest.object.label();
+            let object = manifest.object.key();
             match &manifest.object {
                 Object::Cluster(c) => desired.clusters.push(DesiredCluster {
                     region: c.spec.region.clone().unwrap_or_else(|| region.to_string()),
@@ -234,6 +234,22 @@ pub struct Observed {
     pub owned: Vec<(ServiceKey, ObservedService)>,
 }
 
+/// Why an object is left as it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Block {
+    /// Not created by ecs-gitops, or another owner's: adopting takes it over.
+    NotOwned,
+    /// The object's suspend annotation.
+    Suspended,
+    /// A field ECS cannot change in place.
+    Immutable,
+    /// ECS is deleting it.
+    Deleting,
+    /// A prune held back by the limit on deletions per sweep.
+    PrunePending,
+}
+
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[serde(tag = "verdict", rename_all = "camelCase")]
 pub enum Verdict {
@@ -245,6 +261,7 @@ pub enum Verdict {
     Delete,
     /// Not done, and why: not owned, a field ECS cannot change, suspended.
     Blocked {
+        by: Block,
         reason: String,
     },
     /// The desired spec failed before; it is not applied again until it changes.
@@ -255,7 +272,7 @@ pub enum Verdict {
 
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct ObjectPlan {
-    pub object: String,
+    pub object: ObjectKey,
     #[serde(flatten)]
     pub verdict: Verdict,
     pub changes: Vec<Change>,
@@ -460,7 +477,10 @@ fn plan_cluster(cluster: &DesiredCluster, owner: &Owner, observed: &Observed, pl
     if let Some(reason) = blocked {
         plan.objects.push(ObjectPlan {
             object,
-            verdict: Verdict::Blocked { reason },
+            verdict: Verdict::Blocked {
+                by: Block::NotOwned,
+                reason,
+            },
             changes,
         });
         return;
@@ -568,6 +588,7 @@ fn plan_task_definition(
         plan.objects.push(ObjectPlan {
             object: td.object.clone(),
             verdict: Verdict::Blocked {
+                by: Block::NotOwned,
                 reason: format!(
                     "task definition family {} is owned by {other}: give this one another family",
                     td.family
@@ -630,6 +651,7 @@ fn plan_service(service: &DesiredService, owner: &Owner, observed: &Observed, pl
             plan.objects.push(ObjectPlan {
                 object,
                 verdict: Verdict::Blocked {
+                    by: Block::Suspended,
                     reason: "suspended".into(),
                 },
                 changes: Vec::new(),
@@ -645,22 +667,22 @@ fn plan_service(service: &DesiredService, owner: &Owner, observed: &Observed, pl
         });
         return;
     };
-    let blocked = |reason: String| ObjectPlan {
+    let blocked = |by: Block, reason: String| ObjectPlan {
         object: object.clone(),
-        verdict: Verdict::Blocked { reason },
+        verdict: Verdict::Blocked { by, reason },
         changes: Vec::new(),
     };
     let ownership = live.ownership(owner);
     match &ownership {
         Ownership::Unmanaged if !service.adopt => {
-            plan.objects.push(blocked(format!(
+            plan.objects.push(blocked(Block::NotOwned, format!(
                 "service {} exists and is not managed by ecs-gitops: annotate the object with {ADOPT_ANNOTATION}: \"true\" to take it over",
                 live.arn
             )));
             return;
         }
         Ownership::Theirs(other) if !service.adopt => {
-            plan.objects.push(blocked(format!(
+            plan.objects.push(blocked(Block::NotOwned, format!(
                 "service {} is owned by {other}: annotate the object with {ADOPT_ANNOTATION}: \"true\" to take it over",
                 live.arn
             )));
@@ -669,8 +691,10 @@ fn plan_service(service: &DesiredService, owner: &Owner, observed: &Observed, pl
         _ => {}
     }
     if live.status == "DRAINING" {
-        plan.objects
-            .push(blocked("the service is being deleted (DRAINING)".into()));
+        plan.objects.push(blocked(
+            Block::Deleting,
+            "the service is being deleted (DRAINING)".into(),
+        ));
         return;
     }
     let (task_definition_changes, deploy) = task_definition_drift(service, live, observed);
@@ -691,6 +715,7 @@ fn plan_service(service: &DesiredService, owner: &Owner, observed: &Observed, pl
         plan.objects.push(ObjectPlan {
             object,
             verdict: Verdict::Blocked {
+                by: Block::Immutable,
                 reason: format!(
                     "{field} cannot be changed on an existing service: delete and recreate it"
                 ),
@@ -735,6 +760,7 @@ fn plan_service(service: &DesiredService, owner: &Owner, observed: &Observed, pl
         plan.objects.push(ObjectPlan {
             object,
             verdict: Verdict::Blocked {
+                by: Block::Suspended,
                 reason: "suspended".into(),
             },
             changes: all_changes,
@@ -942,11 +968,12 @@ fn plan_prune(desired: &Desired, observed: &Observed, prune: Prune, plan: &mut P
         _ => (owned / 2).max(1),
     };
     for (i, (key, live)) in doomed.iter().enumerate() {
-        let object = format!("service {}/{}", key.cluster, key.name);
+        let object = ObjectKey::pruned_service(&key.cluster, &key.name);
         if i >= allowed {
             plan.objects.push(ObjectPlan {
                 object,
                 verdict: Verdict::Blocked {
+                    by: Block::PrunePending,
                     reason: format!(
                         "prune pending: {} of this owner's {owned} services left the source, and at most {allowed} are deleted in one sweep (--prune-allow-mass lifts the limit)",
                         doomed.len()
@@ -1080,7 +1107,7 @@ mod tests {
         let observed = observed(&desired_plain, false);
         let blocked = plan(&desired_plain, &observed, Prune::Off);
         assert!(
-            matches!(verdict(&blocked), Verdict::Blocked { reason } if reason.contains("not managed by ecs-gitops"))
+            matches!(verdict(&blocked), Verdict::Blocked { reason, .. } if reason.contains("not managed by ecs-gitops"))
         );
         assert!(blocked.actions.is_empty());
         let adopting = desired("", "  annotations:\n    ecs-gitops.dev/adopt: \"true\"\n");
@@ -1106,13 +1133,15 @@ mod tests {
             .spec
             .desired_count = Some(5);
         let paused = plan(&suspended, &observed, Prune::Off);
-        assert!(matches!(verdict(&paused), Verdict::Blocked { reason } if reason == "suspended"));
+        assert!(
+            matches!(verdict(&paused), Verdict::Blocked { reason, .. } if reason == "suspended")
+        );
         assert!(paused.actions.is_empty());
         let desired = desired("", "");
         let mut observed = observed_with_launch_type(&desired);
         let replace = plan(&desired, &observed, Prune::Off);
         assert!(
-            matches!(verdict(&replace), Verdict::Blocked { reason } if reason.starts_with("launchType cannot be changed"))
+            matches!(verdict(&replace), Verdict::Blocked { reason, .. } if reason.starts_with("launchType cannot be changed"))
         );
         observed.services.clear();
         assert_eq!(
@@ -1199,7 +1228,7 @@ mod tests {
             .insert(tags::OWNER.into(), "repo-b".into());
         let blocked = plan(&desired, &observed, Prune::Off);
         assert!(
-            matches!(verdict(&blocked), Verdict::Blocked { reason } if reason.contains("is owned by repo-b")),
+            matches!(verdict(&blocked), Verdict::Blocked { reason, .. } if reason.contains("is owned by repo-b")),
             "{:?}",
             verdict(&blocked)
         );
@@ -1266,7 +1295,7 @@ mod tests {
         let pending: Vec<&ObjectPlan> = guarded
             .objects
             .iter()
-            .filter(|o| matches!(&o.verdict, Verdict::Blocked { reason } if reason.starts_with("prune pending")))
+            .filter(|o| matches!(&o.verdict, Verdict::Blocked { reason, .. } if reason.starts_with("prune pending")))
             .collect();
         assert_eq!(pending.len(), 2);
         assert!(
@@ -1423,7 +1452,7 @@ mod tests {
 
         let unowned = plan(&wanted, &live_cluster(&wanted, defaults, None), Prune::Off);
         assert!(
-            matches!(verdict(&unowned), Verdict::Blocked { reason } if reason.contains("not managed by ecs-gitops")),
+            matches!(verdict(&unowned), Verdict::Blocked { reason, .. } if reason.contains("not managed by ecs-gitops")),
             "{:?}",
             verdict(&unowned)
         );

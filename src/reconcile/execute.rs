@@ -8,8 +8,8 @@ use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
 use super::rollout::{Tracked, track};
-use super::{Options, Progress, Reconciler};
-use crate::api::{OnFailure, ServiceInput, TaskDefinitionInput, parse_duration};
+use super::{Options, Progress, Reconciler, Step};
+use crate::api::{ObjectKey, OnFailure, ServiceInput, TaskDefinitionInput, parse_duration};
 use crate::diff::plan::{
     Action, ClusterUpdate, DesiredService, Plan, RETAIN_TAG, ServiceUpdate, TaskDefinitionSource,
 };
@@ -25,14 +25,22 @@ const AMBIGUOUS_RETRIES: u32 = 8;
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[serde(tag = "outcome", rename_all = "camelCase")]
 pub enum Outcome {
-    Done { message: String },
-    Failed { message: String },
+    Done {
+        message: String,
+    },
+    Failed {
+        message: String,
+    },
+    /// A rollout still running, not waited for.
+    Progressing {
+        message: String,
+    },
 }
 
 /// What a sweep did, per object.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct Report {
-    pub results: BTreeMap<String, Outcome>,
+    pub results: BTreeMap<ObjectKey, Outcome>,
 }
 
 impl Report {
@@ -43,14 +51,14 @@ impl Report {
             .count()
     }
 
-    fn done(&mut self, object: &str, message: String) {
+    fn done(&mut self, object: &ObjectKey, message: String) {
         self.results
-            .insert(object.to_string(), Outcome::Done { message });
+            .insert(object.clone(), Outcome::Done { message });
     }
 
-    fn fail(&mut self, object: &str, message: String) {
+    fn fail(&mut self, object: &ObjectKey, message: String) {
         self.results
-            .insert(object.to_string(), Outcome::Failed { message });
+            .insert(object.clone(), Outcome::Failed { message });
     }
 }
 
@@ -108,7 +116,10 @@ impl<E: Ecs + 'static> Reconciler<E> {
                         .await
                     {
                         Ok(created) => {
-                            progress(&cluster.object, &format!("created cluster {}", created.arn));
+                            progress(
+                                &cluster.object,
+                                Step::End(&format!("created cluster {}", created.arn)),
+                            );
                             report.done(&cluster.object, format!("created {}", created.arn));
                         }
                         Err(e) => report.fail(&cluster.object, e.to_string()),
@@ -118,7 +129,7 @@ impl<E: Ecs + 'static> Reconciler<E> {
                     let object = &update.cluster.object;
                     match self.update_cluster(update).await {
                         Ok(()) => {
-                            progress(object, "updated cluster settings");
+                            progress(object, Step::End("updated cluster settings"));
                             report.done(object, format!("updated {}", update.arn));
                         }
                         Err(e) => report.fail(object, e.to_string()),
@@ -137,7 +148,10 @@ impl<E: Ecs + 'static> Reconciler<E> {
                     match self.ensure_revision(&wanted, options).await {
                         Ok((revision, registered)) => {
                             let verb = if registered { "registered" } else { "found" };
-                            progress(&td.object, &format!("{verb} {}", revision.name()));
+                            progress(
+                                &td.object,
+                                Step::End(&format!("{verb} {}", revision.name())),
+                            );
                             report.done(&td.object, format!("{verb} {}", revision.name()));
                             self.remember_revision(revision);
                         }
@@ -166,7 +180,7 @@ impl<E: Ecs + 'static> Reconciler<E> {
             progress,
         };
         let writer = &writer;
-        let results: Vec<(String, Result<Change, EcsError>)> =
+        let results: Vec<(ObjectKey, Result<Change, EcsError>)> =
             futures::stream::iter(service_actions)
                 .map(|action| async move {
                     match action {
@@ -177,10 +191,10 @@ impl<E: Ecs + 'static> Reconciler<E> {
                         Action::FollowRollout(rollout) => {
                             progress(
                                 &rollout.service.object,
-                                &format!(
+                                Step::On(&format!(
                                     "following the rollout of {} already in progress",
                                     short(&rollout.task_definition)
-                                ),
+                                )),
                             );
                             let change = Change {
                                 message: format!(
@@ -209,7 +223,7 @@ impl<E: Ecs + 'static> Reconciler<E> {
                 }) if options.wait => tracked.push(t),
                 Ok(change) => report.done(&object, change.message),
                 Err(e) => {
-                    progress(&object, &format!("failed: {e}"));
+                    progress(&object, Step::End(&format!("failed: {e}")));
                     report.fail(&object, e.to_string());
                 }
             }
@@ -224,7 +238,7 @@ impl<E: Ecs + 'static> Reconciler<E> {
                 desired_count,
             } = action
             {
-                let object = format!("service {}/{}", key.cluster, key.name);
+                let object = ObjectKey::pruned_service(&key.cluster, &key.name);
                 let result = async {
                     if *desired_count > 0 {
                         let scale = ServiceInput {
@@ -248,11 +262,11 @@ impl<E: Ecs + 'static> Reconciler<E> {
                             "ServiceNotActiveException" | "ServiceNotFoundException"
                         ) =>
                     {
-                        progress(&object, &format!("pruned {arn}"));
+                        progress(&object, Step::End(&format!("pruned {arn}")));
                         report.done(&object, format!("deleted {arn}"));
                     }
                     Ok(()) => {
-                        progress(&object, &format!("pruned {arn}"));
+                        progress(&object, Step::End(&format!("pruned {arn}")));
                         report.done(&object, format!("deleted {arn}"));
                     }
                     Err(e) => report.fail(&object, e.to_string()),
@@ -371,7 +385,10 @@ impl<E: Ecs + 'static> Reconciler<E> {
                 };
                 let (revision, registered) = self.ensure_revision(&wanted, writer.options).await?;
                 if registered {
-                    (writer.progress)(&service.object, &format!("registered {}", revision.name()));
+                    (writer.progress)(
+                        &service.object,
+                        Step::On(&format!("registered {}", revision.name())),
+                    );
                 }
                 Ok((revision.arn.clone(), Some((hash.clone(), revision.name()))))
             }
@@ -415,11 +432,11 @@ impl<E: Ecs + 'static> Reconciler<E> {
             .await?;
         progress(
             &service.object,
-            &format!(
+            Step::On(&format!(
                 "created service {} with {}",
                 created.arn,
                 short(&task_definition)
-            ),
+            )),
         );
         Ok(Change {
             message: format!("created {}", created.arn),
@@ -476,7 +493,7 @@ impl<E: Ecs + 'static> Reconciler<E> {
             Some(td) => format!("updated service to {}", short(td)),
             None => "updated service settings".to_string(),
         };
-        progress(&service.object, &what);
+        progress(&service.object, Step::On(&what));
         let redeploys = new_task_definition.is_some()
             || updated
                 .deployments

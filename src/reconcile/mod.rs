@@ -11,6 +11,7 @@ mod batch;
 mod execute;
 mod observe;
 mod rollout;
+pub mod status;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,7 +20,8 @@ use std::time::Duration;
 use batch::Batcher;
 pub use execute::{Outcome, Report};
 
-use crate::diff::plan::Prune;
+use crate::api::ObjectKey;
+use crate::diff::plan::{Desired, Observed, Plan, Prune};
 use crate::ecs::{Ecs, EcsError, ObservedTaskDefinition};
 
 #[derive(Debug, thiserror::Error)]
@@ -64,8 +66,28 @@ impl Default for Options {
     }
 }
 
-/// One line of progress, for people (the CLI prints them, the controller logs them).
-pub type Progress<'a> = &'a (dyn Fn(&str, &str) + Sync);
+/// One line of progress about an object, for people (the CLI prints them, the controller
+/// logs them).
+pub type Progress<'a> = &'a (dyn Fn(&ObjectKey, Step<'_>) + Sync);
+
+/// A progress line: a step on the way, or the object's last line of this run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step<'a> {
+    On(&'a str),
+    End(&'a str),
+}
+
+impl<'a> Step<'a> {
+    pub fn line(self) -> &'a str {
+        match self {
+            Step::On(line) | Step::End(line) => line,
+        }
+    }
+
+    pub fn ended(self) -> bool {
+        matches!(self, Step::End(_))
+    }
+}
 
 /// Observes and changes ECS for desired states; shared by concurrent reconciles (`&self`).
 pub struct Reconciler<E: Ecs> {
@@ -92,6 +114,18 @@ impl<E: Ecs + 'static> Reconciler<E> {
             batcher: Some(Batcher::new(window)),
             ..Reconciler::new(ecs)
         }
+    }
+
+    /// Observes what `desired` needs and plans: the one pipeline of `diff`, `apply`, `run`
+    /// and the CRD controller.
+    pub async fn plan(
+        &self,
+        desired: &Desired,
+        prune: Prune,
+    ) -> Result<(Observed, Plan), ReconcileError> {
+        let observed = self.observe(desired, prune != Prune::Off).await?;
+        let plan = crate::diff::plan::plan(desired, &observed, prune);
+        Ok((observed, plan))
     }
 
     /// Up to ten services of a cluster, batched with other reconciles' when batching.

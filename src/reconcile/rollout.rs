@@ -5,14 +5,14 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::execute::{Outcome, rolls_back, short, timeout_of};
-use super::{Options, Progress};
-use crate::api::ServiceInput;
+use super::{Options, Progress, Step};
+use crate::api::{ObjectKey, ServiceInput};
 use crate::diff::plan::{DesiredService, InFlight};
 use crate::ecs::{Ecs, ObservedService, Tags, tags};
 
 /// A service whose deployment is being followed.
 pub struct Tracked {
-    object: String,
+    object: ObjectKey,
     region: String,
     cluster: String,
     name: String,
@@ -158,7 +158,7 @@ pub async fn track<E: Ecs>(
     mut pending: Vec<Tracked>,
     options: &Options,
     progress: Progress<'_>,
-) -> Vec<(String, Outcome)> {
+) -> Vec<(ObjectKey, Outcome)> {
     let mut outcomes = Vec::new();
     while !pending.is_empty() {
         if options.cancel.as_ref().is_some_and(|c| *c.borrow()) {
@@ -207,11 +207,11 @@ pub async fn track<E: Ecs>(
                     }
                     progress(
                         &t.object,
-                        &format!(
+                        Step::End(&format!(
                             "rollout COMPLETED: {} running {}",
                             service.running_count,
                             short(&t.task_definition)
-                        ),
+                        )),
                     );
                     outcomes.push((
                         t.object.clone(),
@@ -227,7 +227,7 @@ pub async fn track<E: Ecs>(
                 } => {
                     let message =
                         failure(ecs, &t, service, reason, &deployment, rolled_back_by_ecs).await;
-                    progress(&t.object, &message);
+                    progress(&t.object, Step::End(&message));
                     outcomes.push((t.object.clone(), Outcome::Failed { message }));
                 }
                 State::Running(_) if Instant::now() >= t.deadline => {
@@ -241,12 +241,12 @@ pub async fn track<E: Ecs>(
                         None,
                     )
                     .await;
-                    progress(&t.object, &message);
+                    progress(&t.object, Step::End(&message));
                     outcomes.push((t.object.clone(), Outcome::Failed { message }));
                 }
                 State::Running(line) => {
                     if line != t.last_line {
-                        progress(&t.object, &line);
+                        progress(&t.object, Step::On(&line));
                         t.last_line = line;
                     }
                     still.push(t);
