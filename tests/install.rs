@@ -17,7 +17,6 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -72,16 +71,9 @@ fn helm() -> Option<PathBuf> {
     found
 }
 
-/// helm's own cache and config, away from the user's.
-fn helm_home() -> &'static Path {
-    static HOME: OnceLock<PathBuf> = OnceLock::new();
-    HOME.get_or_init(|| {
-        tempfile::Builder::new()
-            .prefix("ecs-gitops-helm-")
-            .tempdir()
-            .unwrap()
-            .keep()
-    })
+/// helm's own cache and config, away from the user's (in cargo's target/tmp).
+fn helm_home() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("helm")
 }
 
 fn helm_command(helm: &Path, args: &[&str], bench: Option<&Bench>) -> Output {
