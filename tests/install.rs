@@ -335,25 +335,13 @@ fn chart_lints_and_renders_valid_objects() {
     };
     let version = bench_kubernetes_version();
     let rendered = tempfile::tempdir().unwrap();
-    let mut sets: Vec<Vec<&str>> = vec![vec![]];
-    sets.extend(VALUES_FILES.iter().map(|f| vec!["--values", *f]));
-    for set in &sets {
-        let values: Vec<String> = set
-            .iter()
-            .map(|a| {
-                if a.starts_with("ci/") {
-                    format!("{CHART}/{a}")
-                } else {
-                    a.to_string()
-                }
-            })
-            .collect();
+    let mut cases: Vec<(String, Vec<String>)> = vec![("default values".into(), vec![])];
+    for file in VALUES_FILES {
+        let path = format!("{CHART}/{file}");
+        cases.push((path.clone(), vec!["--values".into(), path]));
+    }
+    for (what, values) in &cases {
         let values: Vec<&str> = values.iter().map(String::as_str).collect();
-        let what = if values.is_empty() {
-            "default values".to_string()
-        } else {
-            values[1].to_string()
-        };
 
         let mut lint = vec!["lint", "--strict", CHART];
         lint.extend(&values);
