@@ -1162,10 +1162,25 @@ fn check_controller_permissions(bench: &Bench, files: &Path, ns: &str, leases: b
             &["get", &lease_ref, "-n", NAMESPACE, "-o", "json"],
             true,
         );
-        let mut got: Value = serde_json::from_str(&got).unwrap();
-        got["spec"]["holderIdentity"] = json!("ecs-gitops-1");
-        let updated = write(files, "lease-updated.json", &got);
-        as_controller(bench, &["replace", "-f", &updated], true);
+        let got: Value = serde_json::from_str(&got).unwrap();
+        assert_eq!(got["metadata"]["name"], RELEASE);
+        // kube-lease-manager takes and renews the lease with server-side apply (patch).
+        let mut renewed = lease(RELEASE, NAMESPACE);
+        renewed["spec"]["holderIdentity"] = json!("ecs-gitops-1");
+        let renewed = write(files, "lease-renewed.json", &renewed);
+        as_controller(
+            bench,
+            &[
+                "apply",
+                "--server-side",
+                "--field-manager=kube-lease-manager-ecs-gitops-1",
+                "--force-conflicts",
+                "-f",
+                &renewed,
+            ],
+            true,
+        );
+        as_controller(bench, &["replace", "-f", &renewed], false);
         as_controller(bench, &["get", "leases", "-n", NAMESPACE], false);
         as_controller(bench, &["delete", &lease_ref, "-n", NAMESPACE], false);
         bench.admin(&["delete", &lease_ref, "-n", NAMESPACE]);
