@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use ecs_gitops::api::parse_file;
 use ecs_gitops::diff::plan::{Desired, Prune, plan};
 use ecs_gitops::ecs::{EcsConfig, Owner, SdkEcs};
-use ecs_gitops::reconcile::{Options, Reconciler};
+use ecs_gitops::reconcile::{Follow, Options, Reconciler};
 
 const CLUSTERS: usize = 5;
 
@@ -171,7 +171,7 @@ async fn deploy_wave(services: usize, speed: f64) {
     let ecs = client(&sim.endpoint, speed).await;
     let reconciler = Reconciler::new(ecs);
     let options = Options {
-        wait: false,
+        follow: Follow::Not,
         concurrency: 32,
         ..Options::default()
     };

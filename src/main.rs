@@ -8,7 +8,7 @@ use tracing_subscriber::EnvFilter;
 use ecs_gitops::api::crd::crd_files;
 use ecs_gitops::cli::{Cli, Command, LogFormat, Output, SECRET_FLAGS, colour};
 use ecs_gitops::commands;
-use ecs_gitops::reconcile::Options;
+use ecs_gitops::reconcile::{Follow, Options};
 use ecs_gitops::sim::{SimConfig, Simulator};
 use ecs_gitops::source::files;
 
@@ -67,7 +67,11 @@ async fn main() -> anyhow::Result<ExitCode> {
         } => {
             let options = Options {
                 prune: prune.mode(),
-                wait: !no_wait,
+                follow: if no_wait {
+                    Follow::Not
+                } else {
+                    Follow::ToTheEnd
+                },
                 timeout,
                 concurrency,
                 poll,

@@ -583,8 +583,16 @@ fn plan_task_definition(
     let latest = observed
         .families
         .get(&(td.region.clone(), td.family.clone()));
-    // Two sources registering into one family would take turns at its newest revision.
-    if let Some(Ownership::Theirs(other)) = latest.map(|l| Ownership::of(&l.tags, owner)) {
+    let in_sync = latest.is_some_and(|live| {
+        live.tags.get(tags::SPEC_HASH) == Some(&td.hash)
+            || normalize::task_definition(&live.spec) == normalize::task_definition(&td.input)
+    });
+    // Two sources registering different content into one family would take turns at its
+    // newest revision.
+    if let Some(Ownership::Theirs(other)) = latest
+        .filter(|_| !in_sync)
+        .map(|l| Ownership::of(&l.tags, owner))
+    {
         plan.objects.push(ObjectPlan {
             object: td.object.clone(),
             verdict: Verdict::Blocked {
@@ -598,10 +606,6 @@ fn plan_task_definition(
         });
         return;
     }
-    let in_sync = latest.is_some_and(|live| {
-        live.tags.get(tags::SPEC_HASH) == Some(&td.hash)
-            || normalize::task_definition(&live.spec) == normalize::task_definition(&td.input)
-    });
     let changes = match latest {
         Some(live) if !in_sync => prefixed(
             "",

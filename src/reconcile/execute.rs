@@ -8,14 +8,12 @@ use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
 use super::rollout::{Tracked, track};
-use super::{Options, Progress, Reconciler, Step};
+use super::{Follow, Options, Progress, Reconciler, Step};
 use crate::api::{ObjectKey, OnFailure, ServiceInput, TaskDefinitionInput, parse_duration};
 use crate::diff::plan::{
     Action, ClusterUpdate, DesiredService, Plan, RETAIN_TAG, ServiceUpdate, TaskDefinitionSource,
 };
-use crate::ecs::{
-    Ecs, EcsError, ObservedTaskDefinition, Owner, Ownership, Tags, backoff, tag_map, tags,
-};
+use crate::ecs::{Ecs, EcsError, ObservedTaskDefinition, Owner, Tags, backoff, tag_map, tags};
 
 /// How many of a family's newest revisions are searched for one carrying the desired hash.
 const REVISIONS_SEARCHED: i32 = 5;
@@ -220,7 +218,7 @@ impl<E: Ecs + 'static> Reconciler<E> {
             match result {
                 Ok(Change {
                     tracked: Some(t), ..
-                }) if options.wait => tracked.push(t),
+                }) if options.follow != Follow::Not => tracked.push(t),
                 Ok(change) => report.done(&object, change.message),
                 Err(e) => {
                     progress(&object, Step::End(&format!("failed: {e}")));
@@ -326,13 +324,9 @@ impl<E: Ecs + 'static> Reconciler<E> {
                         .await?
                 }
             };
-            let theirs = matches!(
-                Ownership::of(&revision.tags, wanted.owner),
-                Ownership::Theirs(_)
-            );
-            if !theirs
-                && revision.tags.get(tags::SPEC_HASH).map(String::as_str) == Some(wanted.hash)
-            {
+            // Revisions are content: one carrying the hash serves whoever registered it (an
+            // EcsService and the EcsTaskDefinition it names share one).
+            if revision.tags.get(tags::SPEC_HASH).map(String::as_str) == Some(wanted.hash) {
                 return Ok(Some(revision));
             }
         }

@@ -34,12 +34,24 @@ pub enum ReconcileError {
     },
 }
 
+/// How far `execute` follows the rollouts it starts or finds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Follow {
+    /// To COMPLETED, FAILED or the timeout (`apply`, `run`).
+    ToTheEnd,
+    /// One look: finished ones are judged, running ones reported as progressing (CRD mode,
+    /// which requeues instead of waiting).
+    Once,
+    /// Not at all (`apply --no-wait`).
+    Not,
+}
+
 #[derive(Clone, Debug)]
 pub struct Options {
     /// Delete owned services that left the source.
     pub prune: Prune,
-    /// Follow rollouts to their end (else return once the changes are made).
-    pub wait: bool,
+    /// How far rollouts are followed.
+    pub follow: Follow,
     /// How long a rollout may take when its object sets no `rollout.timeout`.
     pub timeout: Duration,
     /// Services changed at once.
@@ -56,7 +68,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             prune: Prune::Off,
-            wait: true,
+            follow: Follow::ToTheEnd,
             timeout: Duration::from_secs(600),
             concurrency: 8,
             poll: Duration::from_secs(2),

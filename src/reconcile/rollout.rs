@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::execute::{Outcome, rolls_back, short, timeout_of};
-use super::{Options, Progress, Step};
+use super::{Follow, Options, Progress, Step};
 use crate::api::{ObjectKey, ServiceInput};
 use crate::diff::plan::{DesiredService, InFlight};
 use crate::ecs::{Ecs, ObservedService, Tags, tags};
@@ -254,6 +254,16 @@ pub async fn track<E: Ecs>(
             }
         }
         pending = still;
+        if options.follow == Follow::Once {
+            for t in pending.drain(..) {
+                let message = if t.last_line.is_empty() {
+                    format!("rolling out {}", short(&t.task_definition))
+                } else {
+                    t.last_line
+                };
+                outcomes.push((t.object, Outcome::Progressing { message }));
+            }
+        }
         if !pending.is_empty() {
             tokio::time::sleep(options.poll).await;
         }
