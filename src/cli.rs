@@ -71,6 +71,10 @@ pub enum Command {
     /// The GitOps controller: keep ECS in sync with a Git repository or a directory, repair
     /// drift every interval, serve metrics, health, status and a webhook.
     Run(Box<RunArgs>),
+    /// The in-cluster controller: reconcile EcsCluster, EcsTaskDefinition and EcsService
+    /// custom resources with ECS, write their status and events (kubeconfig from KUBECONFIG
+    /// or the pod's service account).
+    Controller(Box<ControllerArgs>),
     /// Print the CustomResourceDefinitions as YAML, for `kubectl apply -f -`.
     Crds,
     /// Run the ECS simulator: a local ECS control plane for the AWS SDKs and CLI.
@@ -118,6 +122,8 @@ pub struct RunArgs {
     pub prune: PruneArgs,
     #[command(flatten)]
     pub ecs: EcsArgs,
+    #[command(flatten)]
+    pub leader: LeaderArgs,
     /// How long a rollout may take, unless its object sets rollout.timeout.
     #[arg(long, default_value = "10m", value_parser = duration)]
     pub timeout: std::time::Duration,
@@ -181,6 +187,52 @@ impl PruneArgs {
             (true, true) => Prune::AllowMass,
         }
     }
+}
+
+#[derive(Args, Debug)]
+pub struct ControllerArgs {
+    /// A namespace to watch (repeat for more); all namespaces when none is given.
+    #[arg(long = "namespace")]
+    pub namespaces: Vec<String>,
+    /// Where to serve /metrics, /healthz, /readyz, /api/status and the status page.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub ecs: EcsArgs,
+    /// How often every object is compared with ECS again and drift repaired (±10 %).
+    #[arg(long, default_value = "5m", value_parser = duration_ms)]
+    pub resync: std::time::Duration,
+    /// Objects reconciled at once.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: u16,
+    /// The Kubernetes cluster's name, part of the owner identity tagged on what the
+    /// controller creates in ECS (`CLUSTER/namespace/Kind/name`).
+    #[arg(long, env = "ECS_GITOPS_CLUSTER_NAME", default_value = "kubernetes")]
+    pub cluster_name: String,
+    /// How long a rollout may take, unless its object sets rollout.timeout.
+    #[arg(long, default_value = "10m", value_parser = duration)]
+    pub timeout: std::time::Duration,
+    /// How soon an object whose rollout runs is looked at again.
+    #[arg(long, default_value = "5s", value_parser = duration_ms)]
+    pub poll: std::time::Duration,
+    #[command(flatten)]
+    pub leader: LeaderArgs,
+}
+
+/// Leader election, for replicas in Kubernetes: only the holder of the Lease works.
+#[derive(Args, Debug, Clone)]
+pub struct LeaderArgs {
+    /// Work only while holding the Lease; standbys wait and take over when it lapses.
+    #[arg(long)]
+    pub leader_elect: bool,
+    /// The Lease's namespace (in a pod: its own, from POD_NAMESPACE).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "ecs-gitops")]
+    pub lease_namespace: String,
+    #[arg(long, default_value = "ecs-gitops")]
+    pub lease_name: String,
+    /// How long the Lease holds without renewal: a standby takes over within it.
+    #[arg(long, default_value = "15s", value_parser = duration)]
+    pub lease_duration: std::time::Duration,
 }
 
 /// Where ECS is. By default the AWS SDK's own resolution: `AWS_ENDPOINT_URL_ECS` /

@@ -83,6 +83,10 @@ async fn main() -> anyhow::Result<ExitCode> {
             ecs_gitops::serve::serve(*args, cli.max_file_size).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Controller(args) => {
+            ecs_gitops::controller::crd::serve(*args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Crds => {
             let documents: Vec<String> = crd_files().into_iter().map(|(_, yaml)| yaml).collect();
             print!("{}", documents.join("---\n"));

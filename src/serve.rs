@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::cli::RunArgs;
 use crate::commands::connect;
+use crate::controller::leader::{LeaseConfig, Leadership, identity};
 use crate::controller::{RunConfig, Source, State, run};
 use crate::diff::observed::Owner;
 use crate::reconcile::Options;
@@ -39,6 +40,12 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot reach Kubernetes for leader election: {0}")]
+    Kube(#[source] kube::Error),
+    #[error(transparent)]
+    Lease(#[from] crate::controller::leader::LeaseError),
+    #[error("lost the leader lease; exiting so that only one replica works")]
+    LostLease,
     #[error("connecting to ECS: {0}")]
     Connect(#[source] std::io::Error),
 }
@@ -167,31 +174,57 @@ pub async fn serve(args: RunArgs, max_file_size: u64) -> Result<(), ServeError> 
             ..Options::default()
         },
     };
+    // Replicas in Kubernetes: only the Lease's holder works; standbys serve their probes.
+    let mut leadership = None;
+    if args.leader.leader_elect {
+        let client = kube::Client::try_default()
+            .await
+            .map_err(ServeError::Kube)?;
+        let lease = LeaseConfig {
+            namespace: args.leader.lease_namespace.clone(),
+            name: args.leader.lease_name.clone(),
+            identity: identity(),
+            duration: args.leader.lease_duration,
+        };
+        let mut joined = Leadership::join(client, &lease).await?;
+        tracing::info!(lease = %lease.name, identity = %lease.identity, "waiting to lead");
+        tokio::select! {
+            _ = joined.acquired() => tracing::info!("leading: syncing"),
+            _ = crate::controller::wait_for_signal() => {
+                joined.release().await;
+                let _ = stop.send(true);
+                return Ok(());
+            }
+        }
+        leadership = Some(joined);
+    }
     // The loop runs on this task: a signal stops it between steps.
     let controller = run(config, ecs, state, triggers, shutdown);
     tokio::pin!(controller);
+    let lost = async {
+        match &mut leadership {
+            Some(leadership) => leadership.lost().await,
+            None => futures::future::pending().await,
+        }
+    };
+    let mut result = Ok(());
     tokio::select! {
         _ = &mut controller => {}
-        _ = wait_for_signal() => {
+        _ = crate::controller::wait_for_signal() => {
             tracing::info!("signal received: finishing the current step");
             let _ = stop.send(true);
             if tokio::time::timeout(SHUTDOWN_GRACE, &mut controller).await.is_err() {
                 tracing::warn!("shutdown took too long; exiting");
             }
         }
+        _ = lost => result = Err(ServeError::LostLease),
     }
     let _ = stop.send(true);
+    if let Some(leadership) = leadership {
+        leadership.release().await;
+    }
     for server in servers {
         let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
     }
-    Ok(())
-}
-
-async fn wait_for_signal() {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("a SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
-    }
+    result
 }

@@ -7,6 +7,7 @@
 //!      ▲ interval ±5 % │ webhook │ file change
 //! ```
 
+pub mod crd;
 pub mod leader;
 pub mod status;
 
@@ -523,6 +524,16 @@ fn export_calls(
             .ecs_calls
             .get_or_create(&CallLabels { operation, outcome })
             .inc_by(count - before);
+    }
+}
+
+/// SIGTERM or SIGINT: how a supervisor or a person stops the process.
+pub async fn wait_for_signal() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
     }
 }
 

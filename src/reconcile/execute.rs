@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures::StreamExt;
+use futures::future::BoxFuture;
 use sha2::{Digest, Sha256};
 
 use super::rollout::{Tracked, track};
@@ -179,38 +180,17 @@ impl<E: Ecs + 'static> Reconciler<E> {
         };
         let writer = &writer;
         let results: Vec<(ObjectKey, Result<Change, EcsError>)> =
-            futures::stream::iter(service_actions)
-                .map(|action| async move {
-                    match action {
-                        Action::CreateService(service) => (
-                            service.object.clone(),
-                            this.create_service(service, writer).await,
-                        ),
-                        Action::FollowRollout(rollout) => {
-                            progress(
-                                &rollout.service.object,
-                                Step::On(&format!(
-                                    "following the rollout of {} already in progress",
-                                    short(&rollout.task_definition)
-                                )),
-                            );
-                            let change = Change {
-                                message: format!(
-                                    "rollout of {} in progress",
-                                    short(&rollout.task_definition)
-                                ),
-                                tracked: Some(Tracked::resumed(rollout, options)),
-                            };
-                            (rollout.service.object.clone(), Ok(change))
-                        }
-                        Action::UpdateService(update) => (
-                            update.service.object.clone(),
-                            this.update_service(update, writer).await,
-                        ),
-                        _ => unreachable!("filtered"),
-                    }
-                })
-                .buffer_unordered(options.concurrency.max(1))
+            // Boxed up front, no closure in the stream: CRD mode's tasks need the future to
+            // be Send, which the compiler cannot prove through a mapping closure.
+            futures::stream::iter(
+                service_actions
+                    .into_iter()
+                    .map(|action| -> ServiceFuture<'_> {
+                        Box::pin(this.service_action(action, writer))
+                    })
+                    .collect::<Vec<_>>(),
+            )
+            .buffer_unordered(options.concurrency.max(1))
                 .collect()
                 .await;
         let mut tracked = Vec::new();
@@ -331,6 +311,39 @@ impl<E: Ecs + 'static> Reconciler<E> {
             }
         }
         Ok(None)
+    }
+
+    /// One service's change (or the rollout to follow), for the object it belongs to.
+    async fn service_action(
+        &self,
+        action: &Action,
+        writer: &Writer<'_>,
+    ) -> (ObjectKey, Result<Change, EcsError>) {
+        match action {
+            Action::CreateService(service) => (
+                service.object.clone(),
+                self.create_service(service, writer).await,
+            ),
+            Action::FollowRollout(rollout) => {
+                (writer.progress)(
+                    &rollout.service.object,
+                    Step::On(&format!(
+                        "following the rollout of {} already in progress",
+                        short(&rollout.task_definition)
+                    )),
+                );
+                let change = Change {
+                    message: format!("rollout of {} in progress", short(&rollout.task_definition)),
+                    tracked: Some(Tracked::resumed(rollout, writer.options)),
+                };
+                (rollout.service.object.clone(), Ok(change))
+            }
+            Action::UpdateService(update) => (
+                update.service.object.clone(),
+                self.update_service(update, writer).await,
+            ),
+            _ => unreachable!("only service actions come here"),
+        }
     }
 
     /// Repairs a cluster's settings, capacity providers and tags, each only where it differs.
@@ -515,6 +528,8 @@ struct Writer<'a> {
     options: &'a Options,
     progress: Progress<'a>,
 }
+
+type ServiceFuture<'a> = BoxFuture<'a, (ObjectKey, Result<Change, EcsError>)>;
 
 /// What `ensure_revision` looks for or registers.
 struct Wanted<'a> {

@@ -1,0 +1,910 @@
+//! CRD mode (`ecs-gitops controller`), all its wiring in one place: kube-runtime Controllers
+//! for EcsCluster, EcsTaskDefinition and EcsService. Each reconcile feeds its object into
+//! the same validate → plan → execute path as `apply` and `run`, never waits for a rollout
+//! (it looks once and requeues while one runs), writes the kind's status with server-side
+//! apply and says what it did in Events. Only the holder of the Lease reconciles.
+//!
+//! ```text
+//! watch EcsService ◄── EcsTaskDefinition / EcsCluster changes requeue their referrers
+//!   │ references resolved from the reflector stores (same namespace)
+//!   ▼
+//! ECS rules ─► Desired ─► Reconciler::plan ─► execute (Follow::Once) ─► decide ─► status (SSA) + Events
+//! ```
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::api::{ListParams, Patch, PatchParams};
+use kube::core::NamespaceResourceScope;
+use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::finalizer::{Event as Finalizing, finalizer};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::watch;
+
+use super::leader::{Leadership, LeaseConfig, identity};
+use super::status::{ObjectStatus, State};
+use crate::api::status::{CommonStatus, KindStatus, Reason};
+use crate::api::yaml::Pos;
+use crate::api::{
+    API_VERSION, EcsCluster, EcsService, EcsTaskDefinition, Kind, Manifest, Object, ObjectKey,
+    Parsed,
+};
+use crate::cli::ControllerArgs;
+use crate::diff::observed::{Owner, Ownership};
+use crate::diff::plan::{Action as PlanAction, Desired, ObjectPlan, Plan, Prune, Verdict};
+use crate::ecs::SdkEcs;
+use crate::reconcile::status::{Decision, Health, Seen, decide, now_rfc3339, observed_status};
+use crate::reconcile::{Follow, Options, Outcome, ReconcileError, Reconciler, Report, Step};
+use crate::web::{self, Limits, router};
+
+/// On EcsServices whose deletion must reach ECS first (`deletionPolicy`).
+pub const FINALIZER: &str = "ecs-gitops.dev/finalizer";
+/// Server-side apply's field manager for the status the controller writes.
+const FIELD_MANAGER: &str = "ecs-gitops";
+/// How soon a reconcile that failed (ECS or the API server unreachable) is tried again.
+const RETRY: Duration = Duration::from_secs(15);
+/// How soon an object waiting for a reference is looked at again.
+const DEPENDENCY_RETRY: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum CrdError {
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error(transparent)]
+    Reconcile(#[from] ReconcileError),
+    #[error("{0}")]
+    Finalizer(#[source] Box<kube::runtime::finalizer::Error<CrdError>>),
+    #[error("deleting {service} from ECS: {message}")]
+    Delete { service: String, message: String },
+    #[error(
+        "the custom resource definitions are not installed (kubectl apply --server-side -f crds/): {0}"
+    )]
+    NoCrds(#[source] kube::Error),
+    #[error("cannot reach Kubernetes: {0}")]
+    Connect(#[source] kube::Error),
+    #[error(transparent)]
+    Lease(#[from] super::leader::LeaseError),
+    #[error("lost the leader lease; exiting so that only one replica works")]
+    LostLease,
+    #[error("listening on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("connecting to ECS: {0}")]
+    Ecs(#[source] std::io::Error),
+}
+
+impl CrdError {
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            CrdError::Kube(_) | CrdError::Connect(_) | CrdError::NoCrds(_) => "kube",
+            CrdError::Reconcile(_) | CrdError::Ecs(_) => "ecs",
+            CrdError::Finalizer(_) | CrdError::Delete { .. } => "finalizer",
+            CrdError::Lease(_) | CrdError::LostLease => "lease",
+            CrdError::Listen { .. } => "listen",
+        }
+    }
+}
+
+/// What every reconcile needs.
+struct Context {
+    client: Client,
+    reconciler: Arc<Reconciler<SdkEcs>>,
+    region: String,
+    cluster_name: String,
+    resync: Duration,
+    options: Options,
+    recorder: Recorder,
+    state: Arc<State>,
+    task_definitions: Store<EcsTaskDefinition>,
+    clusters: Store<EcsCluster>,
+}
+
+/// `ecs-gitops controller`: serves the status endpoints, waits for the lease when asked to,
+/// and runs the three controllers until SIGTERM (or a lost lease).
+pub async fn serve(args: ControllerArgs) -> Result<(), CrdError> {
+    let client = Client::try_default().await.map_err(CrdError::Connect)?;
+    // Fail fast with something a person can act on.
+    Api::<EcsService>::all(client.clone())
+        .list(&ListParams::default().limit(1))
+        .await
+        .map_err(CrdError::NoCrds)?;
+    let (ecs, _simulator) = crate::commands::connect(&args.ecs)
+        .await
+        .map_err(CrdError::Ecs)?;
+    let region = ecs.default_region().to_string();
+    let stale_after = args.resync * 3 + args.ecs.call_timeout;
+    let source = if args.namespaces.is_empty() {
+        "Kubernetes: all namespaces".to_string()
+    } else {
+        format!("Kubernetes: namespaces {}", args.namespaces.join(", "))
+    };
+    let state = Arc::new(State::new(
+        source,
+        format!("{}/NAMESPACE/KIND/NAME", args.cluster_name),
+        stale_after,
+    ));
+    let (stop, shutdown) = watch::channel(false);
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|source| CrdError::Listen {
+            addr: args.listen,
+            source,
+        })?;
+    let address = listener.local_addr().unwrap_or(args.listen);
+    let web = tokio::spawn(web::serve(
+        listener,
+        router(state.clone(), None),
+        Limits::default(),
+        shutdown.clone(),
+    ));
+    // Alive as long as the runtime answers: reconciles run concurrently, so one stuck call
+    // does not stop the others, and a standby reconciles nothing at all.
+    let heartbeat = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            loop {
+                state.sweep_finished();
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+        })
+    };
+    state.update(|s| s.ready = true);
+    tracing::info!(status_page = %format!("http://{address}/"), cluster_name = %args.cluster_name, "ecs-gitops CRD controller started");
+    let mut leadership = None;
+    if args.leader.leader_elect {
+        let config = LeaseConfig {
+            namespace: args.leader.lease_namespace.clone(),
+            name: args.leader.lease_name.clone(),
+            identity: identity(),
+            duration: args.leader.lease_duration,
+        };
+        let mut joined = Leadership::join(client.clone(), &config).await?;
+        tracing::info!(lease = %config.name, identity = %config.identity, "waiting to lead");
+        tokio::select! {
+            _ = joined.acquired() => tracing::info!("leading: reconciling"),
+            _ = super::wait_for_signal() => {
+                joined.release().await;
+                let _ = stop.send(true);
+                return Ok(());
+            }
+        }
+        leadership = Some(joined);
+    }
+    let reconciler = Arc::new(Reconciler::batching(ecs, Duration::from_millis(50)));
+    let options = Options {
+        follow: Follow::Once,
+        timeout: args.timeout,
+        poll: args.poll,
+        ..Options::default()
+    };
+    let scopes: Vec<Option<String>> = if args.namespaces.is_empty() {
+        vec![None]
+    } else {
+        args.namespaces.iter().cloned().map(Some).collect()
+    };
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "ecs-gitops".into(),
+            instance: std::env::var("HOSTNAME").ok(),
+        },
+    );
+    let mut controllers = Vec::new();
+    for scope in scopes {
+        let wiring = Wiring {
+            client: client.clone(),
+            scope,
+            reconciler: reconciler.clone(),
+            region: region.clone(),
+            cluster_name: args.cluster_name.clone(),
+            resync: args.resync,
+            options: options.clone(),
+            recorder: recorder.clone(),
+            state: state.clone(),
+            concurrency: args.concurrency,
+            shutdown: shutdown.clone(),
+        };
+        controllers.push(tokio::spawn(wiring.run()));
+    }
+    let all = futures::future::join_all(controllers);
+    let result = tokio::select! {
+        _ = all => Ok(()),
+        _ = super::wait_for_signal() => {
+            tracing::info!("signal received: finishing the reconciles in flight");
+            Ok(())
+        }
+        _ = lost(&mut leadership) => Err(CrdError::LostLease),
+    };
+    let _ = stop.send(true);
+    if let Some(leadership) = leadership {
+        leadership.release().await;
+    }
+    heartbeat.abort();
+    let _ = tokio::time::timeout(Duration::from_secs(1), web).await;
+    result
+}
+
+async fn lost(leadership: &mut Option<Leadership>) {
+    match leadership {
+        Some(leadership) => leadership.lost().await,
+        None => futures::future::pending().await,
+    }
+}
+
+/// The three controllers of one namespace (or of all).
+struct Wiring {
+    client: Client,
+    scope: Option<String>,
+    reconciler: Arc<Reconciler<SdkEcs>>,
+    region: String,
+    cluster_name: String,
+    resync: Duration,
+    options: Options,
+    recorder: Recorder,
+    state: Arc<State>,
+    concurrency: u16,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Wiring {
+    fn api<K>(&self) -> Api<K>
+    where
+        K: Resource<Scope = NamespaceResourceScope>,
+        K::DynamicType: Default,
+    {
+        match &self.scope {
+            Some(namespace) => Api::namespaced(self.client.clone(), namespace),
+            None => Api::all(self.client.clone()),
+        }
+    }
+
+    async fn run(self) {
+        let watched = watcher::Config::default().any_semantic();
+        let config = ControllerConfig::default().concurrency(self.concurrency);
+        let clusters =
+            Controller::new(self.api::<EcsCluster>(), watched.clone()).with_config(config.clone());
+        let task_definitions = Controller::new(self.api::<EcsTaskDefinition>(), watched.clone())
+            .with_config(config.clone());
+        let services =
+            Controller::new(self.api::<EcsService>(), watched.clone()).with_config(config);
+        let context = Arc::new(Context {
+            client: self.client.clone(),
+            reconciler: self.reconciler.clone(),
+            region: self.region.clone(),
+            cluster_name: self.cluster_name.clone(),
+            resync: self.resync,
+            options: self.options.clone(),
+            recorder: self.recorder.clone(),
+            state: self.state.clone(),
+            task_definitions: task_definitions.store(),
+            clusters: clusters.store(),
+        });
+        // A changed EcsTaskDefinition or EcsCluster requeues the services that name it.
+        let referrers = services.store();
+        let by_cluster = services.store();
+        let services = services
+            .watches(
+                self.api::<EcsTaskDefinition>(),
+                watched.clone(),
+                move |td| {
+                    let (namespace, name) = (td.namespace(), td.name_any());
+                    referrers
+                        .state()
+                        .into_iter()
+                        .filter(move |s| {
+                            s.namespace() == namespace
+                                && s.spec.task_definition_ref.as_deref() == Some(&name)
+                        })
+                        .map(|s| ObjectRef::from_obj(&*s))
+                },
+            )
+            .watches(self.api::<EcsCluster>(), watched, move |cluster| {
+                let (namespace, name) = (cluster.namespace(), cluster_name_of(&cluster));
+                by_cluster
+                    .state()
+                    .into_iter()
+                    .filter(move |s| s.namespace() == namespace && service_cluster(s) == name)
+                    .map(|s| ObjectRef::from_obj(&*s))
+            });
+        let stop = |mut shutdown: watch::Receiver<bool>| async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        };
+        tokio::join!(
+            drain(
+                clusters
+                    .graceful_shutdown_on(stop(self.shutdown.clone()))
+                    .run(reconcile_cluster, error_policy, context.clone())
+            ),
+            drain(
+                task_definitions
+                    .graceful_shutdown_on(stop(self.shutdown.clone()))
+                    .run(reconcile_task_definition, error_policy, context.clone())
+            ),
+            drain(
+                services
+                    .graceful_shutdown_on(stop(self.shutdown.clone()))
+                    .run(reconcile_service, error_policy, context)
+            ),
+        );
+    }
+}
+
+/// Runs a controller's stream of results to its end.
+async fn drain<S: futures::Stream>(results: S) {
+    results.for_each(|_| futures::future::ready(())).await
+}
+
+fn error_policy<K>(object: Arc<K>, error: &CrdError, _: Arc<Context>) -> Action
+where
+    K: Resource<DynamicType = ()>,
+{
+    tracing::warn!(object = %format!("{}/{}/{}", K::kind(&()), object.namespace().unwrap_or_default(), object.name_any()), error = %error, label = error.metric_label(), "reconcile failed; trying again");
+    Action::requeue(RETRY)
+}
+
+/// The name ECS knows a cluster object by.
+fn cluster_name_of(cluster: &EcsCluster) -> String {
+    cluster
+        .spec
+        .cluster
+        .cluster_name
+        .clone()
+        .unwrap_or_else(|| cluster.name_any())
+}
+
+fn service_cluster(service: &EcsService) -> String {
+    service
+        .spec
+        .service
+        .cluster
+        .clone()
+        .unwrap_or_else(|| "default".into())
+}
+
+fn key_of<K: Resource<DynamicType = ()>>(object: &K, kind: Kind) -> ObjectKey {
+    ObjectKey::new(
+        kind,
+        &object.meta().namespace.clone().unwrap_or_default(),
+        object.meta().name.as_deref().unwrap_or_default(),
+    )
+}
+
+fn manifest(object: Object) -> Manifest {
+    Manifest {
+        file: object.key().to_string(),
+        object,
+        pos: Pos { line: 0, col: 0 },
+        locations: Default::default(),
+    }
+}
+
+async fn reconcile_cluster(
+    cluster: Arc<EcsCluster>,
+    ctx: Arc<Context>,
+) -> Result<Action, CrdError> {
+    let key = key_of(&*cluster, Kind::EcsCluster);
+    let manifests = vec![manifest(Object::Cluster((*cluster).clone()))];
+    sync(&*cluster, &key, manifests, &ctx).await
+}
+
+async fn reconcile_task_definition(
+    td: Arc<EcsTaskDefinition>,
+    ctx: Arc<Context>,
+) -> Result<Action, CrdError> {
+    let key = key_of(&*td, Kind::EcsTaskDefinition);
+    let manifests = vec![manifest(Object::TaskDefinition((*td).clone()))];
+    sync(&*td, &key, manifests, &ctx).await
+}
+
+async fn reconcile_service(
+    service: Arc<EcsService>,
+    ctx: Arc<Context>,
+) -> Result<Action, CrdError> {
+    let namespace = service.namespace().unwrap_or_default();
+    let api: Api<EcsService> = Api::namespaced(ctx.client.clone(), &namespace);
+    finalizer(&api, FINALIZER, service, |event| async {
+        match event {
+            Finalizing::Apply(service) => apply_service(&service, &ctx).await,
+            Finalizing::Cleanup(service) => cleanup_service(&service, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| CrdError::Finalizer(Box::new(e)))
+}
+
+async fn apply_service(service: &EcsService, ctx: &Context) -> Result<Action, CrdError> {
+    let key = key_of(service, Kind::EcsService);
+    let namespace = key.namespace.as_str();
+    let mut manifests = vec![manifest(Object::Service(Box::new(service.clone())))];
+    if let Some(reference) = &service.spec.task_definition_ref {
+        let found = ctx
+            .task_definitions
+            .get(&ObjectRef::new(reference).within(namespace));
+        match found {
+            Some(td) => manifests.push(manifest(Object::TaskDefinition((*td).clone()))),
+            None => {
+                let why = format!(
+                    "taskDefinitionRef: EcsTaskDefinition {reference} not found in namespace {namespace}"
+                );
+                return waiting(service, &key, why, ctx).await;
+            }
+        }
+    }
+    let cluster = service_cluster(service);
+    let declared = ctx
+        .clusters
+        .state()
+        .into_iter()
+        .find(|c| c.namespace().as_deref() == Some(namespace) && cluster_name_of(c) == cluster);
+    if let Some(declared) = declared {
+        let ready = declared
+            .status
+            .as_ref()
+            .is_some_and(|s| KindStatus::Cluster(s.clone()).is_ready());
+        if !ready {
+            let why = format!(
+                "cluster: EcsCluster {} is not ready yet",
+                declared.name_any()
+            );
+            return waiting(service, &key, why, ctx).await;
+        }
+    }
+    sync(service, &key, manifests, ctx).await
+}
+
+/// A reference is missing or not ready: no ECS call, said in the status, looked at again.
+async fn waiting(
+    object: &EcsService,
+    key: &ObjectKey,
+    why: String,
+    ctx: &Context,
+) -> Result<Action, CrdError> {
+    let decision = Decision::new(Health::Reconciling, Reason::DependencyNotReady, why);
+    let status = KindStatus::Service(Default::default());
+    write_status(object, key, status, &decision, None, ctx).await?;
+    Ok(Action::requeue(DEPENDENCY_RETRY))
+}
+
+/// Deleting an EcsService: `Delete` scales the ECS service to zero and deletes it when this
+/// object owns it; `Retain` (or another owner's service) leaves it running.
+async fn cleanup_service(service: &EcsService, ctx: &Context) -> Result<Action, CrdError> {
+    let key = key_of(service, Kind::EcsService);
+    let reference = service.object_ref(&());
+    let retain = service.spec.deletion_policy == Some(crate::api::DeletionPolicy::Retain);
+    let desired = Desired::from_manifests(
+        &[manifest(Object::Service(Box::new(service.clone())))],
+        &ctx.region,
+        owner_of(ctx, &key),
+    );
+    let Some(wanted) = desired.services.first() else {
+        return Ok(Action::await_change());
+    };
+    if retain {
+        publish(
+            ctx,
+            &reference,
+            EventType::Normal,
+            "Retained",
+            format!(
+                "deletionPolicy Retain: ECS service {} keeps running",
+                wanted.key.name
+            ),
+        )
+        .await;
+        return Ok(Action::await_change());
+    }
+    let observed = ctx.reconciler.observe(&desired, false).await?;
+    let Some(live) = observed
+        .services
+        .get(&wanted.key)
+        .filter(|s| s.status == "ACTIVE")
+    else {
+        return Ok(Action::await_change());
+    };
+    match live.ownership(&desired.owner) {
+        Ownership::Ours => {}
+        Ownership::Theirs(other) => {
+            let note = format!("ECS service {} is owned by {other}: left in ECS", live.arn);
+            publish(ctx, &reference, EventType::Warning, "NotDeleted", note).await;
+            return Ok(Action::await_change());
+        }
+        Ownership::Legacy | Ownership::Unmanaged => {
+            let note = format!(
+                "ECS service {} was not created by this object: left in ECS",
+                live.arn
+            );
+            publish(ctx, &reference, EventType::Warning, "NotDeleted", note).await;
+            return Ok(Action::await_change());
+        }
+    }
+    let plan = Plan {
+        owner: desired.owner.clone(),
+        objects: vec![ObjectPlan {
+            object: key.clone(),
+            verdict: Verdict::Delete,
+            changes: Vec::new(),
+        }],
+        actions: vec![PlanAction::DeleteService {
+            key: wanted.key.clone(),
+            arn: live.arn.clone(),
+            desired_count: live.desired_count,
+        }],
+    };
+    let report = ctx
+        .reconciler
+        .execute(&plan, &ctx.options, &|_: &ObjectKey, _: Step| {})
+        .await;
+    match report.results.values().next() {
+        Some(Outcome::Failed { message }) => {
+            let decision = Decision::new(
+                Health::Stalled,
+                Reason::Blocked,
+                format!("cannot delete the ECS service: {message}"),
+            );
+            let status = KindStatus::Service(Default::default());
+            write_status(service, &key, status, &decision, None, ctx).await?;
+            publish(
+                ctx,
+                &reference,
+                EventType::Warning,
+                "DeletionFailed",
+                message.clone(),
+            )
+            .await;
+            Err(CrdError::Delete {
+                service: live.arn.clone(),
+                message: message.clone(),
+            })
+        }
+        _ => {
+            let note = format!("scaled to 0 and deleted ECS service {}", live.arn);
+            publish(ctx, &reference, EventType::Normal, "Deleted", note).await;
+            ctx.state.update(|s| {
+                s.objects.remove(&key.to_string());
+            });
+            Ok(Action::await_change())
+        }
+    }
+}
+
+/// The owner identity of an object: the Kubernetes cluster's name and the object's key.
+fn owner_of(ctx: &Context, key: &ObjectKey) -> Owner {
+    Owner::new(&format!(
+        "{}/{}/{}/{}",
+        ctx.cluster_name, key.namespace, key.kind, key.name
+    ))
+}
+
+/// The common reconcile: ECS rules, then the one plan/execute path, then status and events.
+async fn sync<K>(
+    object: &K,
+    key: &ObjectKey,
+    manifests: Vec<Manifest>,
+    ctx: &Context,
+) -> Result<Action, CrdError>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + HasStatus,
+{
+    let mut parsed = Parsed {
+        manifests,
+        ..Parsed::default()
+    };
+    parsed.check_rules();
+    let reference = object.object_ref(&());
+    if parsed.errors() > 0 {
+        let problems: Vec<String> = parsed
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| match &d.field {
+                Some(field) => format!("{field}: {}", d.message),
+                None => d.message.clone(),
+            })
+            .collect();
+        let decision = Decision::new(Health::Stalled, Reason::InvalidSpec, problems.join("; "));
+        let empty = observed_status(key, &Desired::default(), &Default::default());
+        let changed = write_status(object, key, empty, &decision, None, ctx).await?;
+        if changed {
+            publish(
+                ctx,
+                &reference,
+                EventType::Warning,
+                "InvalidSpec",
+                decision.message.clone(),
+            )
+            .await;
+        }
+        return Ok(Action::await_change());
+    }
+    let mut desired = Desired::from_manifests(&parsed.manifests, &ctx.region, owner_of(ctx, key));
+    // Only this object: a referenced task definition is its own object's to register.
+    desired.task_definitions.retain(|t| t.object == *key);
+    desired.clusters.retain(|c| c.object == *key);
+    desired.services.retain(|s| s.object == *key);
+    let (observed, plan) = ctx.reconciler.plan(&desired, Prune::Off).await?;
+    let generation = object.meta().generation;
+    let options = Options {
+        source_revision: format!("generation-{}", generation.unwrap_or_default()),
+        ..ctx.options.clone()
+    };
+    let report = if plan.actions.is_empty() {
+        Report::default()
+    } else {
+        ctx.reconciler
+            .execute(&plan, &options, &|object: &ObjectKey, step: Step| {
+                tracing::info!(object = %object, "{}", step.line())
+            })
+            .await
+    };
+    let observed = if plan.actions.is_empty() {
+        observed
+    } else {
+        ctx.reconciler.observe(&desired, false).await?
+    };
+    let Some(planned) = plan.objects.iter().find(|o| o.object == *key) else {
+        return Ok(Action::requeue(ctx.resync));
+    };
+    let outcome = report.results.get(key);
+    let status = observed_status(key, &desired, &observed);
+    let previous = object.common_status();
+    let remembered = previous.as_ref().and_then(remembered_failure);
+    let live = desired
+        .services
+        .first()
+        .and_then(|s| observed.services.get(&s.key));
+    let rollout = match &status {
+        KindStatus::Service(s) => s.rollout.clone(),
+        _ => None,
+    };
+    let decision = decide(&Seen {
+        verdict: &planned.verdict,
+        outcome,
+        rollout: rollout.as_ref(),
+        changes: &planned.changes,
+        failure: remembered.as_deref(),
+        live,
+    });
+    let changed = write_status(object, key, status, &decision, Some(planned), ctx).await?;
+    tell(
+        ctx,
+        &reference,
+        &plan,
+        planned,
+        outcome,
+        &decision,
+        changed,
+        previous.as_ref(),
+    )
+    .await;
+    ctx.state.sweep_finished();
+    Ok(match decision.health {
+        Health::Reconciling => Action::requeue(ctx.options.poll),
+        _ => Action::requeue(jittered(ctx.resync)),
+    })
+}
+
+/// The failed rollout's words a quarantine keeps telling.
+fn remembered_failure(previous: &CommonStatus) -> Option<String> {
+    let reason = previous
+        .conditions
+        .iter()
+        .find(|c| c.type_ == crate::api::status::condition::READY)
+        .map(|c| c.reason.clone())?;
+    let error = previous.last_error.as_deref()?;
+    match reason.as_str() {
+        "RolloutFailed" => Some(error.to_string()),
+        "Quarantined" => error
+            .strip_prefix("quarantined until the manifest changes: ")
+            .map(str::to_string),
+        _ => None,
+    }
+}
+
+/// Events for what happened: changes made, rollouts ended, and a new problem.
+#[allow(clippy::too_many_arguments)]
+async fn tell(
+    ctx: &Context,
+    reference: &k8s_openapi::api::core::v1::ObjectReference,
+    plan: &Plan,
+    planned: &ObjectPlan,
+    outcome: Option<&Outcome>,
+    decision: &Decision,
+    changed: bool,
+    previous: Option<&CommonStatus>,
+) {
+    let drift = previous.is_some_and(|p| {
+        p.observed_generation.is_some() && p.last_applied_revision == p.last_attempted_revision
+    }) && matches!(planned.verdict, Verdict::Update { .. });
+    for action in &plan.actions {
+        let (reason, note) = match action {
+            PlanAction::CreateCluster(_) => ("Created", "created the ECS cluster".to_string()),
+            PlanAction::UpdateCluster(_) | PlanAction::UpdateService(_) => {
+                let Verdict::Update { fields } = &planned.verdict else {
+                    continue;
+                };
+                let reason = if drift { "DriftRepaired" } else { "Updated" };
+                (reason, format!("changed {}", fields.join(", ")))
+            }
+            PlanAction::RegisterTaskDefinition(_) => match outcome {
+                Some(Outcome::Done { message }) => ("RevisionRegistered", message.clone()),
+                _ => continue,
+            },
+            PlanAction::CreateService(_) => ("Created", "created the ECS service".to_string()),
+            PlanAction::FollowRollout(_) | PlanAction::DeleteService { .. } => continue,
+        };
+        publish(ctx, reference, EventType::Normal, reason, note).await;
+    }
+    match outcome {
+        Some(Outcome::Done { message }) if message.starts_with("rolled out") => {
+            publish(
+                ctx,
+                reference,
+                EventType::Normal,
+                "RolloutCompleted",
+                message.clone(),
+            )
+            .await
+        }
+        Some(Outcome::Failed { message }) => {
+            let reason = if message.contains("rolled back") {
+                "RolledBack"
+            } else {
+                "RolloutFailed"
+            };
+            publish(ctx, reference, EventType::Warning, reason, message.clone()).await
+        }
+        _ if changed && decision.health == Health::Stalled => {
+            publish(
+                ctx,
+                reference,
+                EventType::Warning,
+                decision.reason.as_str(),
+                decision.message.clone(),
+            )
+            .await
+        }
+        _ => {}
+    }
+}
+
+async fn publish(
+    ctx: &Context,
+    reference: &k8s_openapi::api::core::v1::ObjectReference,
+    type_: EventType,
+    reason: &str,
+    note: String,
+) {
+    // Events hold at most 1 kB of note.
+    let note: String = note.chars().take(1000).collect();
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, reference).await {
+        tracing::warn!(error = %e, reason, "publishing an event");
+    }
+}
+
+/// Writes the object's status (server-side apply on the status subresource) and mirrors it
+/// at `/api/status`; true when its Ready condition's reason or message changed.
+async fn write_status<K>(
+    object: &K,
+    key: &ObjectKey,
+    mut status: KindStatus,
+    decision: &Decision,
+    planned: Option<&ObjectPlan>,
+    ctx: &Context,
+) -> Result<bool, CrdError>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + HasStatus,
+{
+    let generation = object.meta().generation;
+    let previous = object.common_status().unwrap_or_default();
+    let common = status.common_mut();
+    common.observed_generation = generation;
+    let revision = generation.map(|g| g.to_string());
+    common.last_attempted_revision = revision.clone();
+    common.last_applied_revision = if decision.is_ready() {
+        revision
+    } else {
+        previous.last_applied_revision.clone()
+    };
+    common.conditions = decision.conditions(&previous.conditions, &now_rfc3339(), generation);
+    common.last_error = (!decision.is_ready()).then(|| decision.message.clone());
+    let before = previous
+        .conditions
+        .iter()
+        .find(|c| c.type_ == crate::api::status::condition::READY);
+    let changed = before
+        .is_none_or(|c| c.reason != decision.reason.as_str() || c.message != decision.message);
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &key.namespace);
+    let patch = StatusPatch {
+        api_version: API_VERSION,
+        kind: K::kind(&()).to_string(),
+        status: &status,
+    };
+    api.patch_status(
+        &key.name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
+    let mut shown = ObjectStatus::new(key);
+    shown.verdict = planned.map_or_else(String::new, |p| verdict_word(&p.verdict));
+    if !decision.is_ready() {
+        shown.changes = planned.map(|p| p.changes.clone()).unwrap_or_default();
+    }
+    shown.status = status;
+    ctx.state.update(|s| {
+        s.objects.insert(key.to_string(), shown);
+    });
+    Ok(changed)
+}
+
+fn verdict_word(verdict: &Verdict) -> String {
+    serde_json::to_value(verdict)
+        .ok()
+        .and_then(|v| v["verdict"].as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusPatch<'a> {
+    api_version: &'a str,
+    kind: String,
+    status: &'a KindStatus,
+}
+
+/// The kinds' status, read back for conditions' transition times and remembered failures.
+trait HasStatus {
+    fn common_status(&self) -> Option<CommonStatus>;
+}
+
+impl HasStatus for EcsService {
+    fn common_status(&self) -> Option<CommonStatus> {
+        self.status.as_ref().map(|s| s.common.clone())
+    }
+}
+
+impl HasStatus for EcsTaskDefinition {
+    fn common_status(&self) -> Option<CommonStatus> {
+        self.status.as_ref().map(|s| s.common.clone())
+    }
+}
+
+impl HasStatus for EcsCluster {
+    fn common_status(&self) -> Option<CommonStatus> {
+        self.status.as_ref().map(|s| s.common.clone())
+    }
+}
+
+/// ±10 % around the resync, so that objects do not all come due together.
+fn jittered(resync: Duration) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    resync.mul_f64(0.9 + (random % 2000) as f64 / 10_000.0)
+}
