@@ -13,7 +13,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use kube::api::{ListParams, Patch, PatchParams};
@@ -101,7 +101,7 @@ struct Context {
     reconciler: Arc<Reconciler<SdkEcs>>,
     region: String,
     cluster_name: String,
-    resync: Duration,
+    rounds: Arc<Rounds>,
     options: Options,
     recorder: Recorder,
     state: Arc<State>,
@@ -199,6 +199,7 @@ pub async fn serve(args: ControllerArgs) -> Result<(), CrdError> {
             instance: std::env::var("HOSTNAME").ok(),
         },
     );
+    let rounds = Arc::new(Rounds::new(args.resync));
     let mut controllers = Vec::new();
     for scope in scopes {
         let wiring = Wiring {
@@ -207,7 +208,7 @@ pub async fn serve(args: ControllerArgs) -> Result<(), CrdError> {
             reconciler: reconciler.clone(),
             region: region.clone(),
             cluster_name: args.cluster_name.clone(),
-            resync: args.resync,
+            rounds: rounds.clone(),
             options: options.clone(),
             recorder: recorder.clone(),
             state: state.clone(),
@@ -248,7 +249,7 @@ struct Wiring {
     reconciler: Arc<Reconciler<SdkEcs>>,
     region: String,
     cluster_name: String,
-    resync: Duration,
+    rounds: Arc<Rounds>,
     options: Options,
     recorder: Recorder,
     state: Arc<State>,
@@ -268,21 +269,33 @@ impl Wiring {
         }
     }
 
+    fn controller<K>(&self, watched: &watcher::Config) -> Controller<K>
+    where
+        K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + DeserializeOwned
+            + std::fmt::Debug
+            + Send
+            + Sync
+            + 'static,
+    {
+        Controller::new(self.api::<K>(), watched.clone())
+    }
+
     async fn run(self) {
         let watched = watcher::Config::default().any_semantic();
         let config = ControllerConfig::default().concurrency(self.concurrency);
-        let clusters =
-            Controller::new(self.api::<EcsCluster>(), watched.clone()).with_config(config.clone());
-        let task_definitions = Controller::new(self.api::<EcsTaskDefinition>(), watched.clone())
+        let clusters = self.controller::<EcsCluster>(&watched).with_config(config.clone());
+        let task_definitions = self
+            .controller::<EcsTaskDefinition>(&watched)
             .with_config(config.clone());
-        let services =
-            Controller::new(self.api::<EcsService>(), watched.clone()).with_config(config);
+        let services = self.controller::<EcsService>(&watched).with_config(config);
         let context = Arc::new(Context {
             client: self.client.clone(),
             reconciler: self.reconciler.clone(),
             region: self.region.clone(),
             cluster_name: self.cluster_name.clone(),
-            resync: self.resync,
+            rounds: self.rounds.clone(),
             options: self.options.clone(),
             recorder: self.recorder.clone(),
             state: self.state.clone(),
@@ -656,7 +669,7 @@ where
         ctx.reconciler.observe(&desired, false).await?
     };
     let Some(planned) = plan.objects.iter().find(|o| o.object == *key) else {
-        return Ok(Action::requeue(ctx.resync));
+        return Ok(Action::requeue(ctx.rounds.until_next()));
     };
     let outcome = report.results.get(key);
     let status = observed_status(key, &desired, &observed);
@@ -693,7 +706,7 @@ where
     ctx.state.sweep_finished();
     Ok(match decision.health {
         Health::Reconciling => Action::requeue(ctx.options.poll),
-        _ => Action::requeue(jittered(ctx.resync)),
+        _ => Action::requeue(ctx.rounds.until_next()),
     })
 }
 
@@ -900,11 +913,55 @@ impl HasStatus for EcsCluster {
     }
 }
 
-/// ±10 % around the resync, so that objects do not all come due together.
-fn jittered(resync: Duration) -> Duration {
-    use std::hash::{BuildHasher, Hasher};
-    let random = std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish();
-    resync.mul_f64(0.9 + (random % 2000) as f64 / 10_000.0)
+/// The resync rounds: every object is due at the same instants, so that their
+/// DescribeServices calls are batched ten at a time; each round is shifted by up to ±10 %
+/// (the same shift for every object of this process, another for another process), so that
+/// controllers sharing an account do not poll in step.
+struct Rounds {
+    origin: Instant,
+    period: Duration,
+    seed: u64,
+}
+
+impl Rounds {
+    fn new(period: Duration) -> Rounds {
+        use std::hash::{BuildHasher, Hasher};
+        let seed = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        Rounds {
+            origin: Instant::now(),
+            period: period.max(Duration::from_secs(1)),
+            seed,
+        }
+    }
+
+    /// How long until the next round at least half a period away.
+    fn until_next(&self) -> Duration {
+        let elapsed = self.origin.elapsed();
+        let mut round = (elapsed.as_secs_f64() / self.period.as_secs_f64()).floor() as u64 + 1;
+        loop {
+            let shift = (self.seed.wrapping_mul(round.wrapping_add(1)) >> 33) % 2000;
+            let at = self
+                .period
+                .mul_f64(round as f64 + (shift as f64 - 1000.0) / 10_000.0);
+            if at > elapsed + self.period / 2 {
+                return at - elapsed;
+            }
+            round += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_object_is_due_at_the_same_round_at_least_half_a_period_away() {
+        let rounds = Rounds::new(Duration::from_secs(300));
+        let (a, b) = (rounds.until_next(), rounds.until_next());
+        assert!(a.abs_diff(b) < Duration::from_millis(50), "{a:?} {b:?}");
+        assert!(a >= Duration::from_secs(150) && a <= Duration::from_secs(330), "{a:?}");
+    }
 }
