@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::cli::RunArgs;
 use crate::commands::connect;
-use crate::controller::leader::{LeaseConfig, Leadership, identity};
+use crate::controller::leader::{Leadership, LeaseConfig, identity};
 use crate::controller::{RunConfig, Source, State, run};
 use crate::diff::observed::Owner;
 use crate::reconcile::Options;

@@ -285,7 +285,9 @@ impl Wiring {
     async fn run(self) {
         let watched = watcher::Config::default().any_semantic();
         let config = ControllerConfig::default().concurrency(self.concurrency);
-        let clusters = self.controller::<EcsCluster>(&watched).with_config(config.clone());
+        let clusters = self
+            .controller::<EcsCluster>(&watched)
+            .with_config(config.clone());
         let task_definitions = self
             .controller::<EcsTaskDefinition>(&watched)
             .with_config(config.clone());
@@ -691,18 +693,21 @@ where
         failure: remembered.as_deref(),
         live,
     });
+    let running = match &status {
+        KindStatus::Service(s) => s.task_definition.clone(),
+        _ => None,
+    };
     let changed = write_status(object, key, status, &decision, Some(planned), ctx).await?;
-    tell(
-        ctx,
-        &reference,
-        &plan,
+    let told = Told {
+        plan: &plan,
         planned,
         outcome,
-        &decision,
+        decision: &decision,
         changed,
-        previous.as_ref(),
-    )
-    .await;
+        previous: previous.as_ref(),
+        running: running.as_deref(),
+    };
+    tell(ctx, &reference, &told).await;
     ctx.state.sweep_finished();
     Ok(match decision.health {
         Health::Reconciling => Action::requeue(ctx.options.poll),
@@ -727,18 +732,43 @@ fn remembered_failure(previous: &CommonStatus) -> Option<String> {
     }
 }
 
+/// What a reconcile found and did, for its events.
+struct Told<'a> {
+    plan: &'a Plan,
+    planned: &'a ObjectPlan,
+    outcome: Option<&'a Outcome>,
+    decision: &'a Decision,
+    /// The Ready condition's reason or message changed.
+    changed: bool,
+    previous: Option<&'a CommonStatus>,
+    /// The service's live revision.
+    running: Option<&'a str>,
+}
+
 /// Events for what happened: changes made, rollouts ended, and a new problem.
-#[allow(clippy::too_many_arguments)]
 async fn tell(
     ctx: &Context,
     reference: &k8s_openapi::api::core::v1::ObjectReference,
-    plan: &Plan,
-    planned: &ObjectPlan,
-    outcome: Option<&Outcome>,
-    decision: &Decision,
-    changed: bool,
-    previous: Option<&CommonStatus>,
+    told: &Told<'_>,
 ) {
+    let Told {
+        plan,
+        planned,
+        outcome,
+        decision,
+        changed,
+        previous,
+        running,
+    } = *told;
+    let ready_reason = |status: &CommonStatus| {
+        status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == crate::api::status::condition::READY)
+            .map(|c| c.reason.clone())
+    };
+    let was_progressing =
+        previous.and_then(ready_reason).as_deref() == Some(Reason::Progressing.as_str());
     let drift = previous.is_some_and(|p| {
         p.observed_generation.is_some() && p.last_applied_revision == p.last_attempted_revision
     }) && matches!(planned.verdict, Verdict::Update { .. });
@@ -757,28 +787,26 @@ async fn tell(
                 _ => continue,
             },
             PlanAction::CreateService(_) => ("Created", "created the ECS service".to_string()),
-            PlanAction::FollowRollout(_) | PlanAction::DeleteService { .. } => continue,
+            PlanAction::FollowRollout(_)
+            | PlanAction::Quarantine(_)
+            | PlanAction::DeleteService { .. } => continue,
         };
         publish(ctx, reference, EventType::Normal, reason, note).await;
     }
-    match outcome {
-        Some(Outcome::Done { message }) if message.starts_with("rolled out") => {
-            publish(
-                ctx,
-                reference,
-                EventType::Normal,
-                "RolloutCompleted",
-                message.clone(),
-            )
-            .await
-        }
-        Some(Outcome::Failed { message }) => {
+    let rolled_out =
+        matches!(outcome, Some(Outcome::Done { message }) if message.starts_with("rolled out"));
+    match (outcome, running) {
+        (Some(Outcome::Failed { message }), _) => {
             let reason = if message.contains("rolled back") {
                 "RolledBack"
             } else {
                 "RolloutFailed"
             };
             publish(ctx, reference, EventType::Warning, reason, message.clone()).await
+        }
+        (_, Some(running)) if decision.is_ready() && (was_progressing || rolled_out) => {
+            let note = format!("rolled out {running}");
+            publish(ctx, reference, EventType::Normal, "RolloutCompleted", note).await
         }
         _ if changed && decision.health == Health::Stalled => {
             publish(
@@ -962,6 +990,9 @@ mod tests {
         let rounds = Rounds::new(Duration::from_secs(300));
         let (a, b) = (rounds.until_next(), rounds.until_next());
         assert!(a.abs_diff(b) < Duration::from_millis(50), "{a:?} {b:?}");
-        assert!(a >= Duration::from_secs(150) && a <= Duration::from_secs(330), "{a:?}");
+        assert!(
+            a >= Duration::from_secs(150) && a <= Duration::from_secs(330),
+            "{a:?}"
+        );
     }
 }

@@ -18,6 +18,9 @@ pub mod tags {
     pub const SPEC_HASH: &str = "ecs-gitops.dev/spec-hash";
     /// The source revision (git commit, directory hash) that was applied.
     pub const SOURCE: &str = "ecs-gitops.dev/source";
+    /// On a service: ECS's id of the deployment the controller started last, so that ECS's
+    /// word that it failed is found even after ECS rolled it back.
+    pub const DEPLOYMENT: &str = "ecs-gitops.dev/deployment";
     /// On a service: when (Unix seconds, the controller's clock) its rollout started, so that
     /// a restarted controller keeps the rollout's deadline.
     pub const ROLLOUT_STARTED: &str = "ecs-gitops.dev/rollout-started";

@@ -284,6 +284,9 @@ pub enum Action {
     RegisterTaskDefinition(DesiredTaskDefinition),
     CreateService(Box<DesiredService>),
     UpdateCluster(Box<ClusterUpdate>),
+    /// ECS failed the rollout the controller started and rolled it back: record the spec
+    /// as quarantined.
+    Quarantine(Box<FailedRollout>),
     UpdateService(Box<ServiceUpdate>),
     /// A rollout already running in ECS, to follow to its end.
     FollowRollout(Box<InFlight>),
@@ -292,6 +295,30 @@ pub enum Action {
         arn: String,
         desired_count: i32,
     },
+}
+
+/// A rollout ECS failed and rolled back while nobody was looking (CRD mode looks only now
+/// and then; a controller may have restarted).
+#[derive(Clone, Debug)]
+pub struct FailedRollout {
+    pub service: DesiredService,
+    pub arn: String,
+    pub hash: String,
+    /// `family:revision` that failed, and what runs now.
+    pub failed: String,
+    pub running: String,
+    /// ECS's words (the service event).
+    pub reason: String,
+}
+
+impl FailedRollout {
+    /// As `apply` says a failed rollout.
+    pub fn message(&self) -> String {
+        format!(
+            "rollout of {} FAILED: {}; ECS rolled back to {}",
+            self.failed, self.reason, self.running
+        )
+    }
 }
 
 /// What repairs a cluster, decided by the plan: each part only when it differs.
@@ -702,6 +729,20 @@ fn plan_service(service: &DesiredService, owner: &Owner, observed: &Observed, pl
         return;
     }
     let (task_definition_changes, deploy) = task_definition_drift(service, live, observed);
+    if let Some(failed) = deploy
+        .as_ref()
+        .and_then(|d| rolled_back_by_ecs(service, live, d))
+    {
+        plan.objects.push(ObjectPlan {
+            object,
+            verdict: Verdict::Quarantined {
+                hash: failed.hash.clone(),
+            },
+            changes: task_definition_changes,
+        });
+        plan.actions.push(Action::Quarantine(Box::new(failed)));
+        return;
+    }
     if let Some(key) = deploy.as_ref().map(TaskDefinitionSource::key)
         && live.tags.get(tags::FAILED_SPEC_HASH) == Some(&key)
     {
@@ -784,6 +825,43 @@ fn plan_service(service: &DesiredService, owner: &Owner, observed: &Observed, pl
         verdict: Verdict::Update { fields: names },
         changes: all_changes,
     });
+}
+
+/// The desired spec is the one the controller deployed last (the service's tags), yet
+/// another revision runs, and ECS's events say the controller's deployment failed: ECS's
+/// circuit breaker rolled it back.
+fn rolled_back_by_ecs(
+    service: &DesiredService,
+    live: &ObservedService,
+    deploy: &TaskDefinitionSource,
+) -> Option<FailedRollout> {
+    let hash = deploy.key();
+    let deployed = live.tags.get(tags::TASK_DEFINITION)?;
+    let deployment = live.tags.get(tags::DEPLOYMENT)?;
+    if live.tags.get(tags::SPEC_HASH) != Some(&hash)
+        || live.tags.get(tags::FAILED_SPEC_HASH) == Some(&hash)
+        || live.task_definition.ends_with(&format!("/{deployed}"))
+    {
+        return None;
+    }
+    let needle = format!("(deployment {deployment}) deployment failed");
+    let event = live.events.iter().find(|e| e.contains(&needle))?;
+    let reason = event
+        .split_once("deployment failed: ")
+        .map_or(event.as_str(), |(_, why)| why);
+    Some(FailedRollout {
+        service: service.clone(),
+        arn: live.arn.clone(),
+        hash,
+        failed: deployed.clone(),
+        running: live
+            .task_definition
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+        reason: format!("ECS deployment circuit breaker: {reason}"),
+    })
 }
 
 /// A rollout of the desired revision that is still running (the controller restarted, or
@@ -1461,5 +1539,57 @@ mod tests {
             verdict(&unowned)
         );
         assert!(unowned.actions.is_empty());
+    }
+
+    #[test]
+    fn a_rollout_ecs_failed_and_rolled_back_is_quarantined_not_retried() {
+        let desired = desired("", "");
+        let mut observed = observed(&desired, true);
+        let live = live_of(&mut observed);
+        live.tags
+            .insert(tags::TASK_DEFINITION.into(), "web:2".into());
+        live.tags
+            .insert(tags::DEPLOYMENT.into(), "ecs-svc/9".into());
+        let running = live.task_definition.clone(); // web:1, what ECS rolled back to
+        let TaskDefinitionSource::Managed { input, .. } = &desired.services[0].task_definition
+        else {
+            unreachable!()
+        };
+        let mut older = (**input).clone();
+        older.container_definitions[0].image = Some("nginx:0".into());
+        observed.task_definitions.insert(
+            running.clone(),
+            ObservedTaskDefinition {
+                arn: running,
+                family: "web".into(),
+                revision: 1,
+                status: "ACTIVE".into(),
+                spec: older,
+                tags: Tags::new(),
+            },
+        );
+        let retried = plan(&desired, &observed, Prune::Off);
+        assert!(
+            matches!(&retried.actions[..], [Action::UpdateService(_)]),
+            "without ECS's word it is drift: {:?}",
+            retried.actions
+        );
+        live_of(&mut observed).events = vec![
+            "(service web) (deployment ecs-svc/9) deployment failed: tasks failed to start.".into(),
+        ];
+        let quarantined = plan(&desired, &observed, Prune::Off);
+        assert_eq!(
+            *verdict(&quarantined),
+            Verdict::Quarantined {
+                hash: hash_of(&desired)
+            }
+        );
+        let [Action::Quarantine(failed)] = &quarantined.actions[..] else {
+            panic!("{:?}", quarantined.actions)
+        };
+        assert_eq!(
+            failed.message(),
+            "rollout of web:2 FAILED: ECS deployment circuit breaker: tasks failed to start.; ECS rolled back to web:1"
+        );
     }
 }

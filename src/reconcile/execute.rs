@@ -124,6 +124,24 @@ impl<E: Ecs + 'static> Reconciler<E> {
                         Err(e) => report.fail(&cluster.object, e.to_string()),
                     }
                 }
+                Action::Quarantine(failed) => {
+                    let object = &failed.service.object;
+                    let quarantine =
+                        Tags::from([(tags::FAILED_SPEC_HASH.to_string(), failed.hash.clone())]);
+                    let key = &failed.service.key;
+                    match self
+                        .ecs
+                        .tag_resource(&key.region, &failed.arn, &quarantine)
+                        .await
+                    {
+                        Ok(()) => {
+                            let message = failed.message();
+                            progress(object, Step::End(&message));
+                            report.fail(object, message);
+                        }
+                        Err(e) => report.fail(object, e.to_string()),
+                    }
+                }
                 Action::UpdateCluster(update) => {
                     let object = &update.cluster.object;
                     match self.update_cluster(update).await {
@@ -489,6 +507,9 @@ impl<E: Ecs + 'static> Reconciler<E> {
         }
         if new_task_definition.is_some() {
             service_tags.insert(tags::ROLLOUT_STARTED.to_string(), now_tag());
+            if let Some(primary) = updated.deployments.iter().find(|d| d.status == "PRIMARY") {
+                service_tags.insert(tags::DEPLOYMENT.to_string(), primary.id.clone());
+            }
         }
         if update.tags {
             service_tags.extend(tag_map(&service.spec.tags));

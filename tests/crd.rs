@@ -1,0 +1,660 @@
+//! `ecs-gitops controller` as it runs for real: the real API server (`common::k8s`), the ECS
+//! simulator and the controller as separate processes. The controller runs with the service
+//! account token of the install (`manifests/`), so a missing RBAC rule fails these tests.
+//! Each test has its own namespace, simulator and controller.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::k8s::{Bench, Who, text, with_crds};
+use common::{ecs_client, sim_calls};
+use serde_json::Value;
+use tokio::process::{Child, Command};
+
+const SPEED: &str = "50";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+}
+
+/// The bench with the CRDs and the install's service account and RBAC (`manifests/`).
+fn installed() -> Option<&'static Bench> {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    let bench = with_crds()?;
+    INSTALLED.get_or_init(|| {
+        bench.admin(&["apply", "--server-side", "-f", "manifests/"]);
+    });
+    Some(bench)
+}
+
+/// A namespace, a simulator and (started on demand) controllers, for one test.
+struct Setup {
+    bench: &'static Bench,
+    ns: String,
+    sim: Child,
+    sim_addr: std::net::SocketAddr,
+    root: tempfile::TempDir,
+}
+
+struct Running {
+    child: Child,
+    web: u16,
+    log: PathBuf,
+}
+
+impl Setup {
+    async fn new(name: &str) -> Option<Setup> {
+        let bench = installed()?;
+        let ns = format!("crd-{name}");
+        bench.admin(&["create", "namespace", &ns]);
+        let port = free_port();
+        let sim = Command::new(env!("CARGO_BIN_EXE_ecs-gitops"))
+            .args([
+                "sim",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--speed",
+                SPEED,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        wait_for_port(port).await;
+        Some(Setup {
+            bench,
+            ns,
+            sim,
+            sim_addr: format!("127.0.0.1:{port}").parse().unwrap(),
+            root: tempfile::tempdir().unwrap(),
+        })
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://{}", self.sim_addr)
+    }
+
+    /// A controller process for this namespace, with the service account's token.
+    async fn controller(&self, name: &str, extra: &[&str]) -> Running {
+        let web = free_port();
+        let log = self.root.path().join(format!("{name}.log"));
+        let out = std::fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_ecs-gitops"))
+            .args(["controller", "--namespace", &self.ns])
+            .args([
+                "--endpoint-url",
+                &self.endpoint(),
+                "--api-budget-scale",
+                SPEED,
+            ])
+            .args(["--listen", &format!("127.0.0.1:{web}")])
+            .args([
+                "--poll",
+                "300ms",
+                "--resync",
+                "3s",
+                "--cluster-name",
+                "bench",
+            ])
+            .args(extra)
+            .env("KUBECONFIG", self.bench.dir.join("kubeconfig-controller"))
+            .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+            .env("AWS_SECRET_ACCESS_KEY", "not-a-secret")
+            .env("AWS_REGION", "us-east-1")
+            .env("HOSTNAME", name)
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        wait_for_port(web).await;
+        Running { child, web, log }
+    }
+
+    fn apply(&self, yaml: &str) {
+        let file = self.root.path().join("object.yaml");
+        std::fs::write(&file, yaml).unwrap();
+        self.bench
+            .admin(&["apply", "-n", &self.ns, "-f", file.to_str().unwrap()]);
+    }
+
+    fn kubectl(&self, args: &[&str]) -> String {
+        let mut all = args.to_vec();
+        all.extend(["-n", &self.ns]);
+        self.bench.admin(&all)
+    }
+
+    fn get(&self, what: &str) -> Value {
+        let out = self.kubectl(&["get", what, "-o", "json"]);
+        serde_json::from_str(&out).unwrap()
+    }
+
+    /// Waits until `done` holds for the object's JSON.
+    async fn wait(&self, what: &str, running: &Running, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let object = self.get(what);
+            if done(&object) {
+                return object;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: {:#}\n{}",
+                object["status"],
+                std::fs::read_to_string(&running.log).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    fn events(&self) -> Vec<(String, String)> {
+        let out = self.kubectl(&["get", "events.events.k8s.io", "-o", "json"]);
+        let events: Value = serde_json::from_str(&out).unwrap();
+        events["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["reason"].as_str().unwrap_or_default().to_string(),
+                    e["note"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    async fn calls(&self, operation: &str) -> u64 {
+        sim_calls(self.sim_addr, operation, "ok").await
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        let _ = self.sim.start_kill();
+        // Finalizers would hold the namespace forever on a server without a controller.
+        let _ = self.bench.kubectl(
+            Who::Admin,
+            &[
+                "patch",
+                "ecsservices",
+                "--all",
+                "-n",
+                &self.ns,
+                "--type=merge",
+                "-p",
+                r#"{"metadata":{"finalizers":null}}"#,
+            ],
+        );
+    }
+}
+
+fn condition<'a>(object: &'a Value, type_: &str) -> Option<&'a Value> {
+    object["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
+}
+
+fn is(object: &Value, type_: &str, status: &str) -> bool {
+    condition(object, type_).is_some_and(|c| c["status"] == status)
+}
+
+fn service(name: &str, image: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: ecs-gitops.dev/v1alpha1\nkind: EcsService\nmetadata:\n  name: {name}\nspec:\n  cluster: c1\n  desiredCount: 2\n{extra}  taskDefinition:\n    containerDefinitions:\n      - {{name: app, image: \"{image}\", memory: 128}}\n"
+    )
+}
+
+const CLUSTER: &str =
+    "apiVersion: ecs-gitops.dev/v1alpha1\nkind: EcsCluster\nmetadata:\n  name: c1\nspec: {}\n";
+
+#[tokio::test]
+async fn services_are_created_updated_and_failing_rollouts_quarantined() {
+    let Some(setup) = Setup::new("lifecycle").await else {
+        return;
+    };
+    let controller = setup.controller("lifecycle", &[]).await;
+    let breaker = "  deploymentConfiguration:\n    deploymentCircuitBreaker: {enable: true, rollback: true}\n";
+    setup.apply(&format!(
+        "{CLUSTER}---\n{}",
+        service("web", "nginx:1", breaker)
+    ));
+    let web = setup
+        .wait("ecsservice/web", &controller, |o| is(o, "Ready", "True"))
+        .await;
+    assert_eq!(web["status"]["taskDefinition"], "web:1");
+    assert_eq!(web["status"]["rollout"]["state"], "COMPLETED");
+    assert_eq!(
+        web["status"]["observedGeneration"],
+        web["metadata"]["generation"]
+    );
+    assert!(web["metadata"]["finalizers"][0] == "ecs-gitops.dev/finalizer");
+    // kubectl wait and get work on the status as people use them.
+    setup.kubectl(&[
+        "wait",
+        "--for=condition=Ready",
+        "ecsservice/web",
+        "--timeout=5s",
+    ]);
+    let listed = setup.kubectl(&["get", "ecsservices"]);
+    assert!(
+        listed.contains("True") && listed.contains("web:1") && listed.contains("COMPLETED"),
+        "{listed}"
+    );
+    let reasons: Vec<String> = setup.events().into_iter().map(|(r, _)| r).collect();
+    assert!(reasons.contains(&"Created".to_string()), "{reasons:?}");
+    assert!(
+        reasons.contains(&"RolloutCompleted".to_string()),
+        "{reasons:?}"
+    );
+    // The owner identity names the object.
+    let ecs = ecs_client(&setup.endpoint(), "us-east-1", false);
+    let live = ecs
+        .describe_services()
+        .cluster("c1")
+        .services("web")
+        .include(aws_sdk_ecs::types::ServiceField::Tags)
+        .send()
+        .await
+        .unwrap();
+    let owner = live.services()[0]
+        .tags()
+        .iter()
+        .find(|t| t.key() == Some("ecs-gitops.dev/owner"))
+        .and_then(|t| t.value().map(str::to_string));
+    assert_eq!(owner.as_deref(), Some("bench/crd-lifecycle/EcsService/web"));
+    // The same status at /api/status, as Git mode serves it.
+    let (code, body) = common::http(
+        format!("127.0.0.1:{}", controller.web).parse().unwrap(),
+        "GET",
+        "/api/status",
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(code, 200);
+    let status: Value = serde_json::from_str(&body).unwrap();
+    let shown = &status["objects"]["EcsService/crd-lifecycle/web"];
+    assert_eq!(shown["taskDefinition"], "web:1", "{status:#}");
+    assert_eq!(shown["conditions"][0]["type"], "Ready");
+
+    // An image change: one revision, one UpdateService, followed in the status.
+    let (registered, updated) = (
+        setup.calls("RegisterTaskDefinition").await,
+        setup.calls("UpdateService").await,
+    );
+    setup.kubectl(&[
+        "patch",
+        "ecsservice/web",
+        "--type=json",
+        "-p",
+        r#"[{"op":"replace","path":"/spec/taskDefinition/containerDefinitions/0/image","value":"nginx:2"}]"#,
+    ]);
+    setup
+        .wait("ecsservice/web", &controller, |o| {
+            o["status"]["taskDefinition"] == "web:2" && is(o, "Ready", "True")
+        })
+        .await;
+    assert_eq!(setup.calls("RegisterTaskDefinition").await, registered + 1);
+    assert_eq!(setup.calls("UpdateService").await, updated + 1);
+
+    // A failing image: ECS's circuit breaker rolls back; Stalled with ECS's reason, quarantined.
+    setup.kubectl(&[
+        "patch",
+        "ecsservice/web",
+        "--type=json",
+        "-p",
+        r#"[{"op":"replace","path":"/spec/taskDefinition/containerDefinitions/0/image","value":"nginx:fail-3"}]"#,
+    ]);
+    let failed = setup
+        .wait("ecsservice/web", &controller, |o| {
+            is(o, "Stalled", "True") && o["status"]["quarantinedSpecHash"].is_string()
+        })
+        .await;
+    let error = failed["status"]["lastError"].as_str().unwrap();
+    assert!(error.contains("rolled back to web:2"), "{error}");
+    assert!(is(&failed, "Ready", "False"));
+    let updates = setup.calls("UpdateService").await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        setup.calls("UpdateService").await,
+        updates,
+        "no retry loop on a quarantined spec"
+    );
+    let reasons: Vec<String> = setup.events().into_iter().map(|(r, _)| r).collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r == "RolledBack" || r == "RolloutFailed"),
+        "{reasons:?}"
+    );
+    drop(controller);
+}
+
+#[tokio::test]
+async fn an_invalid_spec_makes_no_ecs_call_and_a_missing_reference_waits() {
+    let Some(setup) = Setup::new("invalid").await else {
+        return;
+    };
+    let controller = setup.controller("invalid", &[]).await;
+    // Two containers named alike: the API server takes it, ECS's rules do not.
+    setup.apply("apiVersion: ecs-gitops.dev/v1alpha1\nkind: EcsService\nmetadata:\n  name: bad\nspec:\n  cluster: c1\n  taskDefinition:\n    containerDefinitions:\n      - {name: app, image: \"nginx:1\", memory: 128}\n      - {name: app, image: \"nginx:1\", memory: 128}\n");
+    let bad = setup
+        .wait("ecsservice/bad", &controller, |o| is(o, "Stalled", "True"))
+        .await;
+    assert_eq!(condition(&bad, "Ready").unwrap()["reason"], "InvalidSpec");
+    let message = bad["status"]["lastError"].as_str().unwrap();
+    assert!(message.contains("containerDefinitions"), "{message}");
+    setup.apply("apiVersion: ecs-gitops.dev/v1alpha1\nkind: EcsService\nmetadata:\n  name: refers\nspec:\n  cluster: c1\n  taskDefinitionRef: job\n");
+    let waiting = setup
+        .wait("ecsservice/refers", &controller, |o| {
+            is(o, "Reconciling", "True")
+        })
+        .await;
+    assert_eq!(
+        condition(&waiting, "Ready").unwrap()["reason"],
+        "DependencyNotReady"
+    );
+    let stats = common::sim_json(setup.sim_addr, "GET", "/_sim/stats", "").await;
+    assert_eq!(
+        stats["calls"],
+        serde_json::json!({}),
+        "no ECS call at all: {stats}"
+    );
+    assert!(setup.events().iter().any(|(r, _)| r == "InvalidSpec"));
+
+    // The task definition appears: the referring service is created, and a change to it rolls.
+    setup.apply(&format!("{CLUSTER}---\napiVersion: ecs-gitops.dev/v1alpha1\nkind: EcsTaskDefinition\nmetadata:\n  name: job\nspec:\n  containerDefinitions:\n    - {{name: job, image: \"job:1\", memory: 128}}\n"));
+    setup
+        .wait("ecsservice/refers", &controller, |o| {
+            is(o, "Ready", "True") && o["status"]["taskDefinition"] == "job:1"
+        })
+        .await;
+    setup.kubectl(&[
+        "patch",
+        "ecstaskdefinition/job",
+        "--type=json",
+        "-p",
+        r#"[{"op":"replace","path":"/spec/containerDefinitions/0/image","value":"job:2"}]"#,
+    ]);
+    setup
+        .wait("ecsservice/refers", &controller, |o| {
+            is(o, "Ready", "True") && o["status"]["taskDefinition"] == "job:2"
+        })
+        .await;
+    assert_eq!(
+        setup.calls("RegisterTaskDefinition").await,
+        2,
+        "one revision per content, shared by the service and the task definition object"
+    );
+    drop(controller);
+}
+
+#[tokio::test]
+async fn deletion_follows_the_policy_and_drift_is_repaired() {
+    let Some(setup) = Setup::new("delete").await else {
+        return;
+    };
+    let controller = setup.controller("delete", &[]).await;
+    setup.apply(&format!(
+        "{CLUSTER}---\n{}---\n{}",
+        service("gone", "nginx:1", ""),
+        service("kept", "nginx:1", "  deletionPolicy: Retain\n")
+    ));
+    for name in ["gone", "kept"] {
+        setup
+            .wait(&format!("ecsservice/{name}"), &controller, |o| {
+                is(o, "Ready", "True")
+            })
+            .await;
+    }
+    // Drift behind its back: repaired at the next resync.
+    let ecs = ecs_client(&setup.endpoint(), "us-east-1", false);
+    ecs.update_service()
+        .cluster("c1")
+        .service("kept")
+        .desired_count(5)
+        .send()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let live = ecs
+            .describe_services()
+            .cluster("c1")
+            .services("kept")
+            .send()
+            .await
+            .unwrap();
+        if live.services()[0].desired_count() == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "drift not repaired");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(setup.events().iter().any(|(r, _)| r == "DriftRepaired"));
+
+    setup.kubectl(&[
+        "delete",
+        "ecsservice/gone",
+        "ecsservice/kept",
+        "--timeout=30s",
+    ]);
+    let active = |name: &'static str| {
+        let ecs = ecs.clone();
+        async move {
+            let live = ecs
+                .describe_services()
+                .cluster("c1")
+                .services(name)
+                .send()
+                .await
+                .unwrap();
+            live.services().first().and_then(|s| s.status()) == Some("ACTIVE")
+        }
+    };
+    assert!(!active("gone").await, "Delete: the ECS service is deleted");
+    assert!(
+        active("kept").await,
+        "Retain: the ECS service keeps running"
+    );
+    assert_eq!(setup.calls("DeleteService").await, 1);
+    drop(controller);
+}
+
+#[tokio::test]
+async fn after_kill_9_mid_rollout_the_restart_only_follows_it() {
+    let Some(setup) = Setup::new("restart").await else {
+        return;
+    };
+    let mut controller = setup.controller("restart-1", &[]).await;
+    setup.apply(&format!("{CLUSTER}---\n{}", service("web", "nginx:1", "")));
+    setup
+        .wait("ecsservice/web", &controller, |o| is(o, "Ready", "True"))
+        .await;
+    // The tagging after UpdateService hangs, so the kill comes after the update and before
+    // the service's tags say so.
+    common::sim_json(
+        setup.sim_addr,
+        "POST",
+        "/_sim/faults",
+        r#"{"operations": ["TagResource"], "latencyMs": 30000}"#,
+    )
+    .await;
+    setup.kubectl(&[
+        "patch",
+        "ecsservice/web",
+        "--type=json",
+        "-p",
+        r#"[{"op":"replace","path":"/spec/taskDefinition/containerDefinitions/0/image","value":"nginx:2"}]"#,
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while setup.calls("UpdateService").await < 1 {
+        assert!(Instant::now() < deadline, "no update");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    controller.child.kill().await.unwrap(); // SIGKILL
+    common::sim_json(setup.sim_addr, "DELETE", "/_sim/faults", "").await;
+    let controller = setup.controller("restart-2", &[]).await;
+    setup
+        .wait("ecsservice/web", &controller, |o| {
+            is(o, "Ready", "True") && o["status"]["taskDefinition"] == "web:2"
+        })
+        .await;
+    assert_eq!(setup.calls("RegisterTaskDefinition").await, 2);
+    assert_eq!(
+        setup.calls("UpdateService").await,
+        1,
+        "no second UpdateService"
+    );
+    drop(controller);
+}
+
+#[tokio::test]
+async fn two_replicas_elect_one_leader_and_the_standby_takes_over() {
+    let Some(setup) = Setup::new("leader").await else {
+        return;
+    };
+    let lease = [
+        "--leader-elect",
+        "--lease-namespace",
+        "ecs-gitops",
+        "--lease-name",
+        "ecs-gitops",
+        "--lease-duration",
+        "4s",
+    ];
+    let mut first = setup.controller("replica-a", &lease).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&first.log)
+        .unwrap_or_default()
+        .contains("leading")
+    {
+        assert!(Instant::now() < deadline, "replica-a never leads");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let second = setup.controller("replica-b", &lease).await;
+    let holder = setup.bench.admin(&[
+        "get",
+        "lease",
+        "ecs-gitops",
+        "-n",
+        "ecs-gitops",
+        "-o",
+        "jsonpath={.spec.holderIdentity}",
+    ]);
+    assert!(holder.starts_with("replica-a"), "{holder}");
+    setup.apply(&format!("{CLUSTER}---\n{}", service("web", "nginx:1", "")));
+    setup
+        .wait("ecsservice/web", &first, |o| is(o, "Ready", "True"))
+        .await;
+    let log = std::fs::read_to_string(&second.log).unwrap();
+    assert!(
+        log.contains("waiting to lead") && !log.contains("leading"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("created service"),
+        "the standby changed nothing: {log}"
+    );
+
+    first.child.kill().await.unwrap(); // SIGKILL: no release, the lease lapses
+    setup.kubectl(&[
+        "patch",
+        "ecsservice/web",
+        "--type=json",
+        "-p",
+        r#"[{"op":"replace","path":"/spec/taskDefinition/containerDefinitions/0/image","value":"nginx:2"}]"#,
+    ]);
+    setup
+        .wait("ecsservice/web", &second, |o| {
+            is(o, "Ready", "True") && o["status"]["taskDefinition"] == "web:2"
+        })
+        .await;
+    let log = std::fs::read_to_string(&second.log).unwrap();
+    assert!(log.contains("leading"), "{log}");
+    drop(second);
+}
+
+#[tokio::test]
+async fn a_git_mode_run_and_the_controller_share_a_cluster_without_touching_each_other() {
+    let Some(setup) = Setup::new("shared").await else {
+        return;
+    };
+    let controller = setup.controller("shared", &[]).await;
+    setup.apply(&format!(
+        "{CLUSTER}---\n{}",
+        service("crd-web", "nginx:1", "")
+    ));
+    setup
+        .wait("ecsservice/crd-web", &controller, |o| {
+            is(o, "Ready", "True")
+        })
+        .await;
+    // A directory source on the same ECS cluster, pruning.
+    let dir = setup.root.path().join("git");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("web.yaml"), service("git-web", "nginx:1", "")).unwrap();
+    let apply = |args: &[&str]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_ecs-gitops"));
+        command
+            .args(args)
+            .args([
+                "--endpoint-url",
+                &setup.endpoint(),
+                "--api-budget-scale",
+                SPEED,
+            ])
+            .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+            .env("AWS_SECRET_ACCESS_KEY", "not-a-secret")
+            .env("AWS_REGION", "us-east-1");
+        let out = command.output().unwrap();
+        (
+            out.status.code(),
+            format!("{}{}", text(&out.stdout), text(&out.stderr)),
+        )
+    };
+    let path = dir.to_str().unwrap();
+    let (code, out) = apply(&["apply", path, "--prune", "--poll", "100ms"]);
+    assert_eq!(code, Some(0), "{out}");
+    // The directory names the CRD's service too: blocked, not changed.
+    std::fs::write(dir.join("crd.yaml"), service("crd-web", "nginx:9", "")).unwrap();
+    let (code, out) = apply(&["apply", path, "--prune", "--poll", "100ms"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("is owned by bench/crd-shared/EcsService/crd-web"),
+        "{out}"
+    );
+    std::fs::remove_file(dir.join("crd.yaml")).unwrap();
+    let (code, out) = apply(&["apply", path, "--prune", "--poll", "100ms"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(
+        setup.calls("DeleteService").await,
+        0,
+        "nobody's service pruned"
+    );
+    let crd = setup.get("ecsservice/crd-web");
+    assert!(is(&crd, "Ready", "True"));
+    assert_eq!(crd["status"]["taskDefinition"], "crd-web:1");
+    drop(controller);
+}
