@@ -480,3 +480,91 @@ async fn boto3_runs_unchanged_with_its_own_waiter() {
     );
     assert!(stdout.contains("rolled out app:2"), "{stdout}");
 }
+
+#[tokio::test]
+async fn a_migration_task_runs_to_its_exit_code_through_the_sdk() {
+    use aws_sdk_ecs::types::{ContainerOverride, KeyValuePair, TaskField, TaskOverride};
+    let sim = simulator(100.0, false).await;
+    let ecs = ecs_client(&sim.endpoint(), "us-east-1", false);
+    ecs.create_cluster()
+        .cluster_name("c1")
+        .send()
+        .await
+        .unwrap();
+    for (image, exit_code) in [("migrate:1", 0), ("migrate:fail-1", 1)] {
+        let td = register(&ecs, "migrate", image).await;
+        let run = ecs
+            .run_task()
+            .cluster("c1")
+            .task_definition(&td)
+            .started_by("ecs-gitops")
+            .client_token(format!("token-{exit_code}"))
+            .tags(Tag::builder().key("spec-hash").value("abc").build())
+            .overrides(
+                TaskOverride::builder()
+                    .container_overrides(
+                        ContainerOverride::builder()
+                            .name("app")
+                            .command("./migrate")
+                            .environment(KeyValuePair::builder().name("STEP").value("1").build())
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let arn = run.tasks()[0].task_arn().unwrap().to_string();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let task = loop {
+            let out = ecs
+                .describe_tasks()
+                .cluster("c1")
+                .tasks(&arn)
+                .include(TaskField::Tags)
+                .send()
+                .await
+                .unwrap();
+            let task = out.tasks()[0].clone();
+            if task.last_status() == Some("STOPPED") {
+                break task;
+            }
+            assert!(Instant::now() < deadline, "{task:#?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert_eq!(task.containers()[0].exit_code(), Some(exit_code), "{image}");
+        assert_eq!(
+            task.stopped_reason(),
+            Some("Essential container in task exited")
+        );
+        let overrides = &task.overrides().unwrap().container_overrides()[0];
+        assert_eq!(overrides.command(), ["./migrate"]);
+        assert_eq!(overrides.environment()[0].value(), Some("1"));
+        assert_eq!(task.tags()[0].value(), Some("abc"));
+        let stopped = ecs
+            .list_tasks()
+            .cluster("c1")
+            .started_by("ecs-gitops")
+            .desired_status(aws_sdk_ecs::types::DesiredStatus::Stopped)
+            .send()
+            .await
+            .unwrap();
+        assert!(stopped.task_arns().contains(&arn));
+    }
+    // The same client token with other parameters: ECS names the task that holds it.
+    let err = ecs
+        .run_task()
+        .cluster("c1")
+        .task_definition("migrate")
+        .client_token("token-0")
+        .send()
+        .await
+        .unwrap_err();
+    let service_error = err.into_service_error();
+    assert_eq!(service_error.code(), Some("ConflictException"));
+    let aws_sdk_ecs::operation::run_task::RunTaskError::ConflictException(conflict) = service_error
+    else {
+        panic!("{service_error:?}");
+    };
+    assert_eq!(conflict.resource_ids().len(), 1);
+}

@@ -266,6 +266,52 @@ async fn scenario(addr: SocketAddr) -> Vec<Answer> {
         json!({"cluster": "c1", "task": task, "reason": "done"}),
     )
     .await;
+    // One-off tasks (migrations) run to STOPPED with exit codes; a missing image never starts.
+    s.call("RegisterTaskDefinition", task_definition("nginx:missing-1"))
+        .await;
+    let migration = json!({
+        "cluster": "c1", "taskDefinition": "web:2", "networkConfiguration": network,
+        "capacityProviderStrategy": [{"capacityProvider": "FARGATE_SPOT", "weight": 1}],
+        "startedBy": "migrations", "clientToken": "migration-1", "tags": tag,
+        "overrides": {"containerOverrides": [{"name": "web", "command": ["./migrate"],
+                                              "environment": [{"name": "STEP", "value": "1"}]}]}
+    });
+    let mut arns = Vec::new();
+    for request in [
+        migration.clone(),
+        json!({"cluster": "c1", "taskDefinition": "web:4", "launchType": "FARGATE",
+               "networkConfiguration": network, "startedBy": "migrations"}),
+    ] {
+        let run = s.call("RunTask", request).await;
+        arns.push(run["tasks"][0]["taskArn"].clone());
+    }
+    let mut conflicting = migration.clone();
+    conflicting["startedBy"] = json!("other");
+    s.call("RunTask", conflicting).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = s
+            .call(
+                "DescribeTasks",
+                json!({"cluster": "c1", "tasks": arns, "include": ["TAGS"]}),
+            )
+            .await;
+        let tasks = out["tasks"].as_array().unwrap();
+        if tasks.iter().all(|t| t["lastStatus"] == "STOPPED") {
+            assert_eq!(tasks[0]["containers"][0]["exitCode"], 0, "{out:#}");
+            assert!(tasks[1]["containers"][0]["reason"].is_string(), "{out:#}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{out:#}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    s.call(
+        "ListTasks",
+        json!({"cluster": "c1", "startedBy": "migrations", "desiredStatus": "STOPPED"}),
+    )
+    .await;
+    s.call("ListTagsForResource", json!({"resourceArn": arns[0]}))
+        .await;
     let service_arn = "arn:aws:ecs:us-east-1:000000000000:service/c1/web";
     s.call(
         "TagResource",

@@ -5,7 +5,8 @@
 use serde_json::{Value as Json, json};
 
 use super::state::{
-    Deployment, Ids, ImageBehaviour, Region, Service, ServiceDeploymentRecord, Strategy, Task,
+    Container, Deployment, Ids, ImageBehaviour, Placement, Region, Service,
+    ServiceDeploymentRecord, Strategy, Task,
 };
 
 /// Phase lengths, in simulated seconds.
@@ -14,6 +15,10 @@ const PULL_SECONDS: f64 = 5.0;
 const HEALTH_CHECK_SECONDS: f64 = 5.0;
 const FAIL_AFTER_SECONDS: f64 = 10.0;
 const STOP_SECONDS: f64 = 5.0;
+/// How long a task started by RunTask runs before its containers exit.
+const RUN_SECONDS: f64 = 10.0;
+/// How long ECS still describes a stopped task started by RunTask.
+const STOPPED_TASK_SECONDS: f64 = 3600.0;
 
 /// ECS's circuit-breaker threshold: half the desired count, at least 3, at most 200.
 pub fn failure_threshold(desired: i32) -> i32 {
@@ -145,14 +150,42 @@ pub fn stop_task(region: &mut Region, now: f64, arn: &str, reason: &str, code: &
     }
 }
 
-/// Who starts a task: a service's deployment or RunTask.
-pub struct Origin {
+/// What a task is started with: who starts it (a service's deployment or RunTask), where it
+/// runs, and RunTask's overrides.
+pub struct Launch {
     /// `service:NAME` or `family:FAMILY`.
     pub group: String,
     /// The deployment id for service tasks.
     pub started_by: String,
     /// The service ARN for service tasks.
     pub service: Option<String>,
+    pub placement: Placement,
+    /// RunTask's `overrides` (a `TaskOverride`).
+    pub overrides: Option<Json>,
+}
+
+/// The `TaskOverride` a task shows: the given one, with an entry for every container.
+fn task_overrides(given: Option<&Json>, containers: &[Container]) -> Json {
+    let mut out = given.and_then(Json::as_object).cloned().unwrap_or_default();
+    let given_containers: Vec<Json> = out
+        .get("containerOverrides")
+        .and_then(Json::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let per_container: Vec<Json> = containers
+        .iter()
+        .map(|c| {
+            given_containers
+                .iter()
+                .find(|o| o["name"] == json!(c.name))
+                .cloned()
+                .unwrap_or_else(|| json!({"name": c.name}))
+        })
+        .collect();
+    out.insert("containerOverrides".into(), Json::Array(per_container));
+    out.entry("inferenceAcceleratorOverrides")
+        .or_insert_with(|| json!([]));
+    Json::Object(out)
 }
 
 /// Starts a task of `task_definition` (an ARN the region holds).
@@ -162,13 +195,8 @@ pub fn launch_task(
     now: f64,
     cluster_arn: &str,
     task_definition: &str,
-    origin: Origin,
+    launch: Launch,
 ) -> Option<String> {
-    let Origin {
-        group,
-        started_by,
-        service,
-    } = origin;
     let td = super::ops::find_task_definition(region, task_definition)?;
     let mut behaviour = ImageBehaviour::Healthy;
     let mut failing_image = String::new();
@@ -185,26 +213,34 @@ pub fn launch_task(
             failing_image = image.clone();
         }
         has_health_check |= essential && container.get("healthCheck").is_some();
-        containers.push((name, image));
+        containers.push(Container {
+            name,
+            image,
+            behaviour: this,
+            exit_code: None,
+            reason: None,
+        });
     }
     let id = ids.hex(32);
     let cluster_name = cluster_arn.rsplit('/').next().unwrap_or_default();
     let arn = region.arn(&format!("task/{cluster_name}/{id}"));
-    let launch_type = region
-        .services
-        .get(service.as_deref().unwrap_or_default())
-        .and_then(|s| s.config.get("launchType"))
-        .and_then(Json::as_str)
-        .map(str::to_string);
+    let overrides = task_overrides(launch.overrides.as_ref(), &containers);
+    let size = |key: &str| {
+        overrides
+            .get(key)
+            .or_else(|| td.body.get(key))
+            .and_then(Json::as_str)
+            .map(str::to_string)
+    };
     let task = Task {
         arn: arn.clone(),
         id,
         cluster_arn: cluster_arn.to_string(),
         task_definition_arn: td.arn.clone(),
         family: td.family.clone(),
-        group,
-        started_by,
-        service,
+        group: launch.group,
+        started_by: launch.started_by,
+        service: launch.service,
         last_status: "PROVISIONING",
         desired_status: "RUNNING",
         health_status: "UNKNOWN_STARTING",
@@ -218,18 +254,13 @@ pub fn launch_task(
         behaviour,
         failing_image,
         has_health_check,
-        launch_type,
-        cpu: td
-            .body
-            .get("cpu")
-            .and_then(Json::as_str)
-            .map(str::to_string),
-        memory: td
-            .body
-            .get("memory")
-            .and_then(Json::as_str)
-            .map(str::to_string),
+        launch_type: launch.placement.launch_type,
+        capacity_provider: launch.placement.capacity_provider,
+        platform_version: launch.placement.platform_version,
+        cpu: size("cpu"),
+        memory: size("memory"),
         containers,
+        overrides,
         tags: Vec::new(),
     };
     region.tasks.insert(arn.clone(), task);
@@ -255,15 +286,53 @@ pub fn tick(region: &mut Region, ids: &mut Ids, now: f64) {
         }
         schedule(region, ids, now, &arn);
     }
+    forget_stopped_tasks(region, now);
 }
 
-/// One step of a task's life, when its current phase is over.
+/// Tasks started by RunTask are described for an hour after they stopped.
+fn forget_stopped_tasks(region: &mut Region, now: f64) {
+    while let Some((stopped_at, _)) = region.stopped_one_off.front() {
+        if stopped_at + STOPPED_TASK_SECONDS > now {
+            break;
+        }
+        let (_, arn) = region.stopped_one_off.pop_front().expect("present");
+        region.tasks.remove(&arn);
+    }
+}
+
+/// The containers exit, each with the code its image gives: `fail*` 1, others 0; an image
+/// that could not be pulled never ran and has no exit code.
+fn exit_containers(task: &mut Task) {
+    for container in &mut task.containers {
+        container.exit_code = match container.behaviour {
+            ImageBehaviour::Healthy => Some(0),
+            ImageBehaviour::Fails => Some(1),
+            ImageBehaviour::Missing => None,
+        };
+    }
+}
+
+/// An essential container exited: the task stops.
+fn essential_container_exited(task: &mut Task, at: f64) {
+    exit_containers(task);
+    task.desired_status = "STOPPED";
+    task.last_status = "STOPPING";
+    task.stopping_at = Some(at);
+    task.stop_code = Some("EssentialContainerExited");
+    task.stopped_reason = Some("Essential container in task exited".to_string());
+    task.next_at = at + STOP_SECONDS;
+}
+
+/// One step of a task's life, when its current phase is over. Service tasks run until they
+/// are stopped; tasks started by RunTask do their work and exit.
 fn advance_task(region: &mut Region, ids: &mut Ids, now: f64, arn: &str) {
     let Some(task) = region.tasks.get_mut(arn) else {
         region.moving_tasks.remove(arn);
         return;
     };
     let at = task.next_at;
+    let one_off = task.service.is_none();
+    let was_stopped = task.last_status == "STOPPED";
     let mut failed = None;
     match (task.last_status, task.behaviour) {
         ("PROVISIONING", _) => {
@@ -275,6 +344,11 @@ fn advance_task(region: &mut Region, ids: &mut Ids, now: f64, arn: &str) {
                 "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref {}: not found",
                 task.failing_image
             );
+            for container in &mut task.containers {
+                if container.behaviour == ImageBehaviour::Missing {
+                    container.reason = Some(reason.clone());
+                }
+            }
             task.desired_status = "STOPPED";
             task.last_status = "STOPPED";
             task.stopped_at = Some(at);
@@ -287,7 +361,7 @@ fn advance_task(region: &mut Region, ids: &mut Ids, now: f64, arn: &str) {
             task.last_status = "RUNNING";
             task.started_at = Some(at);
             // A failing image never counts as healthy: it fails once its checks run out.
-            let fails = behaviour == ImageBehaviour::FailsHealthCheck;
+            let fails = behaviour == ImageBehaviour::Fails;
             task.next_at = at
                 + if fails {
                     FAIL_AFTER_SECONDS
@@ -295,26 +369,19 @@ fn advance_task(region: &mut Region, ids: &mut Ids, now: f64, arn: &str) {
                     HEALTH_CHECK_SECONDS
                 };
         }
-        ("RUNNING", ImageBehaviour::FailsHealthCheck) => {
-            let (reason, code) = if task.has_health_check {
-                task.health_status = "UNHEALTHY";
-                (
-                    "Task failed container health checks",
-                    "ServiceSchedulerInitiated",
-                )
-            } else {
-                (
-                    "Essential container in task exited",
-                    "EssentialContainerExited",
-                )
-            };
+        ("RUNNING", ImageBehaviour::Fails) if task.has_health_check && !one_off => {
+            task.health_status = "UNHEALTHY";
             task.desired_status = "STOPPED";
             task.last_status = "STOPPING";
             task.stopping_at = Some(at);
-            task.stop_code = Some(code);
-            task.stopped_reason = Some(reason.to_string());
+            task.stop_code = Some("ServiceSchedulerInitiated");
+            task.stopped_reason = Some("Task failed container health checks".to_string());
             task.next_at = at + STOP_SECONDS;
-            failed = Some(task.has_health_check);
+            failed = Some(true);
+        }
+        ("RUNNING", ImageBehaviour::Fails) => {
+            essential_container_exited(task, at);
+            failed = Some(false);
         }
         ("RUNNING", _) if task.health_status == "UNKNOWN_STARTING" => {
             task.health_status = if task.has_health_check {
@@ -322,21 +389,29 @@ fn advance_task(region: &mut Region, ids: &mut Ids, now: f64, arn: &str) {
             } else {
                 "UNKNOWN"
             };
-            region.moving_tasks.remove(arn);
+            if one_off {
+                task.next_at = at + RUN_SECONDS - HEALTH_CHECK_SECONDS;
+            } else {
+                region.moving_tasks.remove(arn);
+            }
         }
+        ("RUNNING", _) if one_off => essential_container_exited(task, at),
         ("STOPPING", _) => {
             task.last_status = "STOPPED";
             task.stopped_at = Some(at);
-            region.moving_tasks.remove(arn);
         }
         _ => {
             region.moving_tasks.remove(arn);
         }
     }
-    let Some(health_check) = failed else { return };
-    if region.tasks[arn].last_status == "STOPPED" {
+    let task = &region.tasks[arn];
+    if task.last_status == "STOPPED" {
         region.moving_tasks.remove(arn);
+        if one_off && !was_stopped {
+            region.stopped_one_off.push_back((at, arn.to_string()));
+        }
     }
+    let Some(health_check) = failed else { return };
     record_failure(region, ids, now, arn, health_check);
 }
 
@@ -520,10 +595,17 @@ fn apply(region: &mut Region, ids: &mut Ids, now: f64, arn: &str, plan: Plan) {
     let primary = service.deployments[0].clone();
     let mut started = Vec::new();
     for _ in 0..plan.launch {
-        let origin = Origin {
+        let config = &primary.config;
+        let launch = Launch {
             group: format!("service:{name}"),
             started_by: primary.id.clone(),
             service: Some(arn.to_string()),
+            placement: Placement::of(
+                config.get("launchType").and_then(Json::as_str),
+                config.get("capacityProviderStrategy"),
+                config.get("platformVersion").and_then(Json::as_str),
+            ),
+            overrides: None,
         };
         if let Some(task) = launch_task(
             region,
@@ -531,7 +613,7 @@ fn apply(region: &mut Region, ids: &mut Ids, now: f64, arn: &str, plan: Plan) {
             now,
             &cluster_arn,
             &primary.task_definition,
-            origin,
+            launch,
         ) {
             started.push(task);
         }

@@ -83,6 +83,11 @@ pub struct Region {
     pub moving_tasks: BTreeSet<String>,
     /// clientToken of CreateService → (hash of the request, service ARN).
     pub client_tokens: HashMap<String, (u64, String)>,
+    /// clientToken of RunTask → (hash of the request, the ARNs of the tasks it started).
+    pub run_task_tokens: HashMap<String, (u64, Vec<String>)>,
+    /// Stopped tasks started by RunTask, with when they stopped, oldest first: ECS describes
+    /// them for an hour.
+    pub stopped_one_off: VecDeque<(f64, String)>,
 }
 
 impl Region {
@@ -327,8 +332,8 @@ impl Service {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImageBehaviour {
     Healthy,
-    /// Tag `fail*`: starts, then fails its health check.
-    FailsHealthCheck,
+    /// Tag `fail*`: starts, then fails its health check or exits 1.
+    Fails,
     /// Tag `missing*`: the image cannot be pulled.
     Missing,
 }
@@ -338,13 +343,73 @@ impl ImageBehaviour {
         let name = image.rsplit('/').next().unwrap_or(image);
         let tag = name.split_once(':').map_or("", |(_, tag)| tag);
         if tag.starts_with("fail") {
-            ImageBehaviour::FailsHealthCheck
+            ImageBehaviour::Fails
         } else if tag.starts_with("missing") {
             ImageBehaviour::Missing
         } else {
             ImageBehaviour::Healthy
         }
     }
+}
+
+/// Where a task runs: its launch type, and the capacity provider ECS chose from a strategy.
+#[derive(Debug, Clone, Default)]
+pub struct Placement {
+    pub launch_type: Option<String>,
+    pub capacity_provider: Option<String>,
+    pub platform_version: Option<String>,
+}
+
+impl Placement {
+    /// From a launch type or a capacity provider strategy: the provider with a base, else the
+    /// heaviest (the first of equals). Neither means EC2.
+    pub fn of(
+        launch_type: Option<&str>,
+        strategy: Option<&Json>,
+        platform_version: Option<&str>,
+    ) -> Placement {
+        let provider = strategy
+            .and_then(Json::as_array)
+            .and_then(|items| {
+                items.iter().rev().max_by_key(|item| {
+                    (
+                        item["base"].as_i64().unwrap_or(0) > 0,
+                        item["weight"].as_i64().unwrap_or(0),
+                    )
+                })
+            })
+            .and_then(|item| item["capacityProvider"].as_str())
+            .map(str::to_string);
+        let launch_type = match (launch_type, provider.as_deref()) {
+            (Some(launch_type), _) => launch_type.to_string(),
+            (None, Some("FARGATE" | "FARGATE_SPOT")) => "FARGATE".to_string(),
+            (None, _) => "EC2".to_string(),
+        };
+        let platform_version = (launch_type == "FARGATE").then(|| {
+            match platform_version {
+                None | Some("LATEST") => "1.4.0",
+                Some(version) => version,
+            }
+            .to_string()
+        });
+        Placement {
+            launch_type: Some(launch_type),
+            capacity_provider: provider,
+            platform_version,
+        }
+    }
+}
+
+/// One container of a task.
+#[derive(Debug, Clone)]
+pub struct Container {
+    pub name: String,
+    pub image: String,
+    pub behaviour: ImageBehaviour,
+    /// Set once the container exited.
+    pub exit_code: Option<i32>,
+    /// Why the container stopped, when ECS says (a pull error).
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -356,9 +421,9 @@ pub struct Task {
     pub family: String,
     /// `service:NAME` or `family:FAMILY`.
     pub group: String,
-    /// The deployment id for service tasks.
+    /// The deployment id for service tasks; RunTask's `startedBy` for the others.
     pub started_by: String,
-    /// The service ARN for service tasks.
+    /// The service ARN for service tasks; none for tasks started by RunTask.
     pub service: Option<String>,
     pub last_status: &'static str,
     pub desired_status: &'static str,
@@ -371,14 +436,19 @@ pub struct Task {
     pub stop_code: Option<&'static str>,
     /// When the current phase ends.
     pub next_at: f64,
+    /// How the task as a whole behaves: its worst essential container.
     pub behaviour: ImageBehaviour,
     /// The failing container's image and whether it has a health check, for messages.
     pub failing_image: String,
     pub has_health_check: bool,
     pub launch_type: Option<String>,
+    pub capacity_provider: Option<String>,
+    pub platform_version: Option<String>,
     pub cpu: Option<String>,
     pub memory: Option<String>,
-    pub containers: Vec<(String, String)>,
+    pub containers: Vec<Container>,
+    /// The `TaskOverride` it was started with, one `containerOverrides` entry per container.
+    pub overrides: Json,
     pub tags: Vec<Json>,
 }
 
@@ -394,19 +464,27 @@ impl Task {
             && self.health_status != "UNKNOWN_STARTING"
     }
 
-    pub fn render(&self) -> Json {
+    /// The `Task` shape; tags only when asked for (`include: [TAGS]`).
+    pub fn render(&self, with_tags: bool) -> Json {
         let containers: Vec<Json> = self
             .containers
             .iter()
-            .map(|(name, image)| {
-                json!({
-                    "containerArn": format!("{}/{}", self.arn.replace(":task/", ":container/"), name),
+            .map(|c| {
+                let mut out = json!({
+                    "containerArn": format!("{}/{}", self.arn.replace(":task/", ":container/"), c.name),
                     "taskArn": self.arn,
-                    "name": name,
-                    "image": image,
+                    "name": c.name,
+                    "image": c.image,
                     "lastStatus": self.last_status,
                     "healthStatus": self.public_health(),
-                })
+                });
+                if let Some(code) = c.exit_code {
+                    out["exitCode"] = json!(code);
+                }
+                if let Some(reason) = &c.reason {
+                    out["reason"] = json!(reason);
+                }
+                out
             })
             .collect();
         let mut out = json!({
@@ -414,25 +492,39 @@ impl Task {
             "clusterArn": self.cluster_arn,
             "taskDefinitionArn": self.task_definition_arn,
             "group": self.group,
-            "startedBy": self.started_by,
             "lastStatus": self.last_status,
             "desiredStatus": self.desired_status,
             "healthStatus": self.public_health(),
             "createdAt": self.created_at,
             "containers": containers,
-            "tags": self.tags,
+            "overrides": self.overrides,
             "version": 1,
         });
         let fields = out.as_object_mut().expect("an object");
         let optional = [
+            (
+                "startedBy",
+                Some(self.started_by.clone())
+                    .filter(|s| !s.is_empty())
+                    .map(Json::from),
+            ),
             ("startedAt", self.started_at.map(Json::from)),
             ("stoppingAt", self.stopping_at.map(Json::from)),
             ("stoppedAt", self.stopped_at.map(Json::from)),
             ("stoppedReason", self.stopped_reason.clone().map(Json::from)),
             ("stopCode", self.stop_code.map(Json::from)),
             ("launchType", self.launch_type.clone().map(Json::from)),
+            (
+                "capacityProviderName",
+                self.capacity_provider.clone().map(Json::from),
+            ),
+            (
+                "platformVersion",
+                self.platform_version.clone().map(Json::from),
+            ),
             ("cpu", self.cpu.clone().map(Json::from)),
             ("memory", self.memory.clone().map(Json::from)),
+            ("tags", with_tags.then(|| Json::Array(self.tags.clone()))),
         ];
         for (key, value) in optional {
             if let Some(value) = value {

@@ -485,3 +485,333 @@ fn an_ec2_compatible_task_definition_needs_each_containers_memory() {
         json!({"family": "mesh", "containerDefinitions": [{"name": "app", "image": "app:1", "memory": 64}]}),
     );
 }
+
+impl Sim {
+    fn register_job(&mut self, images: &[&str]) -> String {
+        let containers: Vec<Json> = images
+            .iter()
+            .enumerate()
+            .map(|(i, image)| json!({"name": format!("c{i}"), "image": image, "memory": 128}))
+            .collect();
+        let out = self.call(
+            "RegisterTaskDefinition",
+            json!({"family": "job", "containerDefinitions": containers,
+                   "tags": [{"key": "app", "value": "job"}]}),
+        );
+        out["taskDefinition"]["taskDefinitionArn"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    fn describe_task(&mut self, arn: &str, include_tags: bool) -> Json {
+        let include = if include_tags {
+            json!(["TAGS"])
+        } else {
+            json!([])
+        };
+        let out = self.call(
+            "DescribeTasks",
+            json!({"cluster": "c1", "tasks": [arn], "include": include}),
+        );
+        out["tasks"][0].clone()
+    }
+
+    /// Steps until the task is STOPPED; returns the lastStatus values it went through.
+    fn run_to_stopped(&mut self, arn: &str) -> Vec<String> {
+        let mut seen: Vec<String> = Vec::new();
+        for _ in 0..200 {
+            let status = self.describe_task(arn, false)["lastStatus"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            if seen.last() != Some(&status) {
+                seen.push(status.clone());
+            }
+            if status == "STOPPED" {
+                return seen;
+            }
+            self.step();
+        }
+        panic!("never stopped: {seen:?}");
+    }
+}
+
+#[test]
+fn a_task_started_by_run_task_runs_to_stopped_with_exit_codes_by_image_tag() {
+    let mut sim = Sim::new();
+    for (image, statuses, exit_code, reason, code) in [
+        (
+            "migrate:1",
+            &["PROVISIONING", "PENDING", "RUNNING", "STOPPING", "STOPPED"][..],
+            Some(0),
+            "Essential container in task exited",
+            "EssentialContainerExited",
+        ),
+        (
+            "migrate:fail-2",
+            &["PROVISIONING", "PENDING", "RUNNING", "STOPPING", "STOPPED"][..],
+            Some(1),
+            "Essential container in task exited",
+            "EssentialContainerExited",
+        ),
+        (
+            "migrate:missing-3",
+            &["PROVISIONING", "PENDING", "STOPPED"][..],
+            None,
+            "CannotPullContainerError: ",
+            "TaskFailedToStart",
+        ),
+    ] {
+        let td = sim.register_job(&[image]);
+        let out = sim.call(
+            "RunTask",
+            json!({"cluster": "c1", "taskDefinition": td, "startedBy": "ecs-gitops/pre-deploy",
+                   "tags": [{"key": "spec-hash", "value": "abc"}]}),
+        );
+        assert_eq!(out["failures"], json!([]));
+        let arn = out["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+        assert_eq!(sim.run_to_stopped(&arn), statuses, "{image}");
+        let task = sim.describe_task(&arn, false);
+        assert_eq!(task["desiredStatus"], "STOPPED");
+        assert!(
+            task["stoppedReason"].as_str().unwrap().starts_with(reason),
+            "{image}: {task:#}"
+        );
+        assert_eq!(task["stopCode"], code, "{image}");
+        let container = &task["containers"][0];
+        assert_eq!(container["exitCode"].as_i64(), exit_code, "{image}");
+        assert_eq!(container["lastStatus"], "STOPPED");
+        match exit_code {
+            Some(_) => assert!(container.get("reason").is_none(), "{container:#}"),
+            None => assert!(
+                container["reason"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("CannotPullContainerError: "),
+                "{container:#}"
+            ),
+        }
+        assert!(task.get("tags").is_none(), "tags only with include: [TAGS]");
+        let tagged = sim.describe_task(&arn, true);
+        assert_eq!(
+            tagged["tags"],
+            json!([{"key": "spec-hash", "value": "abc"}])
+        );
+        let listed = sim.call("ListTagsForResource", json!({"resourceArn": arn}));
+        assert_eq!(listed["tags"], tagged["tags"]);
+    }
+}
+
+#[test]
+fn each_container_of_a_run_task_exits_by_its_own_image() {
+    let mut sim = Sim::new();
+    let td = sim.register_job(&["app:1", "app:fail-1"]);
+    let out = sim.call("RunTask", json!({"cluster": "c1", "taskDefinition": td}));
+    let arn = out["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    sim.run_to_stopped(&arn);
+    let task = sim.describe_task(&arn, false);
+    let codes: Vec<(&str, i64)> = task["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap(), c["exitCode"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(codes, [("c0", 0), ("c1", 1)]);
+    assert_eq!(task["stoppedReason"], "Essential container in task exited");
+    assert!(task.get("startedBy").is_none(), "absent when not given");
+}
+
+#[test]
+fn run_task_records_container_overrides_and_lists_by_started_by_family_and_status() {
+    let mut sim = Sim::new();
+    let job = sim.register_job(&["migrate:1", "sidecar:1"]);
+    let overrides = json!({"containerOverrides": [{
+        "name": "c0", "command": ["./migrate", "up"],
+        "environment": [{"name": "TARGET", "value": "v2"}]
+    }]});
+    let out = sim.call(
+        "RunTask",
+        json!({"cluster": "c1", "taskDefinition": "job", "startedBy": "deploy-1",
+               "overrides": overrides}),
+    );
+    let migration = out["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    assert_eq!(out["tasks"][0]["taskDefinitionArn"], json!(job));
+    assert_eq!(out["tasks"][0]["group"], "family:job");
+    let task = sim.describe_task(&migration, false);
+    assert_eq!(
+        task["overrides"],
+        json!({"containerOverrides": [
+            {"name": "c0", "command": ["./migrate", "up"], "environment": [{"name": "TARGET", "value": "v2"}]},
+            {"name": "c1"}
+        ], "inferenceAcceleratorOverrides": []})
+    );
+    let web = sim.register("nginx:1", false);
+    sim.create_service(&web, 1, json!({}));
+    let other = sim.call(
+        "RunTask",
+        json!({"cluster": "c1", "taskDefinition": "job", "startedBy": "deploy-2"}),
+    );
+    let other = other["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    sim.step();
+    let list = |sim: &mut Sim, filter: Json| {
+        let mut request = json!({"cluster": "c1"});
+        for (k, v) in filter.as_object().unwrap() {
+            request[k] = v.clone();
+        }
+        let out = sim.call("ListTasks", request);
+        let mut arns: Vec<String> = out["taskArns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect();
+        arns.sort();
+        arns
+    };
+    assert_eq!(
+        list(&mut sim, json!({"startedBy": "deploy-1"})),
+        [migration.clone()]
+    );
+    let mut both = vec![migration.clone(), other.clone()];
+    both.sort();
+    assert_eq!(list(&mut sim, json!({"family": "job"})), both);
+    assert_eq!(list(&mut sim, json!({})).len(), 3, "the service's task too");
+    assert_eq!(
+        list(&mut sim, json!({"desiredStatus": "PENDING"})),
+        Vec::<String>::new()
+    );
+    sim.run_to_stopped(&migration);
+    assert_eq!(
+        list(&mut sim, json!({"startedBy": "deploy-1"})),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        list(
+            &mut sim,
+            json!({"startedBy": "deploy-1", "desiredStatus": "STOPPED"})
+        ),
+        [migration.clone()]
+    );
+    // ECS describes a stopped task for an hour, then forgets it.
+    for _ in 0..(3700.0 / STEP) as usize {
+        sim.step();
+    }
+    assert_eq!(
+        list(
+            &mut sim,
+            json!({"desiredStatus": "STOPPED", "family": "job"})
+        ),
+        Vec::<String>::new()
+    );
+    let gone = sim.call(
+        "DescribeTasks",
+        json!({"cluster": "c1", "tasks": [migration.clone()]}),
+    );
+    assert_eq!(gone["failures"][0]["reason"], "MISSING");
+}
+
+#[test]
+fn run_task_is_idempotent_by_client_token() {
+    let mut sim = Sim::new();
+    sim.register_job(&["migrate:1"]);
+    let request = json!({"cluster": "c1", "taskDefinition": "job", "startedBy": "x",
+                         "clientToken": "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"});
+    let first = sim.call("RunTask", request.clone());
+    sim.step();
+    let again = sim.call("RunTask", request.clone());
+    assert_eq!(again["tasks"][0]["taskArn"], first["tasks"][0]["taskArn"]);
+    assert_eq!(again["tasks"].as_array().unwrap().len(), 1);
+    let all = sim.call("ListTasks", json!({"cluster": "c1"}));
+    assert_eq!(
+        all["taskArns"].as_array().unwrap().len(),
+        1,
+        "no second task"
+    );
+    let mut different = request.clone();
+    different["startedBy"] = json!("y");
+    let conflict = sim.try_call("RunTask", different).unwrap_err();
+    assert_eq!(conflict.code, "ConflictException");
+    assert_eq!(
+        conflict.resource_ids,
+        [first["tasks"][0]["taskArn"].as_str().unwrap()]
+    );
+    let mut too_long = request.clone();
+    too_long["clientToken"] = json!("x".repeat(65));
+    let refused = sim.try_call("RunTask", too_long).unwrap_err();
+    assert_eq!(refused.code, "InvalidParameterException");
+}
+
+#[test]
+fn run_task_checks_its_request_as_ecs_does() {
+    let mut sim = Sim::new();
+    let job = sim.register_job(&["migrate:1"]);
+    let refused = |sim: &mut Sim, request: Json| {
+        let e = sim.try_call("RunTask", request).unwrap_err();
+        (e.code, e.message)
+    };
+    assert_eq!(
+        refused(
+            &mut sim,
+            json!({"cluster": "c1", "taskDefinition": "job",
+                   "overrides": {"containerOverrides": [{"name": "nope", "command": ["x"]}]}})
+        ),
+        (
+            "InvalidParameterException",
+            "Override for container named nope is not a container in the TaskDefinition."
+                .to_string()
+        )
+    );
+    assert_eq!(
+        refused(
+            &mut sim,
+            json!({"cluster": "c1", "taskDefinition": "job", "launchType": "FARGATE",
+                   "capacityProviderStrategy": [{"capacityProvider": "FARGATE", "weight": 1}]})
+        )
+        .0,
+        "InvalidParameterException"
+    );
+    assert_eq!(
+        refused(
+            &mut sim,
+            json!({"cluster": "nope", "taskDefinition": "job"})
+        )
+        .0,
+        "ClusterNotFoundException"
+    );
+    sim.call("DeregisterTaskDefinition", json!({"taskDefinition": job}));
+    assert_eq!(
+        refused(&mut sim, json!({"cluster": "c1", "taskDefinition": job})),
+        (
+            "InvalidParameterException",
+            "TaskDefinition is inactive".to_string()
+        )
+    );
+    sim.call(
+        "RegisterTaskDefinition",
+        json!({"family": "vpc", "networkMode": "awsvpc", "requiresCompatibilities": ["FARGATE"],
+               "cpu": "256", "memory": "512",
+               "containerDefinitions": [{"name": "app", "image": "app:1"}]}),
+    );
+    assert_eq!(
+        refused(&mut sim, json!({"cluster": "c1", "taskDefinition": "vpc"})).1,
+        "Network Configuration must be provided when networkMode 'awsvpc' is specified."
+    );
+    // A capacity provider strategy places the task on its provider; FARGATE_SPOT is Fargate.
+    let network = json!({"awsvpcConfiguration": {"subnets": ["subnet-1"]}});
+    let out = sim.call(
+        "RunTask",
+        json!({"cluster": "c1", "taskDefinition": "vpc", "networkConfiguration": network,
+               "capacityProviderStrategy": [{"capacityProvider": "FARGATE", "weight": 1},
+                                            {"capacityProvider": "FARGATE_SPOT", "weight": 3}]}),
+    );
+    let task = &out["tasks"][0];
+    assert_eq!(
+        (
+            task["launchType"].as_str(),
+            task["capacityProviderName"].as_str(),
+            task["platformVersion"].as_str()
+        ),
+        (Some("FARGATE"), Some("FARGATE_SPOT"), Some("1.4.0"))
+    );
+}

@@ -1,12 +1,9 @@
 //! CreateService, UpdateService, DescribeServices, ListServices, DeleteService.
 
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
-
 use serde_json::{Map, Value as Json, json};
 
 use super::task_definitions::find as find_task_definition;
-use super::{Ctx, failure, int, page, required, string, strings, tags};
+use super::{Ctx, failure, int, page, request_hash, required, string, strings, tags};
 use crate::sim::error::ApiError;
 use crate::sim::rollout::{start_deployment, stop_task};
 use crate::sim::state::{Region, Service};
@@ -60,16 +57,6 @@ fn deployment_configuration(given: Option<&Json>, current: Option<&Json>) -> Jso
         }
     }
     out
-}
-
-fn request_hash(request: &Json) -> u64 {
-    let mut request = request.clone();
-    if let Some(fields) = request.as_object_mut() {
-        fields.remove("clientToken");
-    }
-    let mut hasher = DefaultHasher::new();
-    request.to_string().hash(&mut hasher);
-    hasher.finish()
 }
 
 fn not_idempotent() -> ApiError {
