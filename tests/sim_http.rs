@@ -568,3 +568,86 @@ async fn a_migration_task_runs_to_its_exit_code_through_the_sdk() {
     };
     assert_eq!(conflict.resource_ids().len(), 1);
 }
+
+#[tokio::test]
+async fn a_deleted_revision_goes_delete_in_progress_then_vanishes() {
+    use aws_sdk_ecs::types::TaskDefinitionStatus;
+    let sim = simulator(100.0, false).await;
+    let ecs = ecs_client(&sim.endpoint(), "us-east-1", false);
+    let mut arns = Vec::new();
+    for i in 0..2 {
+        arns.push(register(&ecs, "app", &format!("nginx:{i}")).await);
+    }
+    for arn in &arns {
+        ecs.deregister_task_definition()
+            .task_definition(arn)
+            .send()
+            .await
+            .unwrap();
+    }
+    let out = ecs
+        .delete_task_definitions()
+        .set_task_definitions(Some(arns.clone()))
+        .send()
+        .await
+        .unwrap();
+    assert!(out.failures().is_empty(), "{out:?}");
+    assert!(
+        out.task_definitions()
+            .iter()
+            .all(|td| td.status() == Some(&TaskDefinitionStatus::DeleteInProgress))
+    );
+    // Nothing uses them: ECS deletes them for good.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let result = ecs
+            .describe_task_definition()
+            .task_definition(&arns[0])
+            .send()
+            .await;
+        match result {
+            Ok(out) => assert_eq!(
+                out.task_definition().unwrap().status(),
+                Some(&TaskDefinitionStatus::DeleteInProgress)
+            ),
+            Err(e) => {
+                assert_eq!(
+                    (e.code(), e.message()),
+                    (
+                        Some("ClientException"),
+                        Some("Unable to describe task definition.")
+                    )
+                );
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "never deleted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn delete_task_definitions_is_throttled_on_its_own_bucket() {
+    let sim = simulator(1.0, true).await;
+    let ecs = ecs_client(&sim.endpoint(), "us-east-1", false);
+    let mut outcomes = Vec::new();
+    for i in 0..7 {
+        let result = ecs
+            .delete_task_definitions()
+            .task_definitions(format!("app:{i}"))
+            .send()
+            .await;
+        outcomes.push(result.map_err(|e| e.code().map(str::to_string)));
+    }
+    let throttled = outcomes
+        .iter()
+        .filter(|o| matches!(o, Err(Some(c)) if c == "ThrottlingException"))
+        .count();
+    assert_eq!(
+        (outcomes.len() - throttled, throttled),
+        (5, 2),
+        "burst of 5"
+    );
+    // Registering has its own bucket.
+    register(&ecs, "app", "nginx:1").await;
+}

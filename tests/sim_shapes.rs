@@ -342,9 +342,22 @@ async fn scenario(addr: SocketAddr) -> Vec<Answer> {
     .await;
     s.call(
         "DeleteTaskDefinitions",
-        json!({"taskDefinitions": ["web:1", "web:9"]}),
+        json!({"taskDefinitions": ["web:1", "web:9", "web", "web:2"]}),
     )
     .await;
+    s.call(
+        "DescribeTaskDefinition",
+        json!({"taskDefinition": "web:1", "include": ["TAGS"]}),
+    )
+    .await;
+    s.call(
+        "ListTaskDefinitions",
+        json!({"status": "DELETE_IN_PROGRESS"}),
+    )
+    .await;
+    let eleven: Vec<String> = (1..=11).map(|i| format!("web:{i}")).collect();
+    s.call("DeleteTaskDefinitions", json!({"taskDefinitions": eleven}))
+        .await;
     s.call(
         "CreateService",
         json!({"cluster": "nope", "serviceName": "x", "taskDefinition": "web:2"}),

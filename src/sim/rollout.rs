@@ -2,6 +2,8 @@
 //! STOPPED, and services' deployments replacing old tasks with new ones within
 //! `minimumHealthyPercent`/`maximumPercent`, the circuit breaker, and its rollback.
 
+use std::collections::BTreeSet;
+
 use serde_json::{Value as Json, json};
 
 use super::state::{
@@ -17,6 +19,10 @@ const FAIL_AFTER_SECONDS: f64 = 10.0;
 const STOP_SECONDS: f64 = 5.0;
 /// How long a task started by RunTask runs before its containers exit.
 const RUN_SECONDS: f64 = 10.0;
+/// How long after a DeleteTaskDefinitions call ECS first checks whether the revision is unused.
+const DELETE_CHECK_SECONDS: f64 = 30.0;
+/// How often ECS checks the revisions in DELETE_IN_PROGRESS.
+const DELETION_CHECK_INTERVAL: f64 = 5.0;
 /// How long ECS still describes a stopped task started by RunTask.
 const STOPPED_TASK_SECONDS: f64 = 3600.0;
 
@@ -287,6 +293,58 @@ pub fn tick(region: &mut Region, ids: &mut Ids, now: f64) {
         schedule(region, ids, now, &arn);
     }
     forget_stopped_tasks(region, now);
+    reap_task_definitions(region, now);
+}
+
+/// ECS checks now and then that nothing uses a revision in DELETE_IN_PROGRESS (no deployment
+/// of a service, no task that is not STOPPED), then deletes it for good.
+fn reap_task_definitions(region: &mut Region, now: f64) {
+    if region.deleting.is_empty() || now < region.next_deletion_check {
+        return;
+    }
+    region.next_deletion_check = now + DELETION_CHECK_INTERVAL;
+    let requested_at = |region: &Region, arn: &str| {
+        super::ops::find_task_definition(region, arn)
+            .and_then(|td| td.body.get("deleteRequestedAt"))
+            .and_then(Json::as_f64)
+            .unwrap_or(now)
+    };
+    let due: Vec<String> = region
+        .deleting
+        .iter()
+        .filter(|arn| requested_at(region, arn) + DELETE_CHECK_SECONDS <= now)
+        .cloned()
+        .collect();
+    if due.is_empty() {
+        return;
+    }
+    let in_use: BTreeSet<&str> = region
+        .services
+        .values()
+        .flat_map(|s| s.deployments.iter().map(|d| d.task_definition.as_str()))
+        .chain(
+            region
+                .tasks
+                .values()
+                .filter(|t| t.last_status != "STOPPED")
+                .map(|t| t.task_definition_arn.as_str()),
+        )
+        .collect();
+    let unused: Vec<String> = due
+        .into_iter()
+        .filter(|arn| !in_use.contains(arn.as_str()))
+        .collect();
+    for arn in unused {
+        region.deleting.remove(&arn);
+        if let Some(td) = region
+            .families
+            .values_mut()
+            .flatten()
+            .find(|td| td.arn == arn)
+        {
+            td.deleted = true;
+        }
+    }
 }
 
 /// Tasks started by RunTask are described for an hour after they stopped.

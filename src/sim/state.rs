@@ -85,6 +85,10 @@ pub struct Region {
     pub client_tokens: HashMap<String, (u64, String)>,
     /// clientToken of RunTask → (hash of the request, the ARNs of the tasks it started).
     pub run_task_tokens: HashMap<String, (u64, Vec<String>)>,
+    /// Task definition ARNs in DELETE_IN_PROGRESS, deleted once nothing uses them, and when
+    /// they are next checked.
+    pub deleting: BTreeSet<String>,
+    pub next_deletion_check: f64,
     /// Stopped tasks started by RunTask, with when they stopped, oldest first: ECS describes
     /// them for an hour.
     pub stopped_one_off: VecDeque<(f64, String)>,
@@ -139,10 +143,13 @@ pub struct Cluster {
 pub struct TaskDefinition {
     pub arn: String,
     pub family: String,
+    /// ACTIVE, INACTIVE or DELETE_IN_PROGRESS.
     pub status: String,
     /// The whole `TaskDefinition` output shape, with the defaults ECS adds.
     pub body: Map<String, Json>,
     pub tags: Vec<Json>,
+    /// Deleted for good: no call finds it; kept so that its revision number is never reused.
+    pub deleted: bool,
 }
 
 impl TaskDefinition {

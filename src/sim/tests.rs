@@ -815,3 +815,174 @@ fn run_task_checks_its_request_as_ecs_does() {
         (Some("FARGATE"), Some("FARGATE_SPOT"), Some("1.4.0"))
     );
 }
+
+impl Sim {
+    fn steps(&mut self, seconds: f64) {
+        for _ in 0..(seconds / STEP).ceil() as usize {
+            self.step();
+        }
+    }
+
+    fn td_status(&mut self, reference: &str) -> Result<String, String> {
+        self.try_call(
+            "DescribeTaskDefinition",
+            json!({"taskDefinition": reference}),
+        )
+        .map(|out| {
+            out["taskDefinition"]["status"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .map_err(|e| format!("{}: {}", e.code, e.message))
+    }
+}
+
+#[test]
+fn a_revision_is_deregistered_then_deleted_and_vanishes_once_unused() {
+    let mut sim = Sim::new();
+    for i in 1..=12 {
+        sim.register(&format!("nginx:{i}"), false);
+    }
+    let eleven: Vec<String> = (1..=11).map(|i| format!("app:{i}")).collect();
+    let refused = sim
+        .try_call("DeleteTaskDefinitions", json!({"taskDefinitions": eleven}))
+        .unwrap_err();
+    assert_eq!(
+        (refused.code, refused.message.as_str()),
+        (
+            "InvalidParameterException",
+            "Size of TaskDefinition references list cannot exceed 10"
+        )
+    );
+    let out = sim.call(
+        "DeleteTaskDefinitions",
+        json!({"taskDefinitions": ["app:1", "app", "app:99"]}),
+    );
+    assert_eq!(out["taskDefinitions"], json!([]));
+    let arn = |r: &str| format!("arn:aws:ecs:us-east-1:000000000000:task-definition/{r}");
+    assert_eq!(
+        out["failures"],
+        json!([
+            {"arn": arn("app:1"), "reason": "The specified task definition is still in ACTIVE status. Please deregister the target and try again."},
+            {"arn": arn("app"), "reason": "The specified task definition identifier is invalid. Specify a valid name or ARN and try again."},
+            {"arn": arn("app:99"), "reason": "The specified task definition does not exist. Specify a valid account, family, revision and try again."},
+        ])
+    );
+    for i in 1..=3 {
+        let out = sim.call(
+            "DeregisterTaskDefinition",
+            json!({"taskDefinition": format!("app:{i}")}),
+        );
+        assert_eq!(out["taskDefinition"]["status"], "INACTIVE");
+        assert!(out["taskDefinition"]["deregisteredAt"].is_number());
+    }
+    let out = sim.call(
+        "DeleteTaskDefinitions",
+        json!({"taskDefinitions": ["app:1", "app:2", arn("app:3")]}),
+    );
+    assert_eq!(out["failures"], json!([]));
+    let deleted = out["taskDefinitions"].as_array().unwrap();
+    assert_eq!(deleted.len(), 3);
+    assert!(
+        deleted
+            .iter()
+            .all(|td| td["status"] == "DELETE_IN_PROGRESS" && td["deleteRequestedAt"].is_number())
+    );
+    // DELETE_IN_PROGRESS: still described and listed, but nothing new may use it.
+    assert_eq!(sim.td_status("app:1").unwrap(), "DELETE_IN_PROGRESS");
+    let listed = sim.call(
+        "ListTaskDefinitions",
+        json!({"status": "DELETE_IN_PROGRESS"}),
+    );
+    assert_eq!(listed["taskDefinitionArns"].as_array().unwrap().len(), 3);
+    let run = sim
+        .try_call(
+            "RunTask",
+            json!({"cluster": "c1", "taskDefinition": "app:1"}),
+        )
+        .unwrap_err();
+    assert_eq!(run.message, "TaskDefinition is inactive");
+    let create = sim
+        .try_call(
+            "CreateService",
+            json!({"cluster": "c1", "serviceName": "x", "taskDefinition": "app:2"}),
+        )
+        .unwrap_err();
+    assert_eq!(
+        (create.code, create.message.as_str()),
+        ("ClientException", "TaskDefinition is inactive")
+    );
+    sim.steps(40.0);
+    for reference in ["app:1", "app:2", "app:3"] {
+        assert_eq!(
+            sim.td_status(reference).unwrap_err(),
+            "ClientException: Unable to describe task definition."
+        );
+    }
+    let listed = sim.call(
+        "ListTaskDefinitions",
+        json!({"status": "DELETE_IN_PROGRESS"}),
+    );
+    assert_eq!(listed["taskDefinitionArns"], json!([]));
+    let tags = sim
+        .try_call("ListTagsForResource", json!({"resourceArn": arn("app:1")}))
+        .unwrap_err();
+    assert_eq!(tags.code, "ResourceNotFoundException");
+    // Deleting again: it no longer exists. Revision numbers are never reused.
+    let again = sim.call(
+        "DeleteTaskDefinitions",
+        json!({"taskDefinitions": ["app:1"]}),
+    );
+    assert_eq!(
+        again["failures"][0]["reason"],
+        "The specified task definition does not exist. Specify a valid account, family, revision and try again."
+    );
+    assert!(sim.register("nginx:13", false).ends_with("app:13"));
+}
+
+#[test]
+fn a_revision_in_use_stays_delete_in_progress_until_nothing_uses_it() {
+    let mut sim = Sim::new();
+    let v1 = sim.register("nginx:1", false);
+    let v2 = sim.register("nginx:2", false);
+    sim.create_service(&v1, 1, json!({}));
+    sim.settle(|_| {});
+    // ECS lets a revision a service runs be deregistered and deleted; the service goes on,
+    // and even scales with it.
+    sim.call("DeregisterTaskDefinition", json!({"taskDefinition": v1}));
+    sim.call("DeleteTaskDefinitions", json!({"taskDefinitions": [v1]}));
+    sim.call(
+        "UpdateService",
+        json!({"cluster": "c1", "service": "web", "desiredCount": 2, "taskDefinition": v1}),
+    );
+    sim.steps(60.0);
+    assert_eq!(sim.service()["runningCount"], 2);
+    assert_eq!(sim.td_status(&v1).unwrap(), "DELETE_IN_PROGRESS");
+    // A task started by RunTask holds its revision until it stops.
+    let job = sim.register_job(&["migrate:1"]);
+    let run = sim.call("RunTask", json!({"cluster": "c1", "taskDefinition": job}));
+    let task = run["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    sim.call("DeregisterTaskDefinition", json!({"taskDefinition": job}));
+    sim.call("DeleteTaskDefinitions", json!({"taskDefinitions": [job]}));
+    sim.call(
+        "UpdateService",
+        json!({"cluster": "c1", "service": "web", "taskDefinition": v2}),
+    );
+    sim.settle(|_| {});
+    sim.steps(2.0);
+    assert_eq!(
+        sim.td_status(&job).unwrap(),
+        "DELETE_IN_PROGRESS",
+        "task still running"
+    );
+    sim.run_to_stopped(&task);
+    sim.steps(40.0);
+    assert!(sim.td_status(&v1).is_err(), "the service moved on: deleted");
+    assert!(sim.td_status(&job).is_err(), "the task stopped: deleted");
+    // A family whose revisions are all deleted is not listed; one with INACTIVE ones is.
+    let families = sim.call("ListTaskDefinitionFamilies", json!({}));
+    assert_eq!(families["families"], json!(["app"]));
+    let inactive = sim.call("ListTaskDefinitionFamilies", json!({"status": "INACTIVE"}));
+    assert_eq!(inactive["families"], json!([]));
+}

@@ -59,6 +59,11 @@ fn deployment_configuration(given: Option<&Json>, current: Option<&Json>) -> Jso
     out
 }
 
+/// What ECS answers for a revision that is INACTIVE or DELETE_IN_PROGRESS.
+fn inactive() -> ApiError {
+    ApiError::client_exception("TaskDefinition is inactive")
+}
+
 fn not_idempotent() -> ApiError {
     ApiError::invalid_parameter("Creation of service was not idempotent.")
 }
@@ -110,8 +115,10 @@ pub fn create(ctx: &mut Ctx, request: &Json) -> Result<Json, ApiError> {
     let task_definition = string(request, "taskDefinition")
         .ok_or_else(|| ApiError::invalid_parameter("TaskDefinition must be specified."))?;
     let td = find_task_definition(ctx.region, task_definition)
-        .filter(|td| td.status == "ACTIVE")
         .ok_or_else(|| ApiError::client_exception("TaskDefinition not found."))?;
+    if td.status != "ACTIVE" {
+        return Err(inactive());
+    }
     let (td_arn, awsvpc) = (
         td.arn.clone(),
         td.body.get("networkMode") == Some(&json!("awsvpc")),
@@ -252,13 +259,15 @@ fn active_service(ctx: &Ctx, request: &Json, key: &str) -> Result<String, ApiErr
 pub fn update(ctx: &mut Ctx, request: &Json) -> Result<Json, ApiError> {
     let arn = active_service(ctx, request, "service")?;
     let new_task_definition = match string(request, "taskDefinition") {
-        Some(reference) => Some(
-            find_task_definition(ctx.region, reference)
-                .filter(|td| td.status == "ACTIVE")
-                .ok_or_else(|| ApiError::client_exception("TaskDefinition not found."))?
-                .arn
-                .clone(),
-        ),
+        Some(reference) => {
+            let td = find_task_definition(ctx.region, reference)
+                .ok_or_else(|| ApiError::client_exception("TaskDefinition not found."))?;
+            // The revision the service runs may be INACTIVE; moving to one may not.
+            if td.status != "ACTIVE" && ctx.region.services[&arn].task_definition != td.arn {
+                return Err(inactive());
+            }
+            Some(td.arn.clone())
+        }
         None => None,
     };
     let desired = int(request, "desiredCount");
