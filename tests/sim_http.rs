@@ -651,3 +651,54 @@ async fn delete_task_definitions_is_throttled_on_its_own_bucket() {
     // Registering has its own bucket.
     register(&ecs, "app", "nginx:1").await;
 }
+
+#[tokio::test]
+async fn a_capacity_provider_strategy_change_is_refused_without_force_new_deployment() {
+    use aws_sdk_ecs::types::{CapacityProviderStrategyItem, LaunchType};
+    let sim = simulator(100.0, false).await;
+    let ecs = ecs_client(&sim.endpoint(), "us-east-1", false);
+    ecs.create_cluster()
+        .cluster_name("c1")
+        .send()
+        .await
+        .unwrap();
+    let v1 = register(&ecs, "app", "nginx:1").await;
+    ecs.create_service()
+        .cluster("c1")
+        .service_name("web")
+        .task_definition(&v1)
+        .desired_count(1)
+        .launch_type(LaunchType::Fargate)
+        .send()
+        .await
+        .unwrap();
+    wait_for_rollout(&ecs).await;
+    let spot = CapacityProviderStrategyItem::builder()
+        .capacity_provider("FARGATE_SPOT")
+        .weight(1)
+        .build()
+        .unwrap();
+    let update = || {
+        ecs.update_service()
+            .cluster("c1")
+            .service("web")
+            .capacity_provider_strategy(spot.clone())
+    };
+    let err = update().send().await.unwrap_err();
+    assert_eq!(err.code(), Some("InvalidParameterException"));
+    assert!(
+        err.message()
+            .unwrap()
+            .ends_with("you must force a new deployment."),
+        "{err:?}"
+    );
+    let out = update().force_new_deployment(true).send().await.unwrap();
+    let service = out.service().unwrap();
+    assert_eq!(service.launch_type(), None);
+    assert_eq!(service.deployments().len(), 2, "a new deployment started");
+    let service = wait_for_rollout(&ecs).await;
+    assert_eq!(
+        service.deployments()[0].capacity_provider_strategy()[0].capacity_provider(),
+        "FARGATE_SPOT"
+    );
+}

@@ -325,6 +325,16 @@ async fn scenario(addr: SocketAddr) -> Vec<Answer> {
     .await;
     s.call("ListTagsForResource", json!({"resourceArn": service_arn}))
         .await;
+    // A capacity provider strategy: refused without forceNewDeployment, deployed with it.
+    let spot = json!([{"capacityProvider": "FARGATE_SPOT", "weight": 1, "base": 0}]);
+    for force in [false, true] {
+        s.call(
+            "UpdateService",
+            json!({"cluster": "c1", "service": "web", "capacityProviderStrategy": spot,
+                   "forceNewDeployment": force}),
+        )
+        .await;
+    }
     s.call(
         "UpdateService",
         json!({"cluster": "c1", "service": "web", "desiredCount": 0}),

@@ -986,3 +986,77 @@ fn a_revision_in_use_stays_delete_in_progress_until_nothing_uses_it() {
     let inactive = sim.call("ListTaskDefinitionFamilies", json!({"status": "INACTIVE"}));
     assert_eq!(inactive["families"], json!([]));
 }
+
+#[test]
+fn a_capacity_provider_strategy_change_needs_a_forced_new_deployment() {
+    let mut sim = Sim::new();
+    let v1 = sim.register("nginx:1", false);
+    sim.call(
+        "CreateService",
+        json!({"cluster": "c1", "serviceName": "web", "taskDefinition": v1,
+               "desiredCount": 1, "launchType": "FARGATE"}),
+    );
+    let before = sim.settle(|_| {});
+    let spot = json!([{"capacityProvider": "FARGATE_SPOT", "weight": 1}]);
+    let update = |strategy: &Json, force: bool| {
+        json!({"cluster": "c1", "service": "web", "capacityProviderStrategy": strategy,
+               "forceNewDeployment": force})
+    };
+    let refused = sim
+        .try_call("UpdateService", update(&spot, false))
+        .unwrap_err();
+    assert_eq!(
+        (refused.code, refused.message.as_str()),
+        (
+            "InvalidParameterException",
+            "When switching from launch type to capacity provider strategy on an existing service, or making a change to a capacity provider strategy on a service that is already using one, you must force a new deployment."
+        )
+    );
+    let unchanged = sim.service();
+    assert_eq!(unchanged["launchType"], "FARGATE");
+    assert_eq!(
+        unchanged["deployments"], before["deployments"],
+        "nothing applied"
+    );
+    // With forceNewDeployment, a new deployment places its tasks with the strategy.
+    let out = sim.call("UpdateService", update(&spot, true));
+    assert_eq!(out["service"]["capacityProviderStrategy"], spot);
+    assert!(
+        out["service"].get("launchType").is_none(),
+        "{:#}",
+        out["service"]
+    );
+    let service = sim.settle(|_| {});
+    let primary = &service["deployments"][0];
+    assert_ne!(primary["id"], before["deployments"][0]["id"]);
+    assert_eq!(primary["capacityProviderStrategy"], spot);
+    let arns = sim.call("ListTasks", json!({"cluster": "c1", "serviceName": "web"}));
+    let tasks = sim.call(
+        "DescribeTasks",
+        json!({"cluster": "c1", "tasks": arns["taskArns"]}),
+    );
+    assert_eq!(
+        (
+            tasks["tasks"][0]["capacityProviderName"].as_str(),
+            tasks["tasks"][0]["launchType"].as_str()
+        ),
+        (Some("FARGATE_SPOT"), Some("FARGATE"))
+    );
+    // The same strategy again is no change: no error, no deployment.
+    sim.call("UpdateService", update(&spot, false));
+    assert_eq!(sim.service()["deployments"][0]["id"], primary["id"]);
+    // Another strategy, or an empty one (back to the launch type), needs the force too.
+    let mixed = json!([{"capacityProvider": "FARGATE", "weight": 1, "base": 1},
+                       {"capacityProvider": "FARGATE_SPOT", "weight": 4}]);
+    assert!(
+        sim.try_call("UpdateService", update(&mixed, false))
+            .is_err()
+    );
+    assert!(
+        sim.try_call("UpdateService", update(&json!([]), false))
+            .is_err()
+    );
+    let out = sim.call("UpdateService", update(&json!([]), true));
+    assert_eq!(out["service"]["launchType"], "FARGATE");
+    assert!(out["service"].get("capacityProviderStrategy").is_none());
+}
