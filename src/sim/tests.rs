@@ -671,7 +671,7 @@ fn run_task_records_container_overrides_and_lists_by_started_by_family_and_statu
     };
     assert_eq!(
         list(&mut sim, json!({"startedBy": "deploy-1"})),
-        [migration.clone()]
+        std::slice::from_ref(&migration)
     );
     let mut both = vec![migration.clone(), other.clone()];
     both.sort();
@@ -691,7 +691,7 @@ fn run_task_records_container_overrides_and_lists_by_started_by_family_and_statu
             &mut sim,
             json!({"startedBy": "deploy-1", "desiredStatus": "STOPPED"})
         ),
-        [migration.clone()]
+        std::slice::from_ref(&migration)
     );
     // ECS describes a stopped task for an hour, then forgets it.
     for _ in 0..(3700.0 / STEP) as usize {
