@@ -702,3 +702,154 @@ async fn a_capacity_provider_strategy_change_is_refused_without_force_new_deploy
         "FARGATE_SPOT"
     );
 }
+
+/// Polls the service's newest service deployment until it is finished; returns it and the
+/// lifecycle stages it went through.
+async fn follow_service_deployment(
+    ecs: &aws_sdk_ecs::Client,
+) -> (aws_sdk_ecs::types::ServiceDeployment, Vec<String>) {
+    use aws_sdk_ecs::types::ServiceDeploymentStatus as S;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut stages: Vec<String> = Vec::new();
+    loop {
+        let listed = ecs
+            .list_service_deployments()
+            .cluster("c1")
+            .service("web")
+            .send()
+            .await
+            .unwrap();
+        let arn = listed.service_deployments()[0]
+            .service_deployment_arn()
+            .unwrap()
+            .to_string();
+        let out = ecs
+            .describe_service_deployments()
+            .service_deployment_arns(arn)
+            .send()
+            .await
+            .unwrap();
+        let sd = out.service_deployments()[0].clone();
+        if let Some(stage) = sd.lifecycle_stage()
+            && stages.last().map(String::as_str) != Some(stage.as_str())
+        {
+            stages.push(stage.as_str().to_string());
+        }
+        let status = sd.status().unwrap();
+        if ![
+            S::Pending,
+            S::InProgress,
+            S::RollbackRequested,
+            S::RollbackInProgress,
+            S::StopRequested,
+        ]
+        .contains(status)
+        {
+            return (sd, stages);
+        }
+        assert!(Instant::now() < deadline, "{sd:#?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn blue_green_is_followed_through_its_stages_and_stopped_through_the_sdk() {
+    use aws_sdk_ecs::types::{
+        AdvancedConfiguration, DeploymentStrategy, LoadBalancer, ServiceDeploymentStatus,
+        StopServiceDeploymentStopType,
+    };
+    let sim = simulator(100.0, false).await;
+    let ecs = ecs_client(&sim.endpoint(), "us-east-1", false);
+    ecs.create_cluster()
+        .cluster_name("c1")
+        .send()
+        .await
+        .unwrap();
+    let (blue_tg, green_tg) = ("arn:tg/blue", "arn:tg/green");
+    let v1 = register(&ecs, "app", "nginx:1").await;
+    ecs.create_service()
+        .cluster("c1")
+        .service_name("web")
+        .task_definition(&v1)
+        .desired_count(2)
+        .deployment_configuration(
+            DeploymentConfiguration::builder()
+                .strategy(DeploymentStrategy::BlueGreen)
+                .bake_time_in_minutes(1)
+                .build(),
+        )
+        .load_balancers(
+            LoadBalancer::builder()
+                .target_group_arn(blue_tg)
+                .container_name("app")
+                .container_port(80)
+                .advanced_configuration(
+                    AdvancedConfiguration::builder()
+                        .alternate_target_group_arn(green_tg)
+                        .production_listener_rule("arn:rule/prod")
+                        .role_arn("arn:aws:iam::000000000000:role/lb")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    follow_service_deployment(&ecs).await;
+    let v2 = register(&ecs, "app", "nginx:2").await;
+    ecs.update_service()
+        .cluster("c1")
+        .service("web")
+        .task_definition(&v2)
+        .send()
+        .await
+        .unwrap();
+    let (done, stages) = follow_service_deployment(&ecs).await;
+    assert_eq!(done.status(), Some(&ServiceDeploymentStatus::Successful));
+    assert_eq!(stages.first().map(String::as_str), Some("PRE_SCALE_UP"));
+    assert!(stages.iter().any(|s| s == "BAKE_TIME"), "{stages:?}");
+    assert_eq!(stages.last().map(String::as_str), Some("CLEAN_UP"));
+    let service = wait_for_rollout(&ecs).await;
+    let lb = &service.load_balancers()[0];
+    assert_eq!(lb.target_group_arn(), Some(green_tg), "swapped");
+    assert_eq!(
+        lb.advanced_configuration()
+            .unwrap()
+            .alternate_target_group_arn(),
+        Some(blue_tg)
+    );
+    // An operator stops the next one: ECS rolls back to the revision that serves.
+    let v3 = register(&ecs, "app", "nginx:3").await;
+    let updated = ecs
+        .update_service()
+        .cluster("c1")
+        .service("web")
+        .task_definition(&v3)
+        .send()
+        .await
+        .unwrap();
+    let arn = updated
+        .service()
+        .unwrap()
+        .current_service_deployment()
+        .unwrap()
+        .to_string();
+    ecs.stop_service_deployment()
+        .service_deployment_arn(&arn)
+        .stop_type(StopServiceDeploymentStopType::Rollback)
+        .send()
+        .await
+        .unwrap();
+    let (done, _) = follow_service_deployment(&ecs).await;
+    assert_eq!(done.service_deployment_arn(), Some(arn.as_str()));
+    assert_eq!(
+        done.status(),
+        Some(&ServiceDeploymentStatus::RollbackSuccessful)
+    );
+    let service = wait_for_rollout(&ecs).await;
+    assert_eq!(service.task_definition(), Some(v2.as_str()));
+    assert_eq!(
+        service.load_balancers()[0].target_group_arn(),
+        Some(green_tg)
+    );
+}

@@ -66,6 +66,39 @@ impl Scenario {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+    /// DescribeServiceDeployments of the service's newest service deployment until it is
+    /// finished; returns it.
+    async fn wait_service_deployment(&mut self, service: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let listed = self
+                .call(
+                    "ListServiceDeployments",
+                    json!({"cluster": "c1", "service": service}),
+                )
+                .await;
+            let arn = listed["serviceDeployments"][0]["serviceDeploymentArn"].clone();
+            let out = self
+                .call(
+                    "DescribeServiceDeployments",
+                    json!({"serviceDeploymentArns": [arn]}),
+                )
+                .await;
+            let sd = out["serviceDeployments"][0].clone();
+            let finished = [
+                "SUCCESSFUL",
+                "STOPPED",
+                "ROLLBACK_SUCCESSFUL",
+                "ROLLBACK_FAILED",
+            ]
+            .contains(&sd["status"].as_str().unwrap_or_default());
+            if finished {
+                return sd;
+            }
+            assert!(Instant::now() < deadline, "{sd:#}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 /// Calls every operation the simulator serves, through a rolling update, a failed one rolled
@@ -264,6 +297,77 @@ async fn scenario(addr: SocketAddr) -> Vec<Answer> {
     s.call(
         "StopTask",
         json!({"cluster": "c1", "task": task, "reason": "done"}),
+    )
+    .await;
+    // BLUE_GREEN behind a load balancer: followed through its stages to SUCCESSFUL, then a
+    // LINEAR one stopped with a rollback.
+    let hooks = json!([{"hookTargetArn": "arn:aws:lambda:us-east-1:000000000000:function:hook",
+                        "roleArn": "arn:aws:iam::000000000000:role/hook",
+                        "lifecycleStages": ["POST_SCALE_UP", "POST_TEST_TRAFFIC_SHIFT"]}]);
+    s.call(
+        "CreateService",
+        json!({
+            "cluster": "c1", "serviceName": "bg", "taskDefinition": "web:2", "desiredCount": 1,
+            "launchType": "FARGATE", "networkConfiguration": network,
+            "deploymentConfiguration": {"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 1,
+                                        "lifecycleHooks": hooks,
+                                        "deploymentCircuitBreaker": {"enable": true, "rollback": true}},
+            "loadBalancers": [{
+                "targetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/blue/1",
+                "containerName": "web", "containerPort": 80,
+                "advancedConfiguration": {
+                    "alternateTargetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/green/2",
+                    "productionListenerRule": "arn:aws:elasticloadbalancing:us-east-1:000000000000:listener-rule/app/lb/1/2/3",
+                    "testListenerRule": "arn:aws:elasticloadbalancing:us-east-1:000000000000:listener-rule/app/lb/1/2/4",
+                    "roleArn": "arn:aws:iam::000000000000:role/lb"
+                }
+            }]
+        }),
+    )
+    .await;
+    s.wait_service_deployment("bg").await;
+    s.call(
+        "UpdateService",
+        json!({"cluster": "c1", "service": "bg", "taskDefinition": "web:1"}),
+    )
+    .await;
+    let done = s.wait_service_deployment("bg").await;
+    assert_eq!(done["status"], "SUCCESSFUL", "{done:#}");
+    assert_eq!(done["lifecycleStage"], "CLEAN_UP", "{done:#}");
+    s.call(
+        "UpdateService",
+        json!({"cluster": "c1", "service": "bg", "taskDefinition": "web:2",
+               "deploymentConfiguration": {"strategy": "LINEAR",
+                   "linearConfiguration": {"stepPercent": 50.0, "stepBakeTimeInMinutes": 1}}}),
+    )
+    .await;
+    let in_flight = s
+        .call(
+            "ListServiceDeployments",
+            json!({"cluster": "c1", "service": "bg", "status": ["PENDING", "IN_PROGRESS"]}),
+        )
+        .await;
+    let arn = in_flight["serviceDeployments"][0]["serviceDeploymentArn"].clone();
+    s.call(
+        "StopServiceDeployment",
+        json!({"serviceDeploymentArn": arn, "stopType": "ROLLBACK"}),
+    )
+    .await;
+    s.call(
+        "DescribeServiceDeployments",
+        json!({"serviceDeploymentArns": [arn]}),
+    )
+    .await;
+    let done = s.wait_service_deployment("bg").await;
+    assert_eq!(done["status"], "ROLLBACK_SUCCESSFUL", "{done:#}");
+    s.call(
+        "DescribeServices",
+        json!({"cluster": "c1", "services": ["bg"], "include": ["TAGS"]}),
+    )
+    .await;
+    s.call(
+        "DeleteService",
+        json!({"cluster": "c1", "service": "bg", "force": true}),
     )
     .await;
     // One-off tasks (migrations) run to STOPPED with exit codes; a missing image never starts.

@@ -6,9 +6,10 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value as Json, json};
 
+use super::shift;
 use super::state::{
     Container, Deployment, Ids, ImageBehaviour, Placement, Region, Service,
-    ServiceDeploymentRecord, Strategy, Task,
+    ServiceDeploymentRecord, Stage, Strategy, Task,
 };
 
 /// Phase lengths, in simulated seconds.
@@ -46,8 +47,18 @@ fn circuit_breaker(service: &Service) -> (bool, bool) {
     )
 }
 
-/// A new PRIMARY deployment of `task_definition`; the previous ones become ACTIVE. A
-/// rollback joins the service deployment it undoes instead of starting one.
+/// Service deployment states that are not final.
+const UNFINISHED: &[&str] = &[
+    "PENDING",
+    "IN_PROGRESS",
+    "STOP_REQUESTED",
+    "ROLLBACK_REQUESTED",
+    "ROLLBACK_IN_PROGRESS",
+];
+
+/// A new PRIMARY deployment of `task_definition`; the previous ones become ACTIVE. A new
+/// service deployment starts PENDING and stops any unfinished one; a rollback joins the
+/// service deployment it undoes instead.
 pub fn start_deployment(
     service: &mut Service,
     ids: &mut Ids,
@@ -58,15 +69,31 @@ pub fn start_deployment(
     let id = format!("ecs-svc/{}", ids.numeric());
     let revision_id = ids.numeric();
     let config = deployment_configuration(service).clone();
-    let strategy = match config["strategy"].as_str() {
-        Some("BLUE_GREEN" | "LINEAR" | "CANARY") => Strategy::Shift,
-        _ => Strategy::Rolling,
-    };
+    let strategy = Strategy::of(&config);
     let bake_seconds = config["bakeTimeInMinutes"].as_f64().unwrap_or(0.0) * 60.0;
     let revision_arn = service.arn.replace(":service/", ":service-revision/") + "/" + &revision_id;
+    // With more than one revision already ACTIVE, ECS reconciles them first.
+    let first_stage = if rollback_of.is_some() {
+        Stage::CleanUp
+    } else if service.deployments.len() > 1 {
+        Stage::ReconcileService
+    } else {
+        Stage::PreScaleUp
+    };
+    let stage = (strategy != Strategy::Rolling).then_some(first_stage);
     let service_deployment = match rollback_of {
         Some(arn) => arn,
         None => {
+            for record in &mut service.service_deployments {
+                if UNFINISHED.contains(&record.status) {
+                    record.status = "STOPPED";
+                    record.status_reason =
+                        Some("Stopped because a new service deployment started.".to_string());
+                    record.stopped_at = Some(now);
+                    record.finished_at = Some(now);
+                    record.updated_at = now;
+                }
+            }
             let arn = service.arn.replace(":service/", ":service-deployment/") + "/" + &ids.hex(20);
             let sources = service
                 .deployments
@@ -77,10 +104,13 @@ pub fn start_deployment(
             service.service_deployments.push(ServiceDeploymentRecord {
                 arn: arn.clone(),
                 created_at: now,
-                started_at: now,
+                started_at: None,
                 finished_at: None,
+                stopped_at: None,
                 updated_at: now,
-                status: "IN_PROGRESS",
+                status: "PENDING",
+                lifecycle_stage: stage,
+                stop_request: None,
                 status_reason: None,
                 target_revision: revision_arn.clone(),
                 source_revisions: sources,
@@ -129,7 +159,10 @@ pub fn start_deployment(
             halted: false,
             strategy,
             bake_seconds,
-            baked_at: None,
+            stage,
+            stage_until: now + shift::STAGE_SECONDS,
+            production_weight: 0.0,
+            test_weight: 0.0,
         },
     );
     service.task_definition = task_definition;
@@ -545,10 +578,62 @@ fn schedule(region: &mut Region, ids: &mut Ids, now: f64, arn: &str) {
         region.moving_services.remove(arn);
         return;
     }
+    begin_service_deployment(region, now, arn);
+    act_on_stop_request(region, ids, now, arn);
     check_circuit_breaker(region, ids, now, arn);
-    let plan = plan(region, arn, now);
+    shift::advance(region, now, arn);
+    let plan = plan(region, arn);
     apply(region, ids, now, arn, plan);
     finish_if_done(region, ids, now, arn);
+}
+
+/// The service deployment of the primary deployment, if it is one of `statuses`.
+fn primary_record<'a>(
+    service: &'a Service,
+    statuses: &[&str],
+) -> Option<&'a ServiceDeploymentRecord> {
+    let sd = &service.deployments.first()?.service_deployment;
+    service
+        .service_deployments
+        .iter()
+        .find(|r| r.arn == *sd && statuses.contains(&r.status))
+}
+
+/// A PENDING service deployment starts at the scheduler's next pass.
+fn begin_service_deployment(region: &mut Region, now: f64, arn: &str) {
+    let Some(sd) = primary_record(&region.services[arn], &["PENDING"]).map(|r| r.arn.clone())
+    else {
+        return;
+    };
+    let service = region.service_mut(arn).expect("present");
+    if let Some(record) = service.service_deployments.iter_mut().find(|r| r.arn == sd) {
+        record.status = "IN_PROGRESS";
+        record.started_at = Some(now);
+        record.updated_at = now;
+    }
+}
+
+/// StopServiceDeployment's request, carried out at the scheduler's next pass.
+fn act_on_stop_request(region: &mut Region, ids: &mut Ids, now: f64, arn: &str) {
+    let Some((sd, stop_type)) = primary_record(
+        &region.services[arn],
+        &["ROLLBACK_REQUESTED", "STOP_REQUESTED"],
+    )
+    .and_then(|r| Some((r.arn.clone(), r.stop_request?))) else {
+        return;
+    };
+    let service = region.service_mut(arn).expect("present");
+    if let Some(record) = service.service_deployments.iter_mut().find(|r| r.arn == sd) {
+        record.stop_request = None;
+    }
+    fail_deployment(
+        region,
+        ids,
+        now,
+        arn,
+        Cause::StopRequest,
+        stop_type == "ROLLBACK",
+    );
 }
 
 fn trim_stopped(region: &mut Region, arn: &str) {
@@ -581,17 +666,17 @@ struct Plan {
     stop: Vec<String>,
 }
 
-fn plan(region: &Region, arn: &str, now: f64) -> Plan {
+fn plan(region: &Region, arn: &str) -> Plan {
     let service = &region.services[arn];
     let config = deployment_configuration(service);
     let desired = service.desired_count;
     let primary = &service.deployments[0];
     let max_percent = config["maximumPercent"].as_i64().unwrap_or(200) as i32;
     let min_percent = config["minimumHealthyPercent"].as_i64().unwrap_or(100) as i32;
-    let (max_total, min_healthy) = match primary.strategy {
-        // Blue/green: the whole new revision starts beside the old one.
-        Strategy::Shift => (desired * 2, desired),
-        Strategy::Rolling => (
+    let (max_total, min_healthy) = match primary.stage {
+        // Blue/green, linear, canary: the whole new revision starts beside the old one.
+        Some(_) => (desired * 2, desired),
+        None => (
             (desired * max_percent / 100).max(if min_percent < 100 { 0 } else { desired }),
             (desired * min_percent + 99) / 100,
         ),
@@ -619,11 +704,17 @@ fn plan(region: &Region, arn: &str, now: f64) -> Plan {
         ordered.sort_by_key(|t| t.is_healthy());
         stop.extend(ordered.iter().take(surplus as usize).map(|t| t.arn.clone()));
     }
-    let baked = match primary.strategy {
-        Strategy::Rolling => true,
-        Strategy::Shift => primary.baked_at.is_some_and(|at| at <= now),
-    };
-    if baked {
+    // Reconciling: revisions that neither serve production nor are the new one go.
+    if primary.stage == Some(Stage::ReconcileService) {
+        let production = service.last_completed.as_ref().map(|(_, id)| id);
+        for task in &old_tasks {
+            if production != Some(&task.started_by) {
+                stop.push(task.arn.clone());
+            }
+        }
+    }
+    // A rolling update replaces old tasks as it goes; the others only at CLEAN_UP.
+    if primary.stage.is_none_or(|s| s == Stage::CleanUp) {
         // Old tasks that are not healthy can go at once; healthy ones while enough stay.
         let mut budget = healthy_total - min_healthy;
         for task in old_tasks.iter().filter(|t| !t.is_healthy()) {
@@ -639,7 +730,8 @@ fn plan(region: &Region, arn: &str, now: f64) -> Plan {
     }
     let live_after = tasks.len() as i32 - stop.len() as i32;
     let need = desired - primary_tasks.len() as i32;
-    let launch = if primary.halted || need <= 0 {
+    let scaling_up = primary.stage.is_none_or(|s| s >= Stage::ScaleUp);
+    let launch = if primary.halted || !scaling_up || need <= 0 {
         0
     } else {
         need.min(max_total - live_after).max(0)
@@ -740,20 +832,24 @@ fn finish_if_done(region: &mut Region, ids: &mut Ids, now: f64, arn: &str) {
         .filter(|t| t.started_by == primary.id && t.is_healthy())
         .count() as i32;
     let primary_live = live.iter().filter(|t| t.started_by == primary.id).count() as i32;
-    let old_live = live.iter().filter(|t| t.started_by != primary.id).count();
+    // BLUE_GREEN, LINEAR and CANARY clean up until the old tasks are STOPPED, not only asked to.
+    let old_live = if primary.stage.is_some() {
+        service
+            .tasks
+            .iter()
+            .filter_map(|t| region.tasks.get(t))
+            .filter(|t| t.started_by != primary.id && t.last_status != "STOPPED")
+            .count()
+    } else {
+        live.iter().filter(|t| t.started_by != primary.id).count()
+    };
     let in_motion = service
         .tasks
         .iter()
         .any(|t| region.moving_tasks.contains(t));
     let ready = primary_healthy == service.desired_count && primary_live == service.desired_count;
-    if ready && primary.strategy == Strategy::Shift && primary.baked_at.is_none() {
-        let service = region.service_mut(arn).expect("present");
-        let primary = &mut service.deployments[0];
-        primary.baked_at = Some(now + primary.bake_seconds);
-        primary.updated_at = now;
-        return;
-    }
-    if !ready || old_live > 0 {
+    let cleaned_up = primary.stage.is_none_or(|s| s == Stage::CleanUp);
+    if !ready || old_live > 0 || !cleaned_up {
         return;
     }
     let service = region.service_mut(arn).expect("present");
@@ -768,7 +864,11 @@ fn finish_if_done(region: &mut Region, ids: &mut Ids, now: f64, arn: &str) {
             primary.task_definition.clone(),
             primary.service_deployment.clone(),
         );
+        primary.production_weight = 100.0;
+        primary.test_weight = 100.0;
+        let shifted = primary.stage.is_some();
         service.last_completed = Some((td, id.clone()));
+        let mut swap = false;
         if let Some(record) = service.service_deployments.iter_mut().find(|r| r.arn == sd) {
             record.status = if record.status == "ROLLBACK_IN_PROGRESS" {
                 "ROLLBACK_SUCCESSFUL"
@@ -777,6 +877,10 @@ fn finish_if_done(region: &mut Region, ids: &mut Ids, now: f64, arn: &str) {
             };
             record.finished_at = Some(now);
             record.updated_at = now;
+            swap = shifted && record.status == "SUCCESSFUL" && !record.source_revisions.is_empty();
+        }
+        if swap {
+            shift::swap_target_groups(&mut service.config);
         }
         service.event(
             ids.uuid(),
@@ -800,6 +904,39 @@ fn finish_if_done(region: &mut Region, ids: &mut Ids, now: f64, arn: &str) {
     }
 }
 
+/// Why a deployment stops before it completes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    CircuitBreaker,
+    /// StopServiceDeployment.
+    StopRequest,
+}
+
+impl Cause {
+    fn reason(self, rollback: bool) -> &'static str {
+        match (self, rollback) {
+            (Cause::CircuitBreaker, _) => "ECS deployment circuit breaker: tasks failed to start.",
+            (Cause::StopRequest, true) => {
+                "Service deployment rolled back because of a stop request."
+            }
+            (Cause::StopRequest, false) => "Service deployment stopped because of a stop request.",
+        }
+    }
+
+    fn rolling_back(self, deployment: &str) -> String {
+        match self {
+            Cause::CircuitBreaker => format!(
+                "ECS deployment circuit breaker: rolling back to deploymentId {deployment}."
+            ),
+            Cause::StopRequest => {
+                format!(
+                    "Service deployment stop request: rolling back to deploymentId {deployment}."
+                )
+            }
+        }
+    }
+}
+
 /// With the circuit breaker on, a deployment whose failed tasks reach the threshold is
 /// FAILED; with rollback, ECS deploys the last COMPLETED revision again.
 fn check_circuit_breaker(region: &mut Region, ids: &mut Ids, now: f64, arn: &str) {
@@ -810,20 +947,21 @@ fn check_circuit_breaker(region: &mut Region, ids: &mut Ids, now: f64, arn: &str
     if !enabled || primary.rollout_state != "IN_PROGRESS" || primary.failed_tasks < threshold {
         return;
     }
-    let reason = "ECS deployment circuit breaker: tasks failed to start.";
-    fail_deployment(region, ids, now, arn, reason, rollback);
+    fail_deployment(region, ids, now, arn, Cause::CircuitBreaker, rollback);
 }
 
 /// Marks the primary FAILED and, when asked and possible, rolls back to the last COMPLETED
-/// deployment's task definition.
+/// deployment: BLUE_GREEN, LINEAR and CANARY hand the traffic back to it; a rolling update
+/// deploys its task definition again.
 pub fn fail_deployment(
     region: &mut Region,
     ids: &mut Ids,
     now: f64,
     arn: &str,
-    reason: &str,
+    cause: Cause,
     rollback: bool,
 ) {
+    let reason = cause.reason(rollback);
     let service = region.service_mut(arn).expect("present");
     let name = service.name.clone();
     let primary = &mut service.deployments[0];
@@ -831,50 +969,69 @@ pub fn fail_deployment(
     primary.rollout_state_reason = reason.to_string();
     primary.halted = true;
     primary.updated_at = now;
-    let (failed_id, sd) = (primary.id.clone(), primary.service_deployment.clone());
+    primary.production_weight = 0.0;
+    primary.test_weight = 0.0;
+    let (failed_id, sd, shifting) = (
+        primary.id.clone(),
+        primary.service_deployment.clone(),
+        primary.stage.is_some(),
+    );
+    let what = match cause {
+        Cause::CircuitBreaker => "deployment failed: tasks failed to start.",
+        Cause::StopRequest => "deployment stopped.",
+    };
     service.event(
         ids.uuid(),
         now,
-        format!(
-            "(service {name}) (deployment {failed_id}) deployment failed: tasks failed to start."
-        ),
+        format!("(service {name}) (deployment {failed_id}) {what}"),
     );
-    let target = service
-        .last_completed
-        .clone()
-        .filter(|(td, _)| rollback && *td != service.deployments[0].task_definition);
-    let record = service.service_deployments.iter_mut().find(|r| r.arn == sd);
-    match (target, record) {
-        (Some((td, completed_id)), Some(record)) => {
-            record.status = "ROLLBACK_IN_PROGRESS";
-            record.status_reason = Some(reason.to_string());
-            record.updated_at = now;
-            record.rollback = Some(json!({
-                "reason": reason,
-                "startedAt": now,
-                "serviceRevisionArn": service.deployments.iter().find(|d| d.id == completed_id).map(|d| d.revision_arn.clone()),
-            }));
-            start_deployment(service, ids, now, td, Some(sd));
-            let primary = &mut service.deployments[0];
-            primary.rollout_state_reason = format!(
-                "ECS deployment circuit breaker: rolling back to deploymentId {completed_id}."
-            );
-            service.event(
-                ids.uuid(),
-                now,
-                format!("(service {name}) rolling back to deployment {completed_id}."),
-            );
+    let completed = service.last_completed.clone().filter(|_| rollback);
+    let source_revision = completed.as_ref().and_then(|(_, id)| {
+        service
+            .deployments
+            .iter()
+            .find(|d| d.id == *id)
+            .map(|d| d.revision_arn.clone())
+    });
+    let rolled_back = match &completed {
+        Some((_, id)) if shifting => {
+            shift::hand_back(service, id, &sd, now, cause.rolling_back(id))
         }
-        (None, Some(record)) => {
-            record.status = if rollback {
-                "ROLLBACK_FAILED"
-            } else {
-                "STOPPED"
-            };
-            record.status_reason = Some(reason.to_string());
-            record.finished_at = Some(now);
-            record.updated_at = now;
+        Some((td, id)) if *td != service.deployments[0].task_definition => {
+            start_deployment(service, ids, now, td.clone(), Some(sd.clone()));
+            service.deployments[0].rollout_state_reason = cause.rolling_back(id);
+            true
         }
-        _ => {}
+        _ => false,
+    };
+    if rolled_back && let Some((_, id)) = &completed {
+        service.event(
+            ids.uuid(),
+            now,
+            format!("(service {name}) rolling back to deployment {id}."),
+        );
+    }
+    let Some(record) = service.service_deployments.iter_mut().find(|r| r.arn == sd) else {
+        return;
+    };
+    record.status_reason = Some(reason.to_string());
+    record.updated_at = now;
+    if cause == Cause::StopRequest || !rollback {
+        record.stopped_at = Some(now);
+    }
+    if rolled_back {
+        record.status = "ROLLBACK_IN_PROGRESS";
+        record.rollback = Some(json!({
+            "reason": reason,
+            "startedAt": now,
+            "serviceRevisionArn": source_revision,
+        }));
+    } else {
+        record.status = if rollback {
+            "ROLLBACK_FAILED"
+        } else {
+            "STOPPED"
+        };
+        record.finished_at = Some(now);
     }
 }

@@ -167,11 +167,92 @@ impl TaskDefinition {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a deployment replaces the old tasks: `deploymentConfiguration.strategy`.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Strategy {
     Rolling,
-    /// BLUE_GREEN, LINEAR and CANARY: the new tasks all start, bake, then the old stop.
-    Shift,
+    /// BLUE_GREEN: production traffic moves to the new revision at once.
+    BlueGreen,
+    /// LINEAR: in steps of `step_percent`, `step_bake_seconds` apart.
+    Linear {
+        step_percent: f64,
+        step_bake_seconds: f64,
+    },
+    /// CANARY: `percent` first, the rest `bake_seconds` later.
+    Canary {
+        percent: f64,
+        bake_seconds: f64,
+    },
+}
+
+impl Strategy {
+    /// From a deployment configuration, with ECS's documented defaults (LINEAR 10 % every
+    /// 6 minutes, CANARY 5 % for 10 minutes).
+    pub fn of(config: &Json) -> Strategy {
+        let number = |section: &str, key: &str, default: f64| {
+            config[section][key].as_f64().unwrap_or(default)
+        };
+        match config["strategy"].as_str() {
+            Some("BLUE_GREEN") => Strategy::BlueGreen,
+            Some("LINEAR") => Strategy::Linear {
+                step_percent: number("linearConfiguration", "stepPercent", 10.0),
+                step_bake_seconds: number("linearConfiguration", "stepBakeTimeInMinutes", 6.0)
+                    * 60.0,
+            },
+            Some("CANARY") => Strategy::Canary {
+                percent: number("canaryConfiguration", "canaryPercent", 5.0),
+                bake_seconds: number("canaryConfiguration", "canaryBakeTimeInMinutes", 10.0) * 60.0,
+            },
+            _ => Strategy::Rolling,
+        }
+    }
+}
+
+/// The lifecycle stages of a BLUE_GREEN, LINEAR or CANARY deployment, in ECS's order
+/// (`ServiceDeploymentLifecycleStage`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    ReconcileService,
+    PreScaleUp,
+    ScaleUp,
+    PostScaleUp,
+    TestTrafficShift,
+    PostTestTrafficShift,
+    ProductionTrafficShift,
+    PostProductionTrafficShift,
+    BakeTime,
+    CleanUp,
+}
+
+impl Stage {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::ReconcileService => "RECONCILE_SERVICE",
+            Stage::PreScaleUp => "PRE_SCALE_UP",
+            Stage::ScaleUp => "SCALE_UP",
+            Stage::PostScaleUp => "POST_SCALE_UP",
+            Stage::TestTrafficShift => "TEST_TRAFFIC_SHIFT",
+            Stage::PostTestTrafficShift => "POST_TEST_TRAFFIC_SHIFT",
+            Stage::ProductionTrafficShift => "PRODUCTION_TRAFFIC_SHIFT",
+            Stage::PostProductionTrafficShift => "POST_PRODUCTION_TRAFFIC_SHIFT",
+            Stage::BakeTime => "BAKE_TIME",
+            Stage::CleanUp => "CLEAN_UP",
+        }
+    }
+
+    pub fn next(self) -> Stage {
+        match self {
+            Stage::ReconcileService => Stage::PreScaleUp,
+            Stage::PreScaleUp => Stage::ScaleUp,
+            Stage::ScaleUp => Stage::PostScaleUp,
+            Stage::PostScaleUp => Stage::TestTrafficShift,
+            Stage::TestTrafficShift => Stage::PostTestTrafficShift,
+            Stage::PostTestTrafficShift => Stage::ProductionTrafficShift,
+            Stage::ProductionTrafficShift => Stage::PostProductionTrafficShift,
+            Stage::PostProductionTrafficShift => Stage::BakeTime,
+            Stage::BakeTime | Stage::CleanUp => Stage::CleanUp,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -195,7 +276,12 @@ pub struct Deployment {
     pub halted: bool,
     pub strategy: Strategy,
     pub bake_seconds: f64,
-    pub baked_at: Option<f64>,
+    /// BLUE_GREEN, LINEAR and CANARY: the lifecycle stage, and when its time is up.
+    pub stage: Option<Stage>,
+    pub stage_until: f64,
+    /// The share of production and of test traffic this revision gets, in percent.
+    pub production_weight: f64,
+    pub test_weight: f64,
 }
 
 /// A `ServiceDeployment`: one per change of the service; a rollback belongs to the change
@@ -204,10 +290,19 @@ pub struct Deployment {
 pub struct ServiceDeploymentRecord {
     pub arn: String,
     pub created_at: f64,
-    pub started_at: f64,
+    /// Set when it leaves PENDING.
+    pub started_at: Option<f64>,
     pub finished_at: Option<f64>,
+    /// Set when it was stopped: by a request, or by a failure without rollback.
+    pub stopped_at: Option<f64>,
     pub updated_at: f64,
+    /// PENDING, IN_PROGRESS, SUCCESSFUL, STOPPED, STOP_REQUESTED, ROLLBACK_REQUESTED,
+    /// ROLLBACK_IN_PROGRESS, ROLLBACK_SUCCESSFUL or ROLLBACK_FAILED.
     pub status: &'static str,
+    /// BLUE_GREEN, LINEAR and CANARY: the stage its target revision reached.
+    pub lifecycle_stage: Option<Stage>,
+    /// StopServiceDeployment's stopType, until the scheduler acts on it.
+    pub stop_request: Option<&'static str>,
     pub status_reason: Option<String>,
     pub target_revision: String,
     pub source_revisions: Vec<String>,

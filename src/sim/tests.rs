@@ -1060,3 +1060,427 @@ fn a_capacity_provider_strategy_change_needs_a_forced_new_deployment() {
     assert_eq!(out["service"]["launchType"], "FARGATE");
     assert!(out["service"].get("capacityProviderStrategy").is_none());
 }
+
+const TG_BLUE: &str = "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/blue/1";
+const TG_GREEN: &str = "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/green/2";
+
+impl Sim {
+    /// The newest service deployment, as DescribeServiceDeployments shows it.
+    fn newest_service_deployment(&mut self) -> Json {
+        let listed = self.call(
+            "ListServiceDeployments",
+            json!({"cluster": "c1", "service": "web"}),
+        );
+        let arn = listed["serviceDeployments"][0]["serviceDeploymentArn"].clone();
+        let out = self.call(
+            "DescribeServiceDeployments",
+            json!({"serviceDeploymentArns": [arn]}),
+        );
+        out["serviceDeployments"][0].clone()
+    }
+
+    /// A service behind a load balancer with a production and an alternate target group.
+    fn create_shifted_service(&mut self, task_definition: &str, deployment: Json) {
+        self.call(
+            "CreateService",
+            json!({
+                "cluster": "c1", "serviceName": "web", "taskDefinition": task_definition,
+                "desiredCount": 3, "deploymentConfiguration": deployment,
+                "loadBalancers": [{
+                    "targetGroupArn": TG_BLUE, "containerName": "app", "containerPort": 80,
+                    "advancedConfiguration": {
+                        "alternateTargetGroupArn": TG_GREEN,
+                        "productionListenerRule": "arn:aws:elasticloadbalancing:us-east-1:000000000000:listener-rule/app/lb/1/2/3",
+                        "roleArn": "arn:aws:iam::000000000000:role/ecs-lb"
+                    }
+                }],
+            }),
+        );
+    }
+
+    /// Steps until the newest service deployment is finished, calling `each` with it on
+    /// every step.
+    fn follow(&mut self, mut each: impl FnMut(&mut Sim, &Json)) -> Json {
+        for _ in 0..4000 {
+            let sd = self.newest_service_deployment();
+            each(self, &sd);
+            let status = sd["status"].as_str().unwrap();
+            if ![
+                "PENDING",
+                "IN_PROGRESS",
+                "ROLLBACK_REQUESTED",
+                "ROLLBACK_IN_PROGRESS",
+                "STOP_REQUESTED",
+            ]
+            .contains(&status)
+            {
+                return sd;
+            }
+            self.step();
+        }
+        panic!("never finished: {:#}", self.newest_service_deployment());
+    }
+
+    fn target_groups(&mut self) -> (String, String) {
+        let lb = &self.service()["loadBalancers"][0];
+        (
+            lb["targetGroupArn"].as_str().unwrap().to_string(),
+            lb["advancedConfiguration"]["alternateTargetGroupArn"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        )
+    }
+}
+
+fn push_new(seen: &mut Vec<String>, value: &Json) {
+    if let Some(value) = value.as_str()
+        && seen.last().map(String::as_str) != Some(value)
+    {
+        seen.push(value.to_string());
+    }
+}
+
+#[test]
+fn blue_green_goes_through_ecs_lifecycle_stages_bakes_and_swaps_the_target_groups() {
+    let mut sim = Sim::new();
+    let v1 = sim.register("nginx:1", true);
+    let hooks = json!([{"hookTargetArn": "arn:aws:lambda:us-east-1:000000000000:function:check",
+                        "roleArn": "arn:aws:iam::000000000000:role/hook",
+                        "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT"]}]);
+    let config = json!({"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 2, "lifecycleHooks": hooks,
+                        "deploymentCircuitBreaker": {"enable": true, "rollback": true}});
+    sim.create_shifted_service(&v1, config.clone());
+    let first = sim.follow(|_, _| {});
+    assert_eq!(first["status"], "SUCCESSFUL");
+    assert_eq!(
+        sim.target_groups(),
+        (TG_BLUE.to_string(), TG_GREEN.to_string()),
+        "a new service has nothing to swap with"
+    );
+    let v2 = sim.register("nginx:2", true);
+    sim.call(
+        "UpdateService",
+        json!({"cluster": "c1", "service": "web", "taskDefinition": v2}),
+    );
+    assert_eq!(sim.newest_service_deployment()["status"], "PENDING");
+    let (mut stages, mut statuses) = (Vec::new(), Vec::new());
+    let mut bake_started = None;
+    let mut bake_ended = None;
+    let mut fewest_blue_before_clean_up = usize::MAX;
+    let done = sim.follow(|sim, sd| {
+        push_new(&mut stages, &sd["lifecycleStage"]);
+        push_new(&mut statuses, &sd["status"]);
+        let stage = sd["lifecycleStage"].as_str().unwrap_or_default();
+        if stage == "BAKE_TIME" {
+            bake_started.get_or_insert(sim.now);
+            let target = &sd["targetServiceRevision"];
+            assert_eq!(target["requestedProductionTrafficWeight"], 100.0);
+            assert_eq!(
+                sd["sourceServiceRevisions"][0]["requestedProductionTrafficWeight"],
+                0.0
+            );
+            assert_eq!(target["runningTaskCount"], 3);
+        }
+        if stage == "CLEAN_UP" {
+            bake_ended.get_or_insert(sim.now);
+        } else if sd["status"] == "IN_PROGRESS" {
+            let blue = sd["sourceServiceRevisions"][0]["runningTaskCount"]
+                .as_u64()
+                .unwrap();
+            fewest_blue_before_clean_up = fewest_blue_before_clean_up.min(blue as usize);
+        }
+    });
+    assert_eq!(
+        stages,
+        [
+            "PRE_SCALE_UP",
+            "SCALE_UP",
+            "POST_SCALE_UP",
+            "TEST_TRAFFIC_SHIFT",
+            "POST_TEST_TRAFFIC_SHIFT",
+            "PRODUCTION_TRAFFIC_SHIFT",
+            "POST_PRODUCTION_TRAFFIC_SHIFT",
+            "BAKE_TIME",
+            "CLEAN_UP"
+        ]
+    );
+    assert_eq!(statuses, ["PENDING", "IN_PROGRESS", "SUCCESSFUL"]);
+    let baked = bake_ended.unwrap() - bake_started.unwrap();
+    assert!((120.0..125.0).contains(&baked), "baked {baked} s");
+    assert_eq!(fewest_blue_before_clean_up, 3, "blue serves until CLEAN_UP");
+    assert_eq!(done["deploymentConfiguration"]["lifecycleHooks"], hooks);
+    assert_eq!(done["deploymentConfiguration"]["bakeTimeInMinutes"], 2);
+    assert!(done["finishedAt"].is_number());
+    let service = sim.settle(|_| {});
+    assert_eq!(service["taskDefinition"], json!(v2));
+    assert_eq!(service["runningCount"], 3);
+    assert_eq!(service["deploymentConfiguration"]["strategy"], "BLUE_GREEN");
+    assert_eq!(service["deploymentConfiguration"]["lifecycleHooks"], hooks);
+    assert_eq!(
+        sim.target_groups(),
+        (TG_GREEN.to_string(), TG_BLUE.to_string()),
+        "green serves from what was the alternate target group"
+    );
+    // The next deployment swaps them back.
+    let v3 = sim.register("nginx:3", true);
+    sim.call(
+        "UpdateService",
+        json!({"cluster": "c1", "service": "web", "taskDefinition": v3}),
+    );
+    assert_eq!(sim.follow(|_, _| {})["status"], "SUCCESSFUL");
+    assert_eq!(
+        sim.target_groups(),
+        (TG_BLUE.to_string(), TG_GREEN.to_string())
+    );
+}
+
+#[test]
+fn linear_and_canary_shift_production_traffic_in_their_steps() {
+    for (config, expected, least_seconds) in [
+        (
+            json!({"strategy": "LINEAR", "linearConfiguration": {"stepPercent": 25.0, "stepBakeTimeInMinutes": 1}}),
+            vec![25.0, 50.0, 75.0, 100.0],
+            180.0,
+        ),
+        (
+            json!({"strategy": "CANARY", "canaryConfiguration": {"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 2}}),
+            vec![10.0, 100.0],
+            120.0,
+        ),
+    ] {
+        let mut sim = Sim::new();
+        let v1 = sim.register("nginx:1", true);
+        sim.create_shifted_service(&v1, config.clone());
+        sim.follow(|_, _| {});
+        let v2 = sim.register("nginx:2", true);
+        sim.call(
+            "UpdateService",
+            json!({"cluster": "c1", "service": "web", "taskDefinition": v2}),
+        );
+        let mut weights: Vec<f64> = Vec::new();
+        let mut shifting = (None, None);
+        let done = sim.follow(|sim, sd| {
+            if sd["lifecycleStage"] == "PRODUCTION_TRAFFIC_SHIFT" {
+                shifting.0.get_or_insert(sim.now);
+                shifting.1 = Some(sim.now);
+                let weight = sd["targetServiceRevision"]["requestedProductionTrafficWeight"]
+                    .as_f64()
+                    .unwrap();
+                if weights.last() != Some(&weight) {
+                    weights.push(weight);
+                }
+            }
+        });
+        assert_eq!(done["status"], "SUCCESSFUL", "{config}");
+        assert_eq!(weights, expected, "{config}");
+        let took = shifting.1.unwrap() - shifting.0.unwrap();
+        assert!(took >= least_seconds, "{config}: {took} s");
+        assert_eq!(
+            done["deploymentConfiguration"],
+            sim.service()["deploymentConfiguration"]
+        );
+        assert_eq!(sim.target_groups().0, TG_GREEN);
+    }
+}
+
+#[test]
+fn a_failing_blue_green_deployment_is_rolled_back_and_blue_keeps_serving() {
+    let mut sim = Sim::new();
+    let v1 = sim.register("nginx:1", true);
+    let breaker = json!({"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 1,
+                         "deploymentCircuitBreaker": {"enable": true, "rollback": true}});
+    sim.create_shifted_service(&v1, breaker);
+    sim.follow(|_, _| {});
+    let blue_id = sim.service()["deployments"][0]["id"].clone();
+    let bad = sim.register("nginx:fail-1", true);
+    sim.call(
+        "UpdateService",
+        json!({"cluster": "c1", "service": "web", "taskDefinition": bad}),
+    );
+    let mut statuses = Vec::new();
+    let mut stages = Vec::new();
+    let mut least_blue = usize::MAX;
+    let done = sim.follow(|sim, sd| {
+        push_new(&mut statuses, &sd["status"]);
+        push_new(&mut stages, &sd["lifecycleStage"]);
+        let service = sim.service();
+        let blue = service["deployments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["id"] == blue_id)
+            .map_or(0, |d| d["runningCount"].as_u64().unwrap());
+        least_blue = least_blue.min(blue as usize);
+    });
+    assert_eq!(
+        statuses,
+        [
+            "PENDING",
+            "IN_PROGRESS",
+            "ROLLBACK_IN_PROGRESS",
+            "ROLLBACK_SUCCESSFUL"
+        ]
+    );
+    assert_eq!(
+        stages,
+        ["PRE_SCALE_UP", "SCALE_UP"],
+        "it never got past SCALE_UP"
+    );
+    assert_eq!(least_blue, 3, "blue never stopped");
+    assert_eq!(
+        done["statusReason"],
+        "ECS deployment circuit breaker: tasks failed to start."
+    );
+    assert_eq!(done["deploymentCircuitBreaker"]["status"], "TRIGGERED");
+    assert_eq!(
+        done["rollback"]["serviceRevisionArn"],
+        done["sourceServiceRevisions"][0]["arn"]
+    );
+    let service = sim.settle(|_| {});
+    assert_eq!(service["taskDefinition"], json!(v1));
+    assert_eq!(service["deployments"][0]["id"], blue_id, "blue handed back");
+    assert_eq!(service["deployments"][0]["rolloutState"], "COMPLETED");
+    assert_eq!(
+        sim.target_groups(),
+        (TG_BLUE.to_string(), TG_GREEN.to_string()),
+        "no swap"
+    );
+}
+
+#[test]
+fn a_failing_blue_green_deployment_without_rollback_fails_and_stops() {
+    let mut sim = Sim::new();
+    let v1 = sim.register("nginx:1", true);
+    let config = json!({"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 1,
+                        "deploymentCircuitBreaker": {"enable": true, "rollback": false}});
+    sim.create_shifted_service(&v1, config);
+    sim.follow(|_, _| {});
+    let bad = sim.register("nginx:missing-1", true);
+    sim.call(
+        "UpdateService",
+        json!({"cluster": "c1", "service": "web", "taskDefinition": bad}),
+    );
+    let done = sim.follow(|_, _| {});
+    assert_eq!(done["status"], "STOPPED");
+    assert!(done["stoppedAt"].is_number());
+    sim.steps(30.0);
+    let service = sim.service();
+    assert_eq!(service["deployments"][0]["rolloutState"], "FAILED");
+    assert_eq!(
+        service["deployments"][1]["runningCount"], 3,
+        "blue still serves"
+    );
+    assert_eq!(sim.target_groups().0, TG_BLUE);
+}
+
+#[test]
+fn stopping_a_deployment_rolls_back_to_the_source_revision() {
+    let mut sim = Sim::new();
+    let v1 = sim.register("nginx:1", true);
+    sim.create_shifted_service(
+        &v1,
+        json!({"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 10}),
+    );
+    sim.follow(|_, _| {});
+    let v2 = sim.register("nginx:2", true);
+    sim.call(
+        "UpdateService",
+        json!({"cluster": "c1", "service": "web", "taskDefinition": v2}),
+    );
+    for _ in 0..1000 {
+        if sim.newest_service_deployment()["lifecycleStage"] == "BAKE_TIME" {
+            break;
+        }
+        sim.step();
+    }
+    let sd = sim.newest_service_deployment();
+    assert_eq!(sd["lifecycleStage"], "BAKE_TIME");
+    let arn = sd["serviceDeploymentArn"].clone();
+    sim.call(
+        "StopServiceDeployment",
+        json!({"serviceDeploymentArn": arn, "stopType": "ROLLBACK"}),
+    );
+    assert_eq!(
+        sim.newest_service_deployment()["status"],
+        "ROLLBACK_REQUESTED"
+    );
+    let again = sim
+        .try_call(
+            "StopServiceDeployment",
+            json!({"serviceDeploymentArn": arn}),
+        )
+        .unwrap_err();
+    assert_eq!(again.code, "ConflictException");
+    let mut statuses = Vec::new();
+    let done = sim.follow(|_, sd| push_new(&mut statuses, &sd["status"]));
+    assert_eq!(
+        statuses,
+        [
+            "ROLLBACK_REQUESTED",
+            "ROLLBACK_IN_PROGRESS",
+            "ROLLBACK_SUCCESSFUL"
+        ]
+    );
+    assert!(done["stoppedAt"].is_number());
+    assert_eq!(done["lifecycleStage"], "BAKE_TIME", "where it was stopped");
+    assert_eq!(done["deploymentCircuitBreaker"]["status"], "DISABLED");
+    let service = sim.settle(|_| {});
+    assert_eq!(service["taskDefinition"], json!(v1));
+    assert_eq!(service["runningCount"], 3);
+    assert_eq!(sim.target_groups().0, TG_BLUE);
+    // A rolling deployment stopped with ROLLBACK redeploys the source revision.
+    sim.call(
+        "UpdateService",
+        json!({"cluster": "c1", "service": "web", "taskDefinition": v2,
+               "deploymentConfiguration": {"strategy": "ROLLING"}}),
+    );
+    sim.step();
+    let arn = sim.newest_service_deployment()["serviceDeploymentArn"].clone();
+    sim.call(
+        "StopServiceDeployment",
+        json!({"serviceDeploymentArn": arn}),
+    );
+    assert_eq!(sim.follow(|_, _| {})["status"], "ROLLBACK_SUCCESSFUL");
+    assert_eq!(sim.settle(|_| {})["taskDefinition"], json!(v1));
+}
+
+#[test]
+fn a_new_deployment_stops_the_one_in_flight_and_reconciles_first() {
+    let mut sim = Sim::new();
+    let v1 = sim.register("nginx:1", true);
+    sim.create_shifted_service(
+        &v1,
+        json!({"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 5}),
+    );
+    sim.follow(|_, _| {});
+    let v2 = sim.register("nginx:2", true);
+    sim.call(
+        "UpdateService",
+        json!({"cluster": "c1", "service": "web", "taskDefinition": v2}),
+    );
+    sim.steps(30.0);
+    let superseded = sim.newest_service_deployment();
+    assert_eq!(superseded["lifecycleStage"], "BAKE_TIME");
+    let v3 = sim.register("nginx:3", true);
+    sim.call(
+        "UpdateService",
+        json!({"cluster": "c1", "service": "web", "taskDefinition": v3}),
+    );
+    let described = sim.call(
+        "DescribeServiceDeployments",
+        json!({"serviceDeploymentArns": [superseded["serviceDeploymentArn"]]}),
+    );
+    assert_eq!(described["serviceDeployments"][0]["status"], "STOPPED");
+    let mut stages = Vec::new();
+    let mut most_tasks = 0;
+    let done = sim.follow(|sim, sd| {
+        push_new(&mut stages, &sd["lifecycleStage"]);
+        most_tasks = most_tasks.max(sim.task_counts().0);
+    });
+    assert_eq!(done["status"], "SUCCESSFUL");
+    assert_eq!(stages[..2], ["RECONCILE_SERVICE", "PRE_SCALE_UP"]);
+    assert_eq!(done["sourceServiceRevisions"].as_array().unwrap().len(), 2);
+    assert!(most_tasks <= 9, "{most_tasks}");
+    assert_eq!(sim.settle(|_| {})["taskDefinition"], json!(v3));
+}
