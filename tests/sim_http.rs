@@ -480,3 +480,376 @@ async fn boto3_runs_unchanged_with_its_own_waiter() {
     );
     assert!(stdout.contains("rolled out app:2"), "{stdout}");
 }
+
+#[tokio::test]
+async fn a_migration_task_runs_to_its_exit_code_through_the_sdk() {
+    use aws_sdk_ecs::types::{ContainerOverride, KeyValuePair, TaskField, TaskOverride};
+    let sim = simulator(100.0, false).await;
+    let ecs = ecs_client(&sim.endpoint(), "us-east-1", false);
+    ecs.create_cluster()
+        .cluster_name("c1")
+        .send()
+        .await
+        .unwrap();
+    for (image, exit_code) in [("migrate:1", 0), ("migrate:fail-1", 1)] {
+        let td = register(&ecs, "migrate", image).await;
+        let run = ecs
+            .run_task()
+            .cluster("c1")
+            .task_definition(&td)
+            .started_by("ecs-gitops")
+            .client_token(format!("token-{exit_code}"))
+            .tags(Tag::builder().key("spec-hash").value("abc").build())
+            .overrides(
+                TaskOverride::builder()
+                    .container_overrides(
+                        ContainerOverride::builder()
+                            .name("app")
+                            .command("./migrate")
+                            .environment(KeyValuePair::builder().name("STEP").value("1").build())
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let arn = run.tasks()[0].task_arn().unwrap().to_string();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let task = loop {
+            let out = ecs
+                .describe_tasks()
+                .cluster("c1")
+                .tasks(&arn)
+                .include(TaskField::Tags)
+                .send()
+                .await
+                .unwrap();
+            let task = out.tasks()[0].clone();
+            if task.last_status() == Some("STOPPED") {
+                break task;
+            }
+            assert!(Instant::now() < deadline, "{task:#?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert_eq!(task.containers()[0].exit_code(), Some(exit_code), "{image}");
+        assert_eq!(
+            task.stopped_reason(),
+            Some("Essential container in task exited")
+        );
+        let overrides = &task.overrides().unwrap().container_overrides()[0];
+        assert_eq!(overrides.command(), ["./migrate"]);
+        assert_eq!(overrides.environment()[0].value(), Some("1"));
+        assert_eq!(task.tags()[0].value(), Some("abc"));
+        let stopped = ecs
+            .list_tasks()
+            .cluster("c1")
+            .started_by("ecs-gitops")
+            .desired_status(aws_sdk_ecs::types::DesiredStatus::Stopped)
+            .send()
+            .await
+            .unwrap();
+        assert!(stopped.task_arns().contains(&arn));
+    }
+    // The same client token with other parameters: ECS names the task that holds it.
+    let err = ecs
+        .run_task()
+        .cluster("c1")
+        .task_definition("migrate")
+        .client_token("token-0")
+        .send()
+        .await
+        .unwrap_err();
+    let service_error = err.into_service_error();
+    assert_eq!(service_error.code(), Some("ConflictException"));
+    let aws_sdk_ecs::operation::run_task::RunTaskError::ConflictException(conflict) = service_error
+    else {
+        panic!("{service_error:?}");
+    };
+    assert_eq!(conflict.resource_ids().len(), 1);
+}
+
+#[tokio::test]
+async fn a_deleted_revision_goes_delete_in_progress_then_vanishes() {
+    use aws_sdk_ecs::types::TaskDefinitionStatus;
+    let sim = simulator(100.0, false).await;
+    let ecs = ecs_client(&sim.endpoint(), "us-east-1", false);
+    let mut arns = Vec::new();
+    for i in 0..2 {
+        arns.push(register(&ecs, "app", &format!("nginx:{i}")).await);
+    }
+    for arn in &arns {
+        ecs.deregister_task_definition()
+            .task_definition(arn)
+            .send()
+            .await
+            .unwrap();
+    }
+    let out = ecs
+        .delete_task_definitions()
+        .set_task_definitions(Some(arns.clone()))
+        .send()
+        .await
+        .unwrap();
+    assert!(out.failures().is_empty(), "{out:?}");
+    assert!(
+        out.task_definitions()
+            .iter()
+            .all(|td| td.status() == Some(&TaskDefinitionStatus::DeleteInProgress))
+    );
+    // Nothing uses them: ECS deletes them for good.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let result = ecs
+            .describe_task_definition()
+            .task_definition(&arns[0])
+            .send()
+            .await;
+        match result {
+            Ok(out) => assert_eq!(
+                out.task_definition().unwrap().status(),
+                Some(&TaskDefinitionStatus::DeleteInProgress)
+            ),
+            Err(e) => {
+                assert_eq!(
+                    (e.code(), e.message()),
+                    (
+                        Some("ClientException"),
+                        Some("Unable to describe task definition.")
+                    )
+                );
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "never deleted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn delete_task_definitions_is_throttled_on_its_own_bucket() {
+    let sim = simulator(1.0, true).await;
+    let ecs = ecs_client(&sim.endpoint(), "us-east-1", false);
+    let mut outcomes = Vec::new();
+    for i in 0..7 {
+        let result = ecs
+            .delete_task_definitions()
+            .task_definitions(format!("app:{i}"))
+            .send()
+            .await;
+        outcomes.push(result.map_err(|e| e.code().map(str::to_string)));
+    }
+    let throttled = outcomes
+        .iter()
+        .filter(|o| matches!(o, Err(Some(c)) if c == "ThrottlingException"))
+        .count();
+    assert_eq!(
+        (outcomes.len() - throttled, throttled),
+        (5, 2),
+        "burst of 5"
+    );
+    // Registering has its own bucket.
+    register(&ecs, "app", "nginx:1").await;
+}
+
+#[tokio::test]
+async fn a_capacity_provider_strategy_change_is_refused_without_force_new_deployment() {
+    use aws_sdk_ecs::types::{CapacityProviderStrategyItem, LaunchType};
+    let sim = simulator(100.0, false).await;
+    let ecs = ecs_client(&sim.endpoint(), "us-east-1", false);
+    ecs.create_cluster()
+        .cluster_name("c1")
+        .send()
+        .await
+        .unwrap();
+    let v1 = register(&ecs, "app", "nginx:1").await;
+    ecs.create_service()
+        .cluster("c1")
+        .service_name("web")
+        .task_definition(&v1)
+        .desired_count(1)
+        .launch_type(LaunchType::Fargate)
+        .send()
+        .await
+        .unwrap();
+    wait_for_rollout(&ecs).await;
+    let spot = CapacityProviderStrategyItem::builder()
+        .capacity_provider("FARGATE_SPOT")
+        .weight(1)
+        .build()
+        .unwrap();
+    let update = || {
+        ecs.update_service()
+            .cluster("c1")
+            .service("web")
+            .capacity_provider_strategy(spot.clone())
+    };
+    let err = update().send().await.unwrap_err();
+    assert_eq!(err.code(), Some("InvalidParameterException"));
+    assert!(
+        err.message()
+            .unwrap()
+            .ends_with("you must force a new deployment."),
+        "{err:?}"
+    );
+    let out = update().force_new_deployment(true).send().await.unwrap();
+    let service = out.service().unwrap();
+    assert_eq!(service.launch_type(), None);
+    assert_eq!(service.deployments().len(), 2, "a new deployment started");
+    let service = wait_for_rollout(&ecs).await;
+    assert_eq!(
+        service.deployments()[0].capacity_provider_strategy()[0].capacity_provider(),
+        "FARGATE_SPOT"
+    );
+}
+
+/// Polls the service's newest service deployment until it is finished; returns it and the
+/// lifecycle stages it went through.
+async fn follow_service_deployment(
+    ecs: &aws_sdk_ecs::Client,
+) -> (aws_sdk_ecs::types::ServiceDeployment, Vec<String>) {
+    use aws_sdk_ecs::types::ServiceDeploymentStatus as S;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut stages: Vec<String> = Vec::new();
+    loop {
+        let listed = ecs
+            .list_service_deployments()
+            .cluster("c1")
+            .service("web")
+            .send()
+            .await
+            .unwrap();
+        let arn = listed.service_deployments()[0]
+            .service_deployment_arn()
+            .unwrap()
+            .to_string();
+        let out = ecs
+            .describe_service_deployments()
+            .service_deployment_arns(arn)
+            .send()
+            .await
+            .unwrap();
+        let sd = out.service_deployments()[0].clone();
+        if let Some(stage) = sd.lifecycle_stage()
+            && stages.last().map(String::as_str) != Some(stage.as_str())
+        {
+            stages.push(stage.as_str().to_string());
+        }
+        let status = sd.status().unwrap();
+        if ![
+            S::Pending,
+            S::InProgress,
+            S::RollbackRequested,
+            S::RollbackInProgress,
+            S::StopRequested,
+        ]
+        .contains(status)
+        {
+            return (sd, stages);
+        }
+        assert!(Instant::now() < deadline, "{sd:#?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn blue_green_is_followed_through_its_stages_and_stopped_through_the_sdk() {
+    use aws_sdk_ecs::types::{
+        AdvancedConfiguration, DeploymentStrategy, LoadBalancer, ServiceDeploymentStatus,
+        StopServiceDeploymentStopType,
+    };
+    let sim = simulator(100.0, false).await;
+    let ecs = ecs_client(&sim.endpoint(), "us-east-1", false);
+    ecs.create_cluster()
+        .cluster_name("c1")
+        .send()
+        .await
+        .unwrap();
+    let (blue_tg, green_tg) = ("arn:tg/blue", "arn:tg/green");
+    let v1 = register(&ecs, "app", "nginx:1").await;
+    ecs.create_service()
+        .cluster("c1")
+        .service_name("web")
+        .task_definition(&v1)
+        .desired_count(2)
+        .deployment_configuration(
+            DeploymentConfiguration::builder()
+                .strategy(DeploymentStrategy::BlueGreen)
+                .bake_time_in_minutes(1)
+                .build(),
+        )
+        .load_balancers(
+            LoadBalancer::builder()
+                .target_group_arn(blue_tg)
+                .container_name("app")
+                .container_port(80)
+                .advanced_configuration(
+                    AdvancedConfiguration::builder()
+                        .alternate_target_group_arn(green_tg)
+                        .production_listener_rule("arn:rule/prod")
+                        .role_arn("arn:aws:iam::000000000000:role/lb")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    follow_service_deployment(&ecs).await;
+    let v2 = register(&ecs, "app", "nginx:2").await;
+    ecs.update_service()
+        .cluster("c1")
+        .service("web")
+        .task_definition(&v2)
+        .send()
+        .await
+        .unwrap();
+    let (done, stages) = follow_service_deployment(&ecs).await;
+    assert_eq!(done.status(), Some(&ServiceDeploymentStatus::Successful));
+    assert_eq!(stages.first().map(String::as_str), Some("PRE_SCALE_UP"));
+    assert!(stages.iter().any(|s| s == "BAKE_TIME"), "{stages:?}");
+    assert_eq!(stages.last().map(String::as_str), Some("CLEAN_UP"));
+    let service = wait_for_rollout(&ecs).await;
+    let lb = &service.load_balancers()[0];
+    assert_eq!(lb.target_group_arn(), Some(green_tg), "swapped");
+    assert_eq!(
+        lb.advanced_configuration()
+            .unwrap()
+            .alternate_target_group_arn(),
+        Some(blue_tg)
+    );
+    // An operator stops the next one: ECS rolls back to the revision that serves.
+    let v3 = register(&ecs, "app", "nginx:3").await;
+    let updated = ecs
+        .update_service()
+        .cluster("c1")
+        .service("web")
+        .task_definition(&v3)
+        .send()
+        .await
+        .unwrap();
+    let arn = updated
+        .service()
+        .unwrap()
+        .current_service_deployment()
+        .unwrap()
+        .to_string();
+    ecs.stop_service_deployment()
+        .service_deployment_arn(&arn)
+        .stop_type(StopServiceDeploymentStopType::Rollback)
+        .send()
+        .await
+        .unwrap();
+    let (done, _) = follow_service_deployment(&ecs).await;
+    assert_eq!(done.service_deployment_arn(), Some(arn.as_str()));
+    assert_eq!(
+        done.status(),
+        Some(&ServiceDeploymentStatus::RollbackSuccessful)
+    );
+    let service = wait_for_rollout(&ecs).await;
+    assert_eq!(service.task_definition(), Some(v2.as_str()));
+    assert_eq!(
+        service.load_balancers()[0].target_group_arn(),
+        Some(green_tg)
+    );
+}

@@ -66,6 +66,39 @@ impl Scenario {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+    /// DescribeServiceDeployments of the service's newest service deployment until it is
+    /// finished; returns it.
+    async fn wait_service_deployment(&mut self, service: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let listed = self
+                .call(
+                    "ListServiceDeployments",
+                    json!({"cluster": "c1", "service": service}),
+                )
+                .await;
+            let arn = listed["serviceDeployments"][0]["serviceDeploymentArn"].clone();
+            let out = self
+                .call(
+                    "DescribeServiceDeployments",
+                    json!({"serviceDeploymentArns": [arn]}),
+                )
+                .await;
+            let sd = out["serviceDeployments"][0].clone();
+            let finished = [
+                "SUCCESSFUL",
+                "STOPPED",
+                "ROLLBACK_SUCCESSFUL",
+                "ROLLBACK_FAILED",
+            ]
+            .contains(&sd["status"].as_str().unwrap_or_default());
+            if finished {
+                return sd;
+            }
+            assert!(Instant::now() < deadline, "{sd:#}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 /// Calls every operation the simulator serves, through a rolling update, a failed one rolled
@@ -266,6 +299,123 @@ async fn scenario(addr: SocketAddr) -> Vec<Answer> {
         json!({"cluster": "c1", "task": task, "reason": "done"}),
     )
     .await;
+    // BLUE_GREEN behind a load balancer: followed through its stages to SUCCESSFUL, then a
+    // LINEAR one stopped with a rollback.
+    let hooks = json!([{"hookTargetArn": "arn:aws:lambda:us-east-1:000000000000:function:hook",
+                        "roleArn": "arn:aws:iam::000000000000:role/hook",
+                        "lifecycleStages": ["POST_SCALE_UP", "POST_TEST_TRAFFIC_SHIFT"]}]);
+    s.call(
+        "CreateService",
+        json!({
+            "cluster": "c1", "serviceName": "bg", "taskDefinition": "web:2", "desiredCount": 1,
+            "launchType": "FARGATE", "networkConfiguration": network,
+            "deploymentConfiguration": {"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 1,
+                                        "lifecycleHooks": hooks,
+                                        "deploymentCircuitBreaker": {"enable": true, "rollback": true}},
+            "loadBalancers": [{
+                "targetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/blue/1",
+                "containerName": "web", "containerPort": 80,
+                "advancedConfiguration": {
+                    "alternateTargetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/green/2",
+                    "productionListenerRule": "arn:aws:elasticloadbalancing:us-east-1:000000000000:listener-rule/app/lb/1/2/3",
+                    "testListenerRule": "arn:aws:elasticloadbalancing:us-east-1:000000000000:listener-rule/app/lb/1/2/4",
+                    "roleArn": "arn:aws:iam::000000000000:role/lb"
+                }
+            }]
+        }),
+    )
+    .await;
+    s.wait_service_deployment("bg").await;
+    s.call(
+        "UpdateService",
+        json!({"cluster": "c1", "service": "bg", "taskDefinition": "web:1"}),
+    )
+    .await;
+    let done = s.wait_service_deployment("bg").await;
+    assert_eq!(done["status"], "SUCCESSFUL", "{done:#}");
+    assert_eq!(done["lifecycleStage"], "CLEAN_UP", "{done:#}");
+    s.call(
+        "UpdateService",
+        json!({"cluster": "c1", "service": "bg", "taskDefinition": "web:2",
+               "deploymentConfiguration": {"strategy": "LINEAR",
+                   "linearConfiguration": {"stepPercent": 50.0, "stepBakeTimeInMinutes": 1}}}),
+    )
+    .await;
+    let in_flight = s
+        .call(
+            "ListServiceDeployments",
+            json!({"cluster": "c1", "service": "bg", "status": ["PENDING", "IN_PROGRESS"]}),
+        )
+        .await;
+    let arn = in_flight["serviceDeployments"][0]["serviceDeploymentArn"].clone();
+    s.call(
+        "StopServiceDeployment",
+        json!({"serviceDeploymentArn": arn, "stopType": "ROLLBACK"}),
+    )
+    .await;
+    s.call(
+        "DescribeServiceDeployments",
+        json!({"serviceDeploymentArns": [arn]}),
+    )
+    .await;
+    let done = s.wait_service_deployment("bg").await;
+    assert_eq!(done["status"], "ROLLBACK_SUCCESSFUL", "{done:#}");
+    s.call(
+        "DescribeServices",
+        json!({"cluster": "c1", "services": ["bg"], "include": ["TAGS"]}),
+    )
+    .await;
+    s.call(
+        "DeleteService",
+        json!({"cluster": "c1", "service": "bg", "force": true}),
+    )
+    .await;
+    // One-off tasks (migrations) run to STOPPED with exit codes; a missing image never starts.
+    s.call("RegisterTaskDefinition", task_definition("nginx:missing-1"))
+        .await;
+    let migration = json!({
+        "cluster": "c1", "taskDefinition": "web:2", "networkConfiguration": network,
+        "capacityProviderStrategy": [{"capacityProvider": "FARGATE_SPOT", "weight": 1}],
+        "startedBy": "migrations", "clientToken": "migration-1", "tags": tag,
+        "overrides": {"containerOverrides": [{"name": "web", "command": ["./migrate"],
+                                              "environment": [{"name": "STEP", "value": "1"}]}]}
+    });
+    let mut arns = Vec::new();
+    for request in [
+        migration.clone(),
+        json!({"cluster": "c1", "taskDefinition": "web:4", "launchType": "FARGATE",
+               "networkConfiguration": network, "startedBy": "migrations"}),
+    ] {
+        let run = s.call("RunTask", request).await;
+        arns.push(run["tasks"][0]["taskArn"].clone());
+    }
+    let mut conflicting = migration.clone();
+    conflicting["startedBy"] = json!("other");
+    s.call("RunTask", conflicting).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = s
+            .call(
+                "DescribeTasks",
+                json!({"cluster": "c1", "tasks": arns, "include": ["TAGS"]}),
+            )
+            .await;
+        let tasks = out["tasks"].as_array().unwrap();
+        if tasks.iter().all(|t| t["lastStatus"] == "STOPPED") {
+            assert_eq!(tasks[0]["containers"][0]["exitCode"], 0, "{out:#}");
+            assert!(tasks[1]["containers"][0]["reason"].is_string(), "{out:#}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{out:#}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    s.call(
+        "ListTasks",
+        json!({"cluster": "c1", "startedBy": "migrations", "desiredStatus": "STOPPED"}),
+    )
+    .await;
+    s.call("ListTagsForResource", json!({"resourceArn": arns[0]}))
+        .await;
     let service_arn = "arn:aws:ecs:us-east-1:000000000000:service/c1/web";
     s.call(
         "TagResource",
@@ -279,6 +429,16 @@ async fn scenario(addr: SocketAddr) -> Vec<Answer> {
     .await;
     s.call("ListTagsForResource", json!({"resourceArn": service_arn}))
         .await;
+    // A capacity provider strategy: refused without forceNewDeployment, deployed with it.
+    let spot = json!([{"capacityProvider": "FARGATE_SPOT", "weight": 1, "base": 0}]);
+    for force in [false, true] {
+        s.call(
+            "UpdateService",
+            json!({"cluster": "c1", "service": "web", "capacityProviderStrategy": spot,
+                   "forceNewDeployment": force}),
+        )
+        .await;
+    }
     s.call(
         "UpdateService",
         json!({"cluster": "c1", "service": "web", "desiredCount": 0}),
@@ -296,9 +456,22 @@ async fn scenario(addr: SocketAddr) -> Vec<Answer> {
     .await;
     s.call(
         "DeleteTaskDefinitions",
-        json!({"taskDefinitions": ["web:1", "web:9"]}),
+        json!({"taskDefinitions": ["web:1", "web:9", "web", "web:2"]}),
     )
     .await;
+    s.call(
+        "DescribeTaskDefinition",
+        json!({"taskDefinition": "web:1", "include": ["TAGS"]}),
+    )
+    .await;
+    s.call(
+        "ListTaskDefinitions",
+        json!({"status": "DELETE_IN_PROGRESS"}),
+    )
+    .await;
+    let eleven: Vec<String> = (1..=11).map(|i| format!("web:{i}")).collect();
+    s.call("DeleteTaskDefinitions", json!({"taskDefinitions": eleven}))
+        .await;
     s.call(
         "CreateService",
         json!({"cluster": "nope", "serviceName": "x", "taskDefinition": "web:2"}),

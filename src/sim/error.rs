@@ -8,6 +8,8 @@ pub struct ApiError {
     pub status: u16,
     pub code: &'static str,
     pub message: String,
+    /// ConflictException's `resourceIds`: what already holds the conflicting client token.
+    pub resource_ids: Vec<String>,
 }
 
 impl ApiError {
@@ -16,6 +18,7 @@ impl ApiError {
             status: 400,
             code,
             message: message.into(),
+            resource_ids: Vec::new(),
         }
     }
 
@@ -58,15 +61,27 @@ impl ApiError {
         ApiError::client(code, message)
     }
 
+    pub fn conflict(message: impl Into<String>, resource_ids: Vec<String>) -> ApiError {
+        ApiError {
+            resource_ids,
+            ..ApiError::client("ConflictException", message)
+        }
+    }
+
     pub fn server(message: impl Into<String>) -> ApiError {
         ApiError {
             status: 500,
             code: "ServerException",
             message: message.into(),
+            resource_ids: Vec::new(),
         }
     }
 
     pub fn body(&self) -> String {
-        json!({"__type": self.code, "message": self.message}).to_string()
+        let mut body = json!({"__type": self.code, "message": self.message});
+        if !self.resource_ids.is_empty() {
+            body["resourceIds"] = json!(self.resource_ids);
+        }
+        body.to_string()
     }
 }

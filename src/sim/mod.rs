@@ -15,6 +15,7 @@ mod error;
 mod ops;
 mod rollout;
 mod server;
+mod shift;
 mod state;
 mod throttle;
 

@@ -83,6 +83,15 @@ pub struct Region {
     pub moving_tasks: BTreeSet<String>,
     /// clientToken of CreateService → (hash of the request, service ARN).
     pub client_tokens: HashMap<String, (u64, String)>,
+    /// clientToken of RunTask → (hash of the request, the ARNs of the tasks it started).
+    pub run_task_tokens: HashMap<String, (u64, Vec<String>)>,
+    /// Task definition ARNs in DELETE_IN_PROGRESS, deleted once nothing uses them, and when
+    /// they are next checked.
+    pub deleting: BTreeSet<String>,
+    pub next_deletion_check: f64,
+    /// Stopped tasks started by RunTask, with when they stopped, oldest first: ECS describes
+    /// them for an hour.
+    pub stopped_one_off: VecDeque<(f64, String)>,
 }
 
 impl Region {
@@ -134,10 +143,13 @@ pub struct Cluster {
 pub struct TaskDefinition {
     pub arn: String,
     pub family: String,
+    /// ACTIVE, INACTIVE or DELETE_IN_PROGRESS.
     pub status: String,
     /// The whole `TaskDefinition` output shape, with the defaults ECS adds.
     pub body: Map<String, Json>,
     pub tags: Vec<Json>,
+    /// Deleted for good: no call finds it; kept so that its revision number is never reused.
+    pub deleted: bool,
 }
 
 impl TaskDefinition {
@@ -155,11 +167,92 @@ impl TaskDefinition {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a deployment replaces the old tasks: `deploymentConfiguration.strategy`.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Strategy {
     Rolling,
-    /// BLUE_GREEN, LINEAR and CANARY: the new tasks all start, bake, then the old stop.
-    Shift,
+    /// BLUE_GREEN: production traffic moves to the new revision at once.
+    BlueGreen,
+    /// LINEAR: in steps of `step_percent`, `step_bake_seconds` apart.
+    Linear {
+        step_percent: f64,
+        step_bake_seconds: f64,
+    },
+    /// CANARY: `percent` first, the rest `bake_seconds` later.
+    Canary {
+        percent: f64,
+        bake_seconds: f64,
+    },
+}
+
+impl Strategy {
+    /// From a deployment configuration, with ECS's documented defaults (LINEAR 10 % every
+    /// 6 minutes, CANARY 5 % for 10 minutes).
+    pub fn of(config: &Json) -> Strategy {
+        let number = |section: &str, key: &str, default: f64| {
+            config[section][key].as_f64().unwrap_or(default)
+        };
+        match config["strategy"].as_str() {
+            Some("BLUE_GREEN") => Strategy::BlueGreen,
+            Some("LINEAR") => Strategy::Linear {
+                step_percent: number("linearConfiguration", "stepPercent", 10.0),
+                step_bake_seconds: number("linearConfiguration", "stepBakeTimeInMinutes", 6.0)
+                    * 60.0,
+            },
+            Some("CANARY") => Strategy::Canary {
+                percent: number("canaryConfiguration", "canaryPercent", 5.0),
+                bake_seconds: number("canaryConfiguration", "canaryBakeTimeInMinutes", 10.0) * 60.0,
+            },
+            _ => Strategy::Rolling,
+        }
+    }
+}
+
+/// The lifecycle stages of a BLUE_GREEN, LINEAR or CANARY deployment, in ECS's order
+/// (`ServiceDeploymentLifecycleStage`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    ReconcileService,
+    PreScaleUp,
+    ScaleUp,
+    PostScaleUp,
+    TestTrafficShift,
+    PostTestTrafficShift,
+    ProductionTrafficShift,
+    PostProductionTrafficShift,
+    BakeTime,
+    CleanUp,
+}
+
+impl Stage {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::ReconcileService => "RECONCILE_SERVICE",
+            Stage::PreScaleUp => "PRE_SCALE_UP",
+            Stage::ScaleUp => "SCALE_UP",
+            Stage::PostScaleUp => "POST_SCALE_UP",
+            Stage::TestTrafficShift => "TEST_TRAFFIC_SHIFT",
+            Stage::PostTestTrafficShift => "POST_TEST_TRAFFIC_SHIFT",
+            Stage::ProductionTrafficShift => "PRODUCTION_TRAFFIC_SHIFT",
+            Stage::PostProductionTrafficShift => "POST_PRODUCTION_TRAFFIC_SHIFT",
+            Stage::BakeTime => "BAKE_TIME",
+            Stage::CleanUp => "CLEAN_UP",
+        }
+    }
+
+    pub fn next(self) -> Stage {
+        match self {
+            Stage::ReconcileService => Stage::PreScaleUp,
+            Stage::PreScaleUp => Stage::ScaleUp,
+            Stage::ScaleUp => Stage::PostScaleUp,
+            Stage::PostScaleUp => Stage::TestTrafficShift,
+            Stage::TestTrafficShift => Stage::PostTestTrafficShift,
+            Stage::PostTestTrafficShift => Stage::ProductionTrafficShift,
+            Stage::ProductionTrafficShift => Stage::PostProductionTrafficShift,
+            Stage::PostProductionTrafficShift => Stage::BakeTime,
+            Stage::BakeTime | Stage::CleanUp => Stage::CleanUp,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -183,7 +276,12 @@ pub struct Deployment {
     pub halted: bool,
     pub strategy: Strategy,
     pub bake_seconds: f64,
-    pub baked_at: Option<f64>,
+    /// BLUE_GREEN, LINEAR and CANARY: the lifecycle stage, and when its time is up.
+    pub stage: Option<Stage>,
+    pub stage_until: f64,
+    /// The share of production and of test traffic this revision gets, in percent.
+    pub production_weight: f64,
+    pub test_weight: f64,
 }
 
 /// A `ServiceDeployment`: one per change of the service; a rollback belongs to the change
@@ -192,10 +290,19 @@ pub struct Deployment {
 pub struct ServiceDeploymentRecord {
     pub arn: String,
     pub created_at: f64,
-    pub started_at: f64,
+    /// Set when it leaves PENDING.
+    pub started_at: Option<f64>,
     pub finished_at: Option<f64>,
+    /// Set when it was stopped: by a request, or by a failure without rollback.
+    pub stopped_at: Option<f64>,
     pub updated_at: f64,
+    /// PENDING, IN_PROGRESS, SUCCESSFUL, STOPPED, STOP_REQUESTED, ROLLBACK_REQUESTED,
+    /// ROLLBACK_IN_PROGRESS, ROLLBACK_SUCCESSFUL or ROLLBACK_FAILED.
     pub status: &'static str,
+    /// BLUE_GREEN, LINEAR and CANARY: the stage its target revision reached.
+    pub lifecycle_stage: Option<Stage>,
+    /// StopServiceDeployment's stopType, until the scheduler acts on it.
+    pub stop_request: Option<&'static str>,
     pub status_reason: Option<String>,
     pub target_revision: String,
     pub source_revisions: Vec<String>,
@@ -327,8 +434,8 @@ impl Service {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImageBehaviour {
     Healthy,
-    /// Tag `fail*`: starts, then fails its health check.
-    FailsHealthCheck,
+    /// Tag `fail*`: starts, then fails its health check or exits 1.
+    Fails,
     /// Tag `missing*`: the image cannot be pulled.
     Missing,
 }
@@ -338,13 +445,73 @@ impl ImageBehaviour {
         let name = image.rsplit('/').next().unwrap_or(image);
         let tag = name.split_once(':').map_or("", |(_, tag)| tag);
         if tag.starts_with("fail") {
-            ImageBehaviour::FailsHealthCheck
+            ImageBehaviour::Fails
         } else if tag.starts_with("missing") {
             ImageBehaviour::Missing
         } else {
             ImageBehaviour::Healthy
         }
     }
+}
+
+/// Where a task runs: its launch type, and the capacity provider ECS chose from a strategy.
+#[derive(Debug, Clone, Default)]
+pub struct Placement {
+    pub launch_type: Option<String>,
+    pub capacity_provider: Option<String>,
+    pub platform_version: Option<String>,
+}
+
+impl Placement {
+    /// From a launch type or a capacity provider strategy: the provider with a base, else the
+    /// heaviest (the first of equals). Neither means EC2.
+    pub fn of(
+        launch_type: Option<&str>,
+        strategy: Option<&Json>,
+        platform_version: Option<&str>,
+    ) -> Placement {
+        let provider = strategy
+            .and_then(Json::as_array)
+            .and_then(|items| {
+                items.iter().rev().max_by_key(|item| {
+                    (
+                        item["base"].as_i64().unwrap_or(0) > 0,
+                        item["weight"].as_i64().unwrap_or(0),
+                    )
+                })
+            })
+            .and_then(|item| item["capacityProvider"].as_str())
+            .map(str::to_string);
+        let launch_type = match (launch_type, provider.as_deref()) {
+            (Some(launch_type), _) => launch_type.to_string(),
+            (None, Some("FARGATE" | "FARGATE_SPOT")) => "FARGATE".to_string(),
+            (None, _) => "EC2".to_string(),
+        };
+        let platform_version = (launch_type == "FARGATE").then(|| {
+            match platform_version {
+                None | Some("LATEST") => "1.4.0",
+                Some(version) => version,
+            }
+            .to_string()
+        });
+        Placement {
+            launch_type: Some(launch_type),
+            capacity_provider: provider,
+            platform_version,
+        }
+    }
+}
+
+/// One container of a task.
+#[derive(Debug, Clone)]
+pub struct Container {
+    pub name: String,
+    pub image: String,
+    pub behaviour: ImageBehaviour,
+    /// Set once the container exited.
+    pub exit_code: Option<i32>,
+    /// Why the container stopped, when ECS says (a pull error).
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -356,9 +523,9 @@ pub struct Task {
     pub family: String,
     /// `service:NAME` or `family:FAMILY`.
     pub group: String,
-    /// The deployment id for service tasks.
+    /// The deployment id for service tasks; RunTask's `startedBy` for the others.
     pub started_by: String,
-    /// The service ARN for service tasks.
+    /// The service ARN for service tasks; none for tasks started by RunTask.
     pub service: Option<String>,
     pub last_status: &'static str,
     pub desired_status: &'static str,
@@ -371,14 +538,19 @@ pub struct Task {
     pub stop_code: Option<&'static str>,
     /// When the current phase ends.
     pub next_at: f64,
+    /// How the task as a whole behaves: its worst essential container.
     pub behaviour: ImageBehaviour,
     /// The failing container's image and whether it has a health check, for messages.
     pub failing_image: String,
     pub has_health_check: bool,
     pub launch_type: Option<String>,
+    pub capacity_provider: Option<String>,
+    pub platform_version: Option<String>,
     pub cpu: Option<String>,
     pub memory: Option<String>,
-    pub containers: Vec<(String, String)>,
+    pub containers: Vec<Container>,
+    /// The `TaskOverride` it was started with, one `containerOverrides` entry per container.
+    pub overrides: Json,
     pub tags: Vec<Json>,
 }
 
@@ -394,19 +566,27 @@ impl Task {
             && self.health_status != "UNKNOWN_STARTING"
     }
 
-    pub fn render(&self) -> Json {
+    /// The `Task` shape; tags only when asked for (`include: [TAGS]`).
+    pub fn render(&self, with_tags: bool) -> Json {
         let containers: Vec<Json> = self
             .containers
             .iter()
-            .map(|(name, image)| {
-                json!({
-                    "containerArn": format!("{}/{}", self.arn.replace(":task/", ":container/"), name),
+            .map(|c| {
+                let mut out = json!({
+                    "containerArn": format!("{}/{}", self.arn.replace(":task/", ":container/"), c.name),
                     "taskArn": self.arn,
-                    "name": name,
-                    "image": image,
+                    "name": c.name,
+                    "image": c.image,
                     "lastStatus": self.last_status,
                     "healthStatus": self.public_health(),
-                })
+                });
+                if let Some(code) = c.exit_code {
+                    out["exitCode"] = json!(code);
+                }
+                if let Some(reason) = &c.reason {
+                    out["reason"] = json!(reason);
+                }
+                out
             })
             .collect();
         let mut out = json!({
@@ -414,25 +594,39 @@ impl Task {
             "clusterArn": self.cluster_arn,
             "taskDefinitionArn": self.task_definition_arn,
             "group": self.group,
-            "startedBy": self.started_by,
             "lastStatus": self.last_status,
             "desiredStatus": self.desired_status,
             "healthStatus": self.public_health(),
             "createdAt": self.created_at,
             "containers": containers,
-            "tags": self.tags,
+            "overrides": self.overrides,
             "version": 1,
         });
         let fields = out.as_object_mut().expect("an object");
         let optional = [
+            (
+                "startedBy",
+                Some(self.started_by.clone())
+                    .filter(|s| !s.is_empty())
+                    .map(Json::from),
+            ),
             ("startedAt", self.started_at.map(Json::from)),
             ("stoppingAt", self.stopping_at.map(Json::from)),
             ("stoppedAt", self.stopped_at.map(Json::from)),
             ("stoppedReason", self.stopped_reason.clone().map(Json::from)),
             ("stopCode", self.stop_code.map(Json::from)),
             ("launchType", self.launch_type.clone().map(Json::from)),
+            (
+                "capacityProviderName",
+                self.capacity_provider.clone().map(Json::from),
+            ),
+            (
+                "platformVersion",
+                self.platform_version.clone().map(Json::from),
+            ),
             ("cpu", self.cpu.clone().map(Json::from)),
             ("memory", self.memory.clone().map(Json::from)),
+            ("tags", with_tags.then(|| Json::Array(self.tags.clone()))),
         ];
         for (key, value) in optional {
             if let Some(value) = value {

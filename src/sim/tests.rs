@@ -485,3 +485,1002 @@ fn an_ec2_compatible_task_definition_needs_each_containers_memory() {
         json!({"family": "mesh", "containerDefinitions": [{"name": "app", "image": "app:1", "memory": 64}]}),
     );
 }
+
+impl Sim {
+    fn register_job(&mut self, images: &[&str]) -> String {
+        let containers: Vec<Json> = images
+            .iter()
+            .enumerate()
+            .map(|(i, image)| json!({"name": format!("c{i}"), "image": image, "memory": 128}))
+            .collect();
+        let out = self.call(
+            "RegisterTaskDefinition",
+            json!({"family": "job", "containerDefinitions": containers,
+                   "tags": [{"key": "app", "value": "job"}]}),
+        );
+        out["taskDefinition"]["taskDefinitionArn"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    fn describe_task(&mut self, arn: &str, include_tags: bool) -> Json {
+        let include = if include_tags {
+            json!(["TAGS"])
+        } else {
+            json!([])
+        };
+        let out = self.call(
+            "DescribeTasks",
+            json!({"cluster": "c1", "tasks": [arn], "include": include}),
+        );
+        out["tasks"][0].clone()
+    }
+
+    /// Steps until the task is STOPPED; returns the lastStatus values it went through.
+    fn run_to_stopped(&mut self, arn: &str) -> Vec<String> {
+        let mut seen: Vec<String> = Vec::new();
+        for _ in 0..200 {
+            let status = self.describe_task(arn, false)["lastStatus"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            if seen.last() != Some(&status) {
+                seen.push(status.clone());
+            }
+            if status == "STOPPED" {
+                return seen;
+            }
+            self.step();
+        }
+        panic!("never stopped: {seen:?}");
+    }
+}
+
+#[test]
+fn a_task_started_by_run_task_runs_to_stopped_with_exit_codes_by_image_tag() {
+    let mut sim = Sim::new();
+    for (image, statuses, exit_code, reason, code) in [
+        (
+            "migrate:1",
+            &["PROVISIONING", "PENDING", "RUNNING", "STOPPING", "STOPPED"][..],
+            Some(0),
+            "Essential container in task exited",
+            "EssentialContainerExited",
+        ),
+        (
+            "migrate:fail-2",
+            &["PROVISIONING", "PENDING", "RUNNING", "STOPPING", "STOPPED"][..],
+            Some(1),
+            "Essential container in task exited",
+            "EssentialContainerExited",
+        ),
+        (
+            "migrate:missing-3",
+            &["PROVISIONING", "PENDING", "STOPPED"][..],
+            None,
+            "CannotPullContainerError: ",
+            "TaskFailedToStart",
+        ),
+    ] {
+        let td = sim.register_job(&[image]);
+        let out = sim.call(
+            "RunTask",
+            json!({"cluster": "c1", "taskDefinition": td, "startedBy": "ecs-gitops/pre-deploy",
+                   "tags": [{"key": "spec-hash", "value": "abc"}]}),
+        );
+        assert_eq!(out["failures"], json!([]));
+        let arn = out["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+        assert_eq!(sim.run_to_stopped(&arn), statuses, "{image}");
+        let task = sim.describe_task(&arn, false);
+        assert_eq!(task["desiredStatus"], "STOPPED");
+        assert!(
+            task["stoppedReason"].as_str().unwrap().starts_with(reason),
+            "{image}: {task:#}"
+        );
+        assert_eq!(task["stopCode"], code, "{image}");
+        let container = &task["containers"][0];
+        assert_eq!(container["exitCode"].as_i64(), exit_code, "{image}");
+        assert_eq!(container["lastStatus"], "STOPPED");
+        match exit_code {
+            Some(_) => assert!(container.get("reason").is_none(), "{container:#}"),
+            None => assert!(
+                container["reason"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("CannotPullContainerError: "),
+                "{container:#}"
+            ),
+        }
+        assert!(task.get("tags").is_none(), "tags only with include: [TAGS]");
+        let tagged = sim.describe_task(&arn, true);
+        assert_eq!(
+            tagged["tags"],
+            json!([{"key": "spec-hash", "value": "abc"}])
+        );
+        let listed = sim.call("ListTagsForResource", json!({"resourceArn": arn}));
+        assert_eq!(listed["tags"], tagged["tags"]);
+    }
+}
+
+#[test]
+fn each_container_of_a_run_task_exits_by_its_own_image() {
+    let mut sim = Sim::new();
+    let td = sim.register_job(&["app:1", "app:fail-1"]);
+    let out = sim.call("RunTask", json!({"cluster": "c1", "taskDefinition": td}));
+    let arn = out["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    sim.run_to_stopped(&arn);
+    let task = sim.describe_task(&arn, false);
+    let codes: Vec<(&str, i64)> = task["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap(), c["exitCode"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(codes, [("c0", 0), ("c1", 1)]);
+    assert_eq!(task["stoppedReason"], "Essential container in task exited");
+    assert!(task.get("startedBy").is_none(), "absent when not given");
+}
+
+#[test]
+fn run_task_records_container_overrides_and_lists_by_started_by_family_and_status() {
+    let mut sim = Sim::new();
+    let job = sim.register_job(&["migrate:1", "sidecar:1"]);
+    let overrides = json!({"containerOverrides": [{
+        "name": "c0", "command": ["./migrate", "up"],
+        "environment": [{"name": "TARGET", "value": "v2"}]
+    }]});
+    let out = sim.call(
+        "RunTask",
+        json!({"cluster": "c1", "taskDefinition": "job", "startedBy": "deploy-1",
+               "overrides": overrides}),
+    );
+    let migration = out["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    assert_eq!(out["tasks"][0]["taskDefinitionArn"], json!(job));
+    assert_eq!(out["tasks"][0]["group"], "family:job");
+    let task = sim.describe_task(&migration, false);
+    assert_eq!(
+        task["overrides"],
+        json!({"containerOverrides": [
+            {"name": "c0", "command": ["./migrate", "up"], "environment": [{"name": "TARGET", "value": "v2"}]},
+            {"name": "c1"}
+        ], "inferenceAcceleratorOverrides": []})
+    );
+    let web = sim.register("nginx:1", false);
+    sim.create_service(&web, 1, json!({}));
+    let other = sim.call(
+        "RunTask",
+        json!({"cluster": "c1", "taskDefinition": "job", "startedBy": "deploy-2"}),
+    );
+    let other = other["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    sim.step();
+    let list = |sim: &mut Sim, filter: Json| {
+        let mut request = json!({"cluster": "c1"});
+        for (k, v) in filter.as_object().unwrap() {
+            request[k] = v.clone();
+        }
+        let out = sim.call("ListTasks", request);
+        let mut arns: Vec<String> = out["taskArns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect();
+        arns.sort();
+        arns
+    };
+    assert_eq!(
+        list(&mut sim, json!({"startedBy": "deploy-1"})),
+        std::slice::from_ref(&migration)
+    );
+    let mut both = vec![migration.clone(), other.clone()];
+    both.sort();
+    assert_eq!(list(&mut sim, json!({"family": "job"})), both);
+    assert_eq!(list(&mut sim, json!({})).len(), 3, "the service's task too");
+    assert_eq!(
+        list(&mut sim, json!({"desiredStatus": "PENDING"})),
+        Vec::<String>::new()
+    );
+    sim.run_to_stopped(&migration);
+    assert_eq!(
+        list(&mut sim, json!({"startedBy": "deploy-1"})),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        list(
+            &mut sim,
+            json!({"startedBy": "deploy-1", "desiredStatus": "STOPPED"})
+        ),
+        std::slice::from_ref(&migration)
+    );
+    // ECS describes a stopped task for an hour, then forgets it.
+    for _ in 0..(3700.0 / STEP) as usize {
+        sim.step();
+    }
+    assert_eq!(
+        list(
+            &mut sim,
+            json!({"desiredStatus": "STOPPED", "family": "job"})
+        ),
+        Vec::<String>::new()
+    );
+    let gone = sim.call(
+        "DescribeTasks",
+        json!({"cluster": "c1", "tasks": [migration.clone()]}),
+    );
+    assert_eq!(gone["failures"][0]["reason"], "MISSING");
+}
+
+#[test]
+fn run_task_is_idempotent_by_client_token() {
+    let mut sim = Sim::new();
+    sim.register_job(&["migrate:1"]);
+    let request = json!({"cluster": "c1", "taskDefinition": "job", "startedBy": "x",
+                         "clientToken": "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"});
+    let first = sim.call("RunTask", request.clone());
+    sim.step();
+    let again = sim.call("RunTask", request.clone());
+    assert_eq!(again["tasks"][0]["taskArn"], first["tasks"][0]["taskArn"]);
+    assert_eq!(again["tasks"].as_array().unwrap().len(), 1);
+    let all = sim.call("ListTasks", json!({"cluster": "c1"}));
+    assert_eq!(
+        all["taskArns"].as_array().unwrap().len(),
+        1,
+        "no second task"
+    );
+    let mut different = request.clone();
+    different["startedBy"] = json!("y");
+    let conflict = sim.try_call("RunTask", different).unwrap_err();
+    assert_eq!(conflict.code, "ConflictException");
+    assert_eq!(
+        conflict.resource_ids,
+        [first["tasks"][0]["taskArn"].as_str().unwrap()]
+    );
+    let mut too_long = request.clone();
+    too_long["clientToken"] = json!("x".repeat(65));
+    let refused = sim.try_call("RunTask", too_long).unwrap_err();
+    assert_eq!(refused.code, "InvalidParameterException");
+}
+
+#[test]
+fn run_task_checks_its_request_as_ecs_does() {
+    let mut sim = Sim::new();
+    let job = sim.register_job(&["migrate:1"]);
+    let refused = |sim: &mut Sim, request: Json| {
+        let e = sim.try_call("RunTask", request).unwrap_err();
+        (e.code, e.message)
+    };
+    assert_eq!(
+        refused(
+            &mut sim,
+            json!({"cluster": "c1", "taskDefinition": "job",
+                   "overrides": {"containerOverrides": [{"name": "nope", "command": ["x"]}]}})
+        ),
+        (
+            "InvalidParameterException",
+            "Override for container named nope is not a container in the TaskDefinition."
+                .to_string()
+        )
+    );
+    assert_eq!(
+        refused(
+            &mut sim,
+            json!({"cluster": "c1", "taskDefinition": "job", "launchType": "FARGATE",
+                   "capacityProviderStrategy": [{"capacityProvider": "FARGATE", "weight": 1}]})
+        )
+        .0,
+        "InvalidParameterException"
+    );
+    assert_eq!(
+        refused(
+            &mut sim,
+            json!({"cluster": "nope", "taskDefinition": "job"})
+        )
+        .0,
+        "ClusterNotFoundException"
+    );
+    sim.call("DeregisterTaskDefinition", json!({"taskDefinition": job}));
+    assert_eq!(
+        refused(&mut sim, json!({"cluster": "c1", "taskDefinition": job})),
+        (
+            "InvalidParameterException",
+            "TaskDefinition is inactive".to_string()
+        )
+    );
+    sim.call(
+        "RegisterTaskDefinition",
+        json!({"family": "vpc", "networkMode": "awsvpc", "requiresCompatibilities": ["FARGATE"],
+               "cpu": "256", "memory": "512",
+               "containerDefinitions": [{"name": "app", "image": "app:1"}]}),
+    );
+    assert_eq!(
+        refused(&mut sim, json!({"cluster": "c1", "taskDefinition": "vpc"})).1,
+        "Network Configuration must be provided when networkMode 'awsvpc' is specified."
+    );
+    // A capacity provider strategy places the task on its provider; FARGATE_SPOT is Fargate.
+    let network = json!({"awsvpcConfiguration": {"subnets": ["subnet-1"]}});
+    let out = sim.call(
+        "RunTask",
+        json!({"cluster": "c1", "taskDefinition": "vpc", "networkConfiguration": network,
+               "capacityProviderStrategy": [{"capacityProvider": "FARGATE", "weight": 1},
+                                            {"capacityProvider": "FARGATE_SPOT", "weight": 3}]}),
+    );
+    let task = &out["tasks"][0];
+    assert_eq!(
+        (
+            task["launchType"].as_str(),
+            task["capacityProviderName"].as_str(),
+            task["platformVersion"].as_str()
+        ),
+        (Some("FARGATE"), Some("FARGATE_SPOT"), Some("1.4.0"))
+    );
+}
+
+impl Sim {
+    fn steps(&mut self, seconds: f64) {
+        for _ in 0..(seconds / STEP).ceil() as usize {
+            self.step();
+        }
+    }
+
+    fn td_status(&mut self, reference: &str) -> Result<String, String> {
+        self.try_call(
+            "DescribeTaskDefinition",
+            json!({"taskDefinition": reference}),
+        )
+        .map(|out| {
+            out["taskDefinition"]["status"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .map_err(|e| format!("{}: {}", e.code, e.message))
+    }
+}
+
+#[test]
+fn a_revision_is_deregistered_then_deleted_and_vanishes_once_unused() {
+    let mut sim = Sim::new();
+    for i in 1..=12 {
+        sim.register(&format!("nginx:{i}"), false);
+    }
+    let eleven: Vec<String> = (1..=11).map(|i| format!("app:{i}")).collect();
+    let refused = sim
+        .try_call("DeleteTaskDefinitions", json!({"taskDefinitions": eleven}))
+        .unwrap_err();
+    assert_eq!(
+        (refused.code, refused.message.as_str()),
+        (
+            "InvalidParameterException",
+            "Size of TaskDefinition references list cannot exceed 10"
+        )
+    );
+    let out = sim.call(
+        "DeleteTaskDefinitions",
+        json!({"taskDefinitions": ["app:1", "app", "app:99"]}),
+    );
+    assert_eq!(out["taskDefinitions"], json!([]));
+    let arn = |r: &str| format!("arn:aws:ecs:us-east-1:000000000000:task-definition/{r}");
+    assert_eq!(
+        out["failures"],
+        json!([
+            {"arn": arn("app:1"), "reason": "The specified task definition is still in ACTIVE status. Please deregister the target and try again."},
+            {"arn": arn("app"), "reason": "The specified task definition identifier is invalid. Specify a valid name or ARN and try again."},
+            {"arn": arn("app:99"), "reason": "The specified task definition does not exist. Specify a valid account, family, revision and try again."},
+        ])
+    );
+    for i in 1..=3 {
+        let out = sim.call(
+            "DeregisterTaskDefinition",
+            json!({"taskDefinition": format!("app:{i}")}),
+        );
+        assert_eq!(out["taskDefinition"]["status"], "INACTIVE");
+        assert!(out["taskDefinition"]["deregisteredAt"].is_number());
+    }
+    let out = sim.call(
+        "DeleteTaskDefinitions",
+        json!({"taskDefinitions": ["app:1", "app:2", arn("app:3")]}),
+    );
+    assert_eq!(out["failures"], json!([]));
+    let deleted = out["taskDefinitions"].as_array().unwrap();
+    assert_eq!(deleted.len(), 3);
+    assert!(
+        deleted
+            .iter()
+            .all(|td| td["status"] == "DELETE_IN_PROGRESS" && td["deleteRequestedAt"].is_number())
+    );
+    // DELETE_IN_PROGRESS: still described and listed, but nothing new may use it.
+    assert_eq!(sim.td_status("app:1").unwrap(), "DELETE_IN_PROGRESS");
+    let listed = sim.call(
+        "ListTaskDefinitions",
+        json!({"status": "DELETE_IN_PROGRESS"}),
+    );
+    assert_eq!(listed["taskDefinitionArns"].as_array().unwrap().len(), 3);
+    let run = sim
+        .try_call(
+            "RunTask",
+            json!({"cluster": "c1", "taskDefinition": "app:1"}),
+        )
+        .unwrap_err();
+    assert_eq!(run.message, "TaskDefinition is inactive");
+    let create = sim
+        .try_call(
+            "CreateService",
+            json!({"cluster": "c1", "serviceName": "x", "taskDefinition": "app:2"}),
+        )
+        .unwrap_err();
+    assert_eq!(
+        (create.code, create.message.as_str()),
+        ("ClientException", "TaskDefinition is inactive")
+    );
+    sim.steps(40.0);
+    for reference in ["app:1", "app:2", "app:3"] {
+        assert_eq!(
+            sim.td_status(reference).unwrap_err(),
+            "ClientException: Unable to describe task definition."
+        );
+    }
+    let listed = sim.call(
+        "ListTaskDefinitions",
+        json!({"status": "DELETE_IN_PROGRESS"}),
+    );
+    assert_eq!(listed["taskDefinitionArns"], json!([]));
+    let tags = sim
+        .try_call("ListTagsForResource", json!({"resourceArn": arn("app:1")}))
+        .unwrap_err();
+    assert_eq!(tags.code, "ResourceNotFoundException");
+    // Deleting again: it no longer exists. Revision numbers are never reused.
+    let again = sim.call(
+        "DeleteTaskDefinitions",
+        json!({"taskDefinitions": ["app:1"]}),
+    );
+    assert_eq!(
+        again["failures"][0]["reason"],
+        "The specified task definition does not exist. Specify a valid account, family, revision and try again."
+    );
+    assert!(sim.register("nginx:13", false).ends_with("app:13"));
+}
+
+#[test]
+fn a_revision_in_use_stays_delete_in_progress_until_nothing_uses_it() {
+    let mut sim = Sim::new();
+    let v1 = sim.register("nginx:1", false);
+    let v2 = sim.register("nginx:2", false);
+    sim.create_service(&v1, 1, json!({}));
+    sim.settle(|_| {});
+    // ECS lets a revision a service runs be deregistered and deleted; the service goes on,
+    // and even scales with it.
+    sim.call("DeregisterTaskDefinition", json!({"taskDefinition": v1}));
+    sim.call("DeleteTaskDefinitions", json!({"taskDefinitions": [v1]}));
+    sim.call(
+        "UpdateService",
+        json!({"cluster": "c1", "service": "web", "desiredCount": 2, "taskDefinition": v1}),
+    );
+    sim.steps(60.0);
+    assert_eq!(sim.service()["runningCount"], 2);
+    assert_eq!(sim.td_status(&v1).unwrap(), "DELETE_IN_PROGRESS");
+    // A task started by RunTask holds its revision until it stops.
+    let job = sim.register_job(&["migrate:1"]);
+    let run = sim.call("RunTask", json!({"cluster": "c1", "taskDefinition": job}));
+    let task = run["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    sim.call("DeregisterTaskDefinition", json!({"taskDefinition": job}));
+    sim.call("DeleteTaskDefinitions", json!({"taskDefinitions": [job]}));
+    sim.call(
+        "UpdateService",
+        json!({"cluster": "c1", "service": "web", "taskDefinition": v2}),
+    );
+    sim.settle(|_| {});
+    sim.steps(2.0);
+    assert_eq!(
+        sim.td_status(&job).unwrap(),
+        "DELETE_IN_PROGRESS",
+        "task still running"
+    );
+    sim.run_to_stopped(&task);
+    sim.steps(40.0);
+    assert!(sim.td_status(&v1).is_err(), "the service moved on: deleted");
+    assert!(sim.td_status(&job).is_err(), "the task stopped: deleted");
+    // A family whose revisions are all deleted is not listed; one with INACTIVE ones is.
+    let families = sim.call("ListTaskDefinitionFamilies", json!({}));
+    assert_eq!(families["families"], json!(["app"]));
+    let inactive = sim.call("ListTaskDefinitionFamilies", json!({"status": "INACTIVE"}));
+    assert_eq!(inactive["families"], json!([]));
+}
+
+#[test]
+fn a_capacity_provider_strategy_change_needs_a_forced_new_deployment() {
+    let mut sim = Sim::new();
+    let v1 = sim.register("nginx:1", false);
+    sim.call(
+        "CreateService",
+        json!({"cluster": "c1", "serviceName": "web", "taskDefinition": v1,
+               "desiredCount": 1, "launchType": "FARGATE"}),
+    );
+    let before = sim.settle(|_| {});
+    let spot = json!([{"capacityProvider": "FARGATE_SPOT", "weight": 1}]);
+    let update = |strategy: &Json, force: bool| {
+        json!({"cluster": "c1", "service": "web", "capacityProviderStrategy": strategy,
+               "forceNewDeployment": force})
+    };
+    let refused = sim
+        .try_call("UpdateService", update(&spot, false))
+        .unwrap_err();
+    assert_eq!(
+        (refused.code, refused.message.as_str()),
+        (
+            "InvalidParameterException",
+            "When switching from launch type to capacity provider strategy on an existing service, or making a change to a capacity provider strategy on a service that is already using one, you must force a new deployment."
+        )
+    );
+    let unchanged = sim.service();
+    assert_eq!(unchanged["launchType"], "FARGATE");
+    assert_eq!(
+        unchanged["deployments"], before["deployments"],
+        "nothing applied"
+    );
+    // With forceNewDeployment, a new deployment places its tasks with the strategy.
+    let out = sim.call("UpdateService", update(&spot, true));
+    assert_eq!(out["service"]["capacityProviderStrategy"], spot);
+    assert!(
+        out["service"].get("launchType").is_none(),
+        "{:#}",
+        out["service"]
+    );
+    let service = sim.settle(|_| {});
+    let primary = &service["deployments"][0];
+    assert_ne!(primary["id"], before["deployments"][0]["id"]);
+    assert_eq!(primary["capacityProviderStrategy"], spot);
+    let arns = sim.call("ListTasks", json!({"cluster": "c1", "serviceName": "web"}));
+    let tasks = sim.call(
+        "DescribeTasks",
+        json!({"cluster": "c1", "tasks": arns["taskArns"]}),
+    );
+    assert_eq!(
+        (
+            tasks["tasks"][0]["capacityProviderName"].as_str(),
+            tasks["tasks"][0]["launchType"].as_str()
+        ),
+        (Some("FARGATE_SPOT"), Some("FARGATE"))
+    );
+    // The same strategy again is no change: no error, no deployment.
+    sim.call("UpdateService", update(&spot, false));
+    assert_eq!(sim.service()["deployments"][0]["id"], primary["id"]);
+    // Another strategy, or an empty one (back to the launch type), needs the force too.
+    let mixed = json!([{"capacityProvider": "FARGATE", "weight": 1, "base": 1},
+                       {"capacityProvider": "FARGATE_SPOT", "weight": 4}]);
+    assert!(
+        sim.try_call("UpdateService", update(&mixed, false))
+            .is_err()
+    );
+    assert!(
+        sim.try_call("UpdateService", update(&json!([]), false))
+            .is_err()
+    );
+    let out = sim.call("UpdateService", update(&json!([]), true));
+    assert_eq!(out["service"]["launchType"], "FARGATE");
+    assert!(out["service"].get("capacityProviderStrategy").is_none());
+}
+
+const TG_BLUE: &str = "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/blue/1";
+const TG_GREEN: &str = "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/green/2";
+
+impl Sim {
+    /// The newest service deployment, as DescribeServiceDeployments shows it.
+    fn newest_service_deployment(&mut self) -> Json {
+        let listed = self.call(
+            "ListServiceDeployments",
+            json!({"cluster": "c1", "service": "web"}),
+        );
+        let arn = listed["serviceDeployments"][0]["serviceDeploymentArn"].clone();
+        let out = self.call(
+            "DescribeServiceDeployments",
+            json!({"serviceDeploymentArns": [arn]}),
+        );
+        out["serviceDeployments"][0].clone()
+    }
+
+    /// A service behind a load balancer with a production and an alternate target group.
+    fn create_shifted_service(&mut self, task_definition: &str, deployment: Json) {
+        self.call(
+            "CreateService",
+            json!({
+                "cluster": "c1", "serviceName": "web", "taskDefinition": task_definition,
+                "desiredCount": 3, "deploymentConfiguration": deployment,
+                "loadBalancers": [{
+                    "targetGroupArn": TG_BLUE, "containerName": "app", "containerPort": 80,
+                    "advancedConfiguration": {
+                        "alternateTargetGroupArn": TG_GREEN,
+                        "productionListenerRule": "arn:aws:elasticloadbalancing:us-east-1:000000000000:listener-rule/app/lb/1/2/3",
+                        "roleArn": "arn:aws:iam::000000000000:role/ecs-lb"
+                    }
+                }],
+            }),
+        );
+    }
+
+    /// Steps until the newest service deployment is finished, calling `each` with it on
+    /// every step.
+    fn follow(&mut self, mut each: impl FnMut(&mut Sim, &Json)) -> Json {
+        for _ in 0..4000 {
+            let sd = self.newest_service_deployment();
+            each(self, &sd);
+            let status = sd["status"].as_str().unwrap();
+            if ![
+                "PENDING",
+                "IN_PROGRESS",
+                "ROLLBACK_REQUESTED",
+                "ROLLBACK_IN_PROGRESS",
+                "STOP_REQUESTED",
+            ]
+            .contains(&status)
+            {
+                return sd;
+            }
+            self.step();
+        }
+        panic!("never finished: {:#}", self.newest_service_deployment());
+    }
+
+    fn target_groups(&mut self) -> (String, String) {
+        let lb = &self.service()["loadBalancers"][0];
+        (
+            lb["targetGroupArn"].as_str().unwrap().to_string(),
+            lb["advancedConfiguration"]["alternateTargetGroupArn"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        )
+    }
+}
+
+fn push_new(seen: &mut Vec<String>, value: &Json) {
+    if let Some(value) = value.as_str()
+        && seen.last().map(String::as_str) != Some(value)
+    {
+        seen.push(value.to_string());
+    }
+}
+
+#[test]
+fn blue_green_goes_through_ecs_lifecycle_stages_bakes_and_swaps_the_target_groups() {
+    let mut sim = Sim::new();
+    let v1 = sim.register("nginx:1", true);
+    let hooks = json!([{"hookTargetArn": "arn:aws:lambda:us-east-1:000000000000:function:check",
+                        "roleArn": "arn:aws:iam::000000000000:role/hook",
+                        "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT"]}]);
+    let config = json!({"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 2, "lifecycleHooks": hooks,
+                        "deploymentCircuitBreaker": {"enable": true, "rollback": true}});
+    sim.create_shifted_service(&v1, config.clone());
+    let first = sim.follow(|_, _| {});
+    assert_eq!(first["status"], "SUCCESSFUL");
+    assert_eq!(
+        sim.target_groups(),
+        (TG_BLUE.to_string(), TG_GREEN.to_string()),
+        "a new service has nothing to swap with"
+    );
+    let v2 = sim.register("nginx:2", true);
+    sim.call(
+        "UpdateService",
+        json!({"cluster": "c1", "service": "web", "taskDefinition": v2}),
+    );
+    assert_eq!(sim.newest_service_deployment()["status"], "PENDING");
+    let (mut stages, mut statuses) = (Vec::new(), Vec::new());
+    let mut bake_started = None;
+    let mut bake_ended = None;
+    let mut fewest_blue_before_clean_up = usize::MAX;
+    let done = sim.follow(|sim, sd| {
+        push_new(&mut stages, &sd["lifecycleStage"]);
+        push_new(&mut statuses, &sd["status"]);
+        let stage = sd["lifecycleStage"].as_str().unwrap_or_default();
+        if stage == "BAKE_TIME" {
+            bake_started.get_or_insert(sim.now);
+            let target = &sd["targetServiceRevision"];
+            assert_eq!(target["requestedProductionTrafficWeight"], 100.0);
+            assert_eq!(
+                sd["sourceServiceRevisions"][0]["requestedProductionTrafficWeight"],
+                0.0
+            );
+            assert_eq!(target["runningTaskCount"], 3);
+        }
+        if stage == "CLEAN_UP" {
+            bake_ended.get_or_insert(sim.now);
+        } else if sd["status"] == "IN_PROGRESS" {
+            let blue = sd["sourceServiceRevisions"][0]["runningTaskCount"]
+                .as_u64()
+                .unwrap();
+            fewest_blue_before_clean_up = fewest_blue_before_clean_up.min(blue as usize);
+        }
+    });
+    assert_eq!(
+        stages,
+        [
+            "PRE_SCALE_UP",
+            "SCALE_UP",
+            "POST_SCALE_UP",
+            "TEST_TRAFFIC_SHIFT",
+            "POST_TEST_TRAFFIC_SHIFT",
+            "PRODUCTION_TRAFFIC_SHIFT",
+            "POST_PRODUCTION_TRAFFIC_SHIFT",
+            "BAKE_TIME",
+            "CLEAN_UP"
+        ]
+    );
+    assert_eq!(statuses, ["PENDING", "IN_PROGRESS", "SUCCESSFUL"]);
+    let baked = bake_ended.unwrap() - bake_started.unwrap();
+    assert!((120.0..125.0).contains(&baked), "baked {baked} s");
+    assert_eq!(fewest_blue_before_clean_up, 3, "blue serves until CLEAN_UP");
+    assert_eq!(done["deploymentConfiguration"]["lifecycleHooks"], hooks);
+    assert_eq!(done["deploymentConfiguration"]["bakeTimeInMinutes"], 2);
+    assert!(done["finishedAt"].is_number());
+    let service = sim.settle(|_| {});
+    assert_eq!(service["taskDefinition"], json!(v2));
+    assert_eq!(service["runningCount"], 3);
+    assert_eq!(service["deploymentConfiguration"]["strategy"], "BLUE_GREEN");
+    assert_eq!(service["deploymentConfiguration"]["lifecycleHooks"], hooks);
+    assert_eq!(
+        sim.target_groups(),
+        (TG_GREEN.to_string(), TG_BLUE.to_string()),
+        "green serves from what was the alternate target group"
+    );
+    // The next deployment swaps them back.
+    let v3 = sim.register("nginx:3", true);
+    sim.call(
+        "UpdateService",
+        json!({"cluster": "c1", "service": "web", "taskDefinition": v3}),
+    );
+    assert_eq!(sim.follow(|_, _| {})["status"], "SUCCESSFUL");
+    assert_eq!(
+        sim.target_groups(),
+        (TG_BLUE.to_string(), TG_GREEN.to_string())
+    );
+}
+
+#[test]
+fn linear_and_canary_shift_production_traffic_in_their_steps() {
+    for (config, expected, least_seconds) in [
+        (
+            json!({"strategy": "LINEAR", "linearConfiguration": {"stepPercent": 25.0, "stepBakeTimeInMinutes": 1}}),
+            vec![25.0, 50.0, 75.0, 100.0],
+            180.0,
+        ),
+        (
+            json!({"strategy": "CANARY", "canaryConfiguration": {"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 2}}),
+            vec![10.0, 100.0],
+            120.0,
+        ),
+    ] {
+        let mut sim = Sim::new();
+        let v1 = sim.register("nginx:1", true);
+        sim.create_shifted_service(&v1, config.clone());
+        sim.follow(|_, _| {});
+        let v2 = sim.register("nginx:2", true);
+        sim.call(
+            "UpdateService",
+            json!({"cluster": "c1", "service": "web", "taskDefinition": v2}),
+        );
+        let mut weights: Vec<f64> = Vec::new();
+        let mut shifting = (None, None);
+        let done = sim.follow(|sim, sd| {
+            if sd["lifecycleStage"] == "PRODUCTION_TRAFFIC_SHIFT" {
+                shifting.0.get_or_insert(sim.now);
+                shifting.1 = Some(sim.now);
+                let weight = sd["targetServiceRevision"]["requestedProductionTrafficWeight"]
+                    .as_f64()
+                    .unwrap();
+                if weights.last() != Some(&weight) {
+                    weights.push(weight);
+                }
+            }
+        });
+        assert_eq!(done["status"], "SUCCESSFUL", "{config}");
+        assert_eq!(weights, expected, "{config}");
+        let took = shifting.1.unwrap() - shifting.0.unwrap();
+        assert!(took >= least_seconds, "{config}: {took} s");
+        assert_eq!(
+            done["deploymentConfiguration"],
+            sim.service()["deploymentConfiguration"]
+        );
+        assert_eq!(sim.target_groups().0, TG_GREEN);
+    }
+}
+
+#[test]
+fn a_failing_blue_green_deployment_is_rolled_back_and_blue_keeps_serving() {
+    let mut sim = Sim::new();
+    let v1 = sim.register("nginx:1", true);
+    let breaker = json!({"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 1,
+                         "deploymentCircuitBreaker": {"enable": true, "rollback": true}});
+    sim.create_shifted_service(&v1, breaker);
+    sim.follow(|_, _| {});
+    let blue_id = sim.service()["deployments"][0]["id"].clone();
+    let bad = sim.register("nginx:fail-1", true);
+    sim.call(
+        "UpdateService",
+        json!({"cluster": "c1", "service": "web", "taskDefinition": bad}),
+    );
+    let mut statuses = Vec::new();
+    let mut stages = Vec::new();
+    let mut least_blue = usize::MAX;
+    let done = sim.follow(|sim, sd| {
+        push_new(&mut statuses, &sd["status"]);
+        push_new(&mut stages, &sd["lifecycleStage"]);
+        let service = sim.service();
+        let blue = service["deployments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["id"] == blue_id)
+            .map_or(0, |d| d["runningCount"].as_u64().unwrap());
+        least_blue = least_blue.min(blue as usize);
+    });
+    assert_eq!(
+        statuses,
+        [
+            "PENDING",
+            "IN_PROGRESS",
+            "ROLLBACK_IN_PROGRESS",
+            "ROLLBACK_SUCCESSFUL"
+        ]
+    );
+    assert_eq!(
+        stages,
+        ["PRE_SCALE_UP", "SCALE_UP"],
+        "it never got past SCALE_UP"
+    );
+    assert_eq!(least_blue, 3, "blue never stopped");
+    assert_eq!(
+        done["statusReason"],
+        "ECS deployment circuit breaker: tasks failed to start."
+    );
+    assert_eq!(done["deploymentCircuitBreaker"]["status"], "TRIGGERED");
+    assert_eq!(
+        done["rollback"]["serviceRevisionArn"],
+        done["sourceServiceRevisions"][0]["arn"]
+    );
+    let service = sim.settle(|_| {});
+    assert_eq!(service["taskDefinition"], json!(v1));
+    assert_eq!(service["deployments"][0]["id"], blue_id, "blue handed back");
+    assert_eq!(service["deployments"][0]["rolloutState"], "COMPLETED");
+    assert_eq!(
+        sim.target_groups(),
+        (TG_BLUE.to_string(), TG_GREEN.to_string()),
+        "no swap"
+    );
+}
+
+#[test]
+fn a_failing_blue_green_deployment_without_rollback_fails_and_stops() {
+    let mut sim = Sim::new();
+    let v1 = sim.register("nginx:1", true);
+    let config = json!({"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 1,
+                        "deploymentCircuitBreaker": {"enable": true, "rollback": false}});
+    sim.create_shifted_service(&v1, config);
+    sim.follow(|_, _| {});
+    let bad = sim.register("nginx:missing-1", true);
+    sim.call(
+        "UpdateService",
+        json!({"cluster": "c1", "service": "web", "taskDefinition": bad}),
+    );
+    let done = sim.follow(|_, _| {});
+    assert_eq!(done["status"], "STOPPED");
+    assert!(done["stoppedAt"].is_number());
+    sim.steps(30.0);
+    let service = sim.service();
+    assert_eq!(service["deployments"][0]["rolloutState"], "FAILED");
+    assert_eq!(
+        service["deployments"][1]["runningCount"], 3,
+        "blue still serves"
+    );
+    assert_eq!(sim.target_groups().0, TG_BLUE);
+}
+
+#[test]
+fn stopping_a_deployment_rolls_back_to_the_source_revision() {
+    let mut sim = Sim::new();
+    let v1 = sim.register("nginx:1", true);
+    sim.create_shifted_service(
+        &v1,
+        json!({"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 10}),
+    );
+    sim.follow(|_, _| {});
+    let v2 = sim.register("nginx:2", true);
+    sim.call(
+        "UpdateService",
+        json!({"cluster": "c1", "service": "web", "taskDefinition": v2}),
+    );
+    for _ in 0..1000 {
+        if sim.newest_service_deployment()["lifecycleStage"] == "BAKE_TIME" {
+            break;
+        }
+        sim.step();
+    }
+    let sd = sim.newest_service_deployment();
+    assert_eq!(sd["lifecycleStage"], "BAKE_TIME");
+    let arn = sd["serviceDeploymentArn"].clone();
+    sim.call(
+        "StopServiceDeployment",
+        json!({"serviceDeploymentArn": arn, "stopType": "ROLLBACK"}),
+    );
+    assert_eq!(
+        sim.newest_service_deployment()["status"],
+        "ROLLBACK_REQUESTED"
+    );
+    let again = sim
+        .try_call(
+            "StopServiceDeployment",
+            json!({"serviceDeploymentArn": arn}),
+        )
+        .unwrap_err();
+    assert_eq!(again.code, "ConflictException");
+    let mut statuses = Vec::new();
+    let done = sim.follow(|_, sd| push_new(&mut statuses, &sd["status"]));
+    assert_eq!(
+        statuses,
+        [
+            "ROLLBACK_REQUESTED",
+            "ROLLBACK_IN_PROGRESS",
+            "ROLLBACK_SUCCESSFUL"
+        ]
+    );
+    assert!(done["stoppedAt"].is_number());
+    assert_eq!(done["lifecycleStage"], "BAKE_TIME", "where it was stopped");
+    assert_eq!(done["deploymentCircuitBreaker"]["status"], "DISABLED");
+    let service = sim.settle(|_| {});
+    assert_eq!(service["taskDefinition"], json!(v1));
+    assert_eq!(service["runningCount"], 3);
+    assert_eq!(sim.target_groups().0, TG_BLUE);
+    // A rolling deployment stopped with ROLLBACK redeploys the source revision.
+    sim.call(
+        "UpdateService",
+        json!({"cluster": "c1", "service": "web", "taskDefinition": v2,
+               "deploymentConfiguration": {"strategy": "ROLLING"}}),
+    );
+    sim.step();
+    let arn = sim.newest_service_deployment()["serviceDeploymentArn"].clone();
+    sim.call(
+        "StopServiceDeployment",
+        json!({"serviceDeploymentArn": arn}),
+    );
+    assert_eq!(sim.follow(|_, _| {})["status"], "ROLLBACK_SUCCESSFUL");
+    assert_eq!(sim.settle(|_| {})["taskDefinition"], json!(v1));
+}
+
+#[test]
+fn a_new_deployment_stops_the_one_in_flight_and_reconciles_first() {
+    let mut sim = Sim::new();
+    let v1 = sim.register("nginx:1", true);
+    sim.create_shifted_service(
+        &v1,
+        json!({"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 5}),
+    );
+    sim.follow(|_, _| {});
+    let v2 = sim.register("nginx:2", true);
+    sim.call(
+        "UpdateService",
+        json!({"cluster": "c1", "service": "web", "taskDefinition": v2}),
+    );
+    sim.steps(30.0);
+    let superseded = sim.newest_service_deployment();
+    assert_eq!(superseded["lifecycleStage"], "BAKE_TIME");
+    let v3 = sim.register("nginx:3", true);
+    sim.call(
+        "UpdateService",
+        json!({"cluster": "c1", "service": "web", "taskDefinition": v3}),
+    );
+    let described = sim.call(
+        "DescribeServiceDeployments",
+        json!({"serviceDeploymentArns": [superseded["serviceDeploymentArn"]]}),
+    );
+    assert_eq!(described["serviceDeployments"][0]["status"], "STOPPED");
+    let mut stages = Vec::new();
+    let mut most_tasks = 0;
+    let done = sim.follow(|sim, sd| {
+        push_new(&mut stages, &sd["lifecycleStage"]);
+        most_tasks = most_tasks.max(sim.task_counts().0);
+    });
+    assert_eq!(done["status"], "SUCCESSFUL");
+    assert_eq!(stages[..2], ["RECONCILE_SERVICE", "PRE_SCALE_UP"]);
+    assert_eq!(done["sourceServiceRevisions"].as_array().unwrap().len(), 2);
+    assert!(most_tasks <= 9, "{most_tasks}");
+    assert_eq!(sim.settle(|_| {})["taskDefinition"], json!(v3));
+}

@@ -105,6 +105,17 @@ mod tests {
     }
 
     #[test]
+    fn delete_task_definitions_has_its_own_small_bucket() {
+        let mut throttle = Throttle::new(true, 1.0);
+        let admitted = (0..10)
+            .filter(|_| throttle.admit("r", "DeleteTaskDefinitions"))
+            .count();
+        assert_eq!(admitted, 5, "burst 5");
+        assert!(throttle.admit("r", "DeregisterTaskDefinition"));
+        assert_eq!(category("DeleteTaskDefinitions").2, 1.0, "1 per second");
+    }
+
+    #[test]
     fn refill_follows_the_rate_times_the_speed() {
         let mut throttle = Throttle::new(true, 1000.0);
         for _ in 0..20 {

@@ -7,6 +7,9 @@ mod tags;
 mod task_definitions;
 mod tasks;
 
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+
 use serde_json::Value as Json;
 
 pub use task_definitions::find as find_task_definition;
@@ -144,6 +147,17 @@ pub fn merge_tags(tags: &mut Vec<Json>, new: Vec<Json>) {
         tags.retain(|t| t.get("key") != key.as_ref());
         tags.push(tag);
     }
+}
+
+/// What makes two requests with one `clientToken` the same request: all but the token.
+pub fn request_hash(request: &Json) -> u64 {
+    let mut request = request.clone();
+    if let Some(fields) = request.as_object_mut() {
+        fields.remove("clientToken");
+    }
+    let mut hasher = DefaultHasher::new();
+    request.to_string().hash(&mut hasher);
+    hasher.finish()
 }
 
 pub fn failure(arn: &str, reason: &str) -> Json {

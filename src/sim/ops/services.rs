@@ -1,15 +1,12 @@
 //! CreateService, UpdateService, DescribeServices, ListServices, DeleteService.
 
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
-
 use serde_json::{Map, Value as Json, json};
 
 use super::task_definitions::find as find_task_definition;
-use super::{Ctx, failure, int, page, required, string, strings, tags};
+use super::{Ctx, failure, int, page, request_hash, required, string, strings, tags};
 use crate::sim::error::ApiError;
 use crate::sim::rollout::{start_deployment, stop_task};
-use crate::sim::state::{Region, Service};
+use crate::sim::state::{Placement, Region, Service};
 
 /// Settings copied from the request into the service as given.
 const SETTINGS: &[&str] = &[
@@ -37,12 +34,55 @@ const REDEPLOY: &[&str] = &[
     "platformVersion",
     "loadBalancers",
     "serviceRegistries",
-    "capacityProviderStrategy",
     "serviceConnectConfiguration",
     "volumeConfigurations",
     "vpcLatticeConfigurations",
     "enableExecuteCommand",
 ];
+
+/// ECS's answer to a change of capacity provider strategy without `forceNewDeployment`, as its
+/// users quote it (ecs_deploy, ecspresso and PipeCD issues).
+const STRATEGY_NEEDS_NEW_DEPLOYMENT: &str = "When switching from launch type to capacity provider strategy on an existing service, or making a change to a capacity provider strategy on a service that is already using one, you must force a new deployment.";
+
+/// What an UpdateService's `capacityProviderStrategy` does to the service: nothing, or a new
+/// strategy (an empty list: back to the launch type its providers stand for).
+fn strategy_change(service: &Service, request: &Json) -> Option<Json> {
+    let given = request
+        .get("capacityProviderStrategy")
+        .filter(|v| v.is_array())?;
+    let empty = given.as_array().is_some_and(Vec::is_empty);
+    match service.config.get("capacityProviderStrategy") {
+        Some(current) if current == given => None,
+        None if empty => None,
+        _ => Some(given.clone()),
+    }
+}
+
+/// Moves the service to `strategy`, or from its strategy back to a launch type.
+fn set_strategy(config: &mut Map<String, Json>, strategy: Json) {
+    if strategy.as_array().is_some_and(Vec::is_empty) {
+        let previous = config.remove("capacityProviderStrategy");
+        let placement = Placement::of(None, previous.as_ref(), None);
+        config.insert("launchType".into(), json!(placement.launch_type));
+    } else {
+        config.remove("launchType");
+        config.insert("capacityProviderStrategy".into(), strategy);
+    }
+    let fargate = Placement::of(
+        config.get("launchType").and_then(Json::as_str),
+        config.get("capacityProviderStrategy"),
+        None,
+    )
+    .launch_type
+        == Some("FARGATE".to_string());
+    if fargate {
+        config.entry("platformVersion").or_insert(json!("LATEST"));
+        config.insert("platformFamily".into(), json!("Linux"));
+    } else {
+        config.remove("platformVersion");
+        config.remove("platformFamily");
+    }
+}
 
 fn deployment_configuration(given: Option<&Json>, current: Option<&Json>) -> Json {
     let mut out = current.cloned().unwrap_or_else(|| {
@@ -62,14 +102,9 @@ fn deployment_configuration(given: Option<&Json>, current: Option<&Json>) -> Jso
     out
 }
 
-fn request_hash(request: &Json) -> u64 {
-    let mut request = request.clone();
-    if let Some(fields) = request.as_object_mut() {
-        fields.remove("clientToken");
-    }
-    let mut hasher = DefaultHasher::new();
-    request.to_string().hash(&mut hasher);
-    hasher.finish()
+/// What ECS answers for a revision that is INACTIVE or DELETE_IN_PROGRESS.
+fn inactive() -> ApiError {
+    ApiError::client_exception("TaskDefinition is inactive")
 }
 
 fn not_idempotent() -> ApiError {
@@ -123,8 +158,10 @@ pub fn create(ctx: &mut Ctx, request: &Json) -> Result<Json, ApiError> {
     let task_definition = string(request, "taskDefinition")
         .ok_or_else(|| ApiError::invalid_parameter("TaskDefinition must be specified."))?;
     let td = find_task_definition(ctx.region, task_definition)
-        .filter(|td| td.status == "ACTIVE")
         .ok_or_else(|| ApiError::client_exception("TaskDefinition not found."))?;
+    if td.status != "ACTIVE" {
+        return Err(inactive());
+    }
     let (td_arn, awsvpc) = (
         td.arn.clone(),
         td.body.get("networkMode") == Some(&json!("awsvpc")),
@@ -265,13 +302,15 @@ fn active_service(ctx: &Ctx, request: &Json, key: &str) -> Result<String, ApiErr
 pub fn update(ctx: &mut Ctx, request: &Json) -> Result<Json, ApiError> {
     let arn = active_service(ctx, request, "service")?;
     let new_task_definition = match string(request, "taskDefinition") {
-        Some(reference) => Some(
-            find_task_definition(ctx.region, reference)
-                .filter(|td| td.status == "ACTIVE")
-                .ok_or_else(|| ApiError::client_exception("TaskDefinition not found."))?
-                .arn
-                .clone(),
-        ),
+        Some(reference) => {
+            let td = find_task_definition(ctx.region, reference)
+                .ok_or_else(|| ApiError::client_exception("TaskDefinition not found."))?;
+            // The revision the service runs may be INACTIVE; moving to one may not.
+            if td.status != "ACTIVE" && ctx.region.services[&arn].task_definition != td.arn {
+                return Err(inactive());
+            }
+            Some(td.arn.clone())
+        }
         None => None,
     };
     let desired = int(request, "desiredCount");
@@ -280,13 +319,21 @@ pub fn update(ctx: &mut Ctx, request: &Json) -> Result<Json, ApiError> {
             "desiredCount must be at least 0.",
         ));
     }
+    let force = request.get("forceNewDeployment") == Some(&json!(true));
+    let strategy = strategy_change(&ctx.region.services[&arn], request);
+    if strategy.is_some() && !force {
+        return Err(ApiError::invalid_parameter(STRATEGY_NEEDS_NEW_DEPLOYMENT));
+    }
     let (now, ids) = (ctx.now, &mut *ctx.ids);
     let service = ctx.region.service_mut(&arn).expect("found above");
-    let mut redeploy = request.get("forceNewDeployment") == Some(&json!(true));
+    let mut redeploy = force;
     if let Some(td) = &new_task_definition {
         redeploy |= *td != service.task_definition;
     }
-    for key in SETTINGS.iter().chain(["capacityProviderStrategy"].iter()) {
+    if let Some(strategy) = strategy {
+        set_strategy(&mut service.config, strategy);
+    }
+    for key in SETTINGS {
         let Some(value) = request.get(*key).filter(|v| !v.is_null()) else {
             continue;
         };

@@ -30,7 +30,7 @@ fn tags_of<'a>(region: &'a mut Region, arn: &str) -> Result<&'a mut Vec<Json>, A
             .families
             .values_mut()
             .flatten()
-            .find(|td| td.arn == arn)
+            .find(|td| td.arn == arn && !td.deleted)
             .map(|td| &mut td.tags)
             .ok_or_else(not_found);
     }

@@ -87,6 +87,7 @@ pub fn register(ctx: &mut Ctx, request: &Json) -> Result<Json, ApiError> {
         status: "ACTIVE".into(),
         body,
         tags: tags(request)?,
+        deleted: false,
     };
     let out = json!({"taskDefinition": definition.render(), "tags": definition.tags});
     ctx.region
@@ -314,7 +315,8 @@ fn required_attributes(body: &Map<String, Json>) -> Vec<Json> {
     names.into_iter().map(|n| json!({"name": n})).collect()
 }
 
-/// A revision by ARN, `family:revision`, or family (its latest ACTIVE revision).
+/// A revision by ARN, `family:revision`, or family (its latest ACTIVE revision); deleted
+/// revisions are gone.
 pub fn find<'a>(region: &'a Region, reference: &str) -> Option<&'a TaskDefinition> {
     let name = reference
         .rsplit_once(":task-definition/")
@@ -326,7 +328,7 @@ pub fn find<'a>(region: &'a Region, reference: &str) -> Option<&'a TaskDefinitio
                 .families
                 .get(family)?
                 .get(revision.checked_sub(1)?)
-                .filter(|td| td.status != "DELETE_IN_PROGRESS")
+                .filter(|td| !td.deleted)
         }
         None => region
             .families
@@ -378,7 +380,7 @@ pub fn list(ctx: &mut Ctx, request: &Json) -> Result<Json, ApiError> {
         .iter()
         .filter(|(family, _)| prefix.is_none_or(|p| family.starts_with(p)))
         .flat_map(|(_, revisions)| revisions.iter())
-        .filter(|td| td.status == status)
+        .filter(|td| td.status == status && !td.deleted)
         .map(|td| td.arn.clone())
         .collect();
     if string(request, "sort") == Some("DESC") {
@@ -388,8 +390,10 @@ pub fn list(ctx: &mut Ctx, request: &Json) -> Result<Json, ApiError> {
     Ok(json!({"taskDefinitionArns": items, "nextToken": next}))
 }
 
+/// Families with a revision that is not deleted: by default all of them, ACTIVE those with an
+/// ACTIVE revision, INACTIVE those without.
 pub fn list_families(ctx: &mut Ctx, request: &Json) -> Result<Json, ApiError> {
-    let status = string(request, "status").unwrap_or("ACTIVE");
+    let status = string(request, "status").unwrap_or("ALL");
     let prefix = string(request, "familyPrefix");
     let families: Vec<String> = ctx
         .region
@@ -398,10 +402,11 @@ pub fn list_families(ctx: &mut Ctx, request: &Json) -> Result<Json, ApiError> {
         .filter(|(family, _)| prefix.is_none_or(|p| family.starts_with(p)))
         .filter(|(_, revisions)| {
             let active = revisions.iter().any(|td| td.status == "ACTIVE");
+            let known = revisions.iter().any(|td| !td.deleted);
             match status {
                 "ACTIVE" => active,
-                "INACTIVE" => !active,
-                _ => true,
+                "INACTIVE" => known && !active,
+                _ => known,
             }
         })
         .map(|(family, _)| family.clone())
@@ -426,34 +431,51 @@ pub fn deregister(ctx: &mut Ctx, request: &Json) -> Result<Json, ApiError> {
     Ok(json!({"taskDefinition": td.render()}))
 }
 
+/// INACTIVE revisions go DELETE_IN_PROGRESS; they are deleted for good once no service
+/// deployment and no task that is not STOPPED uses them (`rollout::reap_task_definitions`).
+/// The failure reasons are moto's, which match those ECS users report.
 pub fn delete(ctx: &mut Ctx, request: &Json) -> Result<Json, ApiError> {
     let references = strings(request, "taskDefinitions");
-    if references.is_empty() || references.len() > 10 {
+    if references.is_empty() {
         return Err(ApiError::invalid_parameter(
-            "taskDefinitions must have 1 to 10 items.",
+            "size of TaskDefinition references list must be greater than 0",
+        ));
+    }
+    if references.len() > 10 {
+        return Err(ApiError::invalid_parameter(
+            "Size of TaskDefinition references list cannot exceed 10",
         ));
     }
     let now = ctx.now;
     let mut deleted = Vec::new();
     let mut failures = Vec::new();
     for reference in references {
+        let name = reference
+            .rsplit_once(":task-definition/")
+            .map_or(reference, |(_, n)| n);
+        let arn = ctx.region.arn(&format!("task-definition/{name}"));
+        if !name.contains(':') {
+            failures.push(failure(
+                &arn,
+                "The specified task definition identifier is invalid. Specify a valid name or ARN and try again.",
+            ));
+            continue;
+        }
         match find_mut(ctx.region, reference) {
-            Some(td) if td.status == "INACTIVE" => {
-                td.status = "DELETE_IN_PROGRESS".into();
-                td.body.insert("deleteRequestedAt".into(), json!(now));
-                deleted.push(td.render());
-            }
+            Some(td) if td.status == "ACTIVE" => failures.push(failure(
+                &td.arn,
+                "The specified task definition is still in ACTIVE status. Please deregister the target and try again.",
+            )),
             Some(td) => {
-                let mut f = failure(
-                    &td.arn,
-                    "The specified task definition is still in ACTIVE status. Deregister it first.",
-                );
-                f["detail"] = json!("TaskDefinitionIsActive");
-                failures.push(f);
+                td.status = "DELETE_IN_PROGRESS".into();
+                td.body.entry("deleteRequestedAt").or_insert(json!(now));
+                deleted.push(td.render());
+                let arn = td.arn.clone();
+                ctx.region.deleting.insert(arn);
             }
             None => failures.push(failure(
-                reference,
-                "The specified task definition does not exist.",
+                &arn,
+                "The specified task definition does not exist. Specify a valid account, family, revision and try again.",
             )),
         }
     }
