@@ -128,14 +128,37 @@ fn main() {
         .status()
         .unwrap();
     assert!(up.success(), "scripts/k8s-up failed");
-    kubectl(&dir, &["apply", "--server-side", "-f", repo.join("crds").to_str().unwrap()]);
-    kubectl(&dir, &["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"]);
+    kubectl(
+        &dir,
+        &[
+            "apply",
+            "--server-side",
+            "-f",
+            repo.join("crds").to_str().unwrap(),
+        ],
+    );
+    kubectl(
+        &dir,
+        &[
+            "wait",
+            "--for=condition=Established",
+            "crd",
+            "--all",
+            "--timeout=60s",
+        ],
+    );
     kubectl(&dir, &["create", "namespace", "bench"]);
 
     let sim_port = free_port();
     let _sim = Killed(
         Command::new(env!("CARGO_BIN_EXE_ecs-gitops"))
-            .args(["sim", "--listen", &format!("127.0.0.1:{sim_port}"), "--speed", SPEED])
+            .args([
+                "sim",
+                "--listen",
+                &format!("127.0.0.1:{sim_port}"),
+                "--speed",
+                SPEED,
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -169,9 +192,22 @@ fn main() {
     let started = Instant::now();
     let controller = Killed(
         Command::new(env!("CARGO_BIN_EXE_ecs-gitops"))
-            .args(["controller", "--namespace", "bench", "--cluster-name", "bench"])
+            .args([
+                "controller",
+                "--namespace",
+                "bench",
+                "--cluster-name",
+                "bench",
+            ])
             .args(["--endpoint-url", &format!("http://127.0.0.1:{sim_port}")])
-            .args(["--api-budget-scale", SPEED, "--poll", "2s", "--resync", "30s"])
+            .args([
+                "--api-budget-scale",
+                SPEED,
+                "--poll",
+                "2s",
+                "--resync",
+                "30s",
+            ])
             .args(["--listen", &format!("127.0.0.1:{web}")])
             .env("KUBECONFIG", dir.join("kubeconfig"))
             .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
@@ -189,7 +225,10 @@ fn main() {
         if ready >= services {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(1800), "only {ready} ready");
+        assert!(
+            started.elapsed() < Duration::from_secs(1800),
+            "only {ready} ready"
+        );
         std::thread::sleep(Duration::from_secs(2));
     }
     println!(
@@ -227,7 +266,10 @@ fn main() {
         if calls(sim_port)["UpdateService"]["ok"].as_u64().unwrap_or(0) > before {
             break;
         }
-        assert!(patched.elapsed() < Duration::from_secs(60), "no UpdateService");
+        assert!(
+            patched.elapsed() < Duration::from_secs(60),
+            "no UpdateService"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     println!(
@@ -235,5 +277,7 @@ fn main() {
         patched.elapsed().as_millis()
     );
     drop(controller);
-    let _ = Command::new(repo.join("scripts/k8s-down")).arg(&dir).status();
+    let _ = Command::new(repo.join("scripts/k8s-down"))
+        .arg(&dir)
+        .status();
 }

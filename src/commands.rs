@@ -17,6 +17,15 @@ use crate::reconcile::{Options, Outcome, Reconciler, Step};
 use crate::sim::{SimConfig, Simulator};
 use crate::source::files;
 
+/// What stops `diff` or `apply` before they can report per object.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error("starting the embedded ECS simulator: {0}")]
+    Simulator(#[from] std::io::Error),
+    #[error("writing the JSON report: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
 /// The ECS client the flags ask for, and the embedded simulator behind it with `--local`.
 pub async fn connect(args: &EcsArgs) -> std::io::Result<(SdkEcs, Option<Simulator>)> {
     let mut config = EcsConfig {
@@ -176,7 +185,7 @@ async fn prepare(
     args: &EcsArgs,
     prune: Prune,
     max_file_size: u64,
-) -> anyhow::Result<Result<Planned, ExitCode>> {
+) -> Result<Result<Planned, ExitCode>, CommandError> {
     let Some(parsed) = load(paths, max_file_size) else {
         return Ok(Err(ExitCode::from(2)));
     };
@@ -206,7 +215,7 @@ pub async fn diff(
     prune: Prune,
     output: Output,
     max_file_size: u64,
-) -> anyhow::Result<ExitCode> {
+) -> Result<ExitCode, CommandError> {
     let plan = match prepare(paths, args, prune, max_file_size).await? {
         Ok(planned) => planned.plan,
         Err(code) => return Ok(code),
@@ -226,7 +235,7 @@ pub async fn apply(
     args: &EcsArgs,
     options: Options,
     max_file_size: u64,
-) -> anyhow::Result<ExitCode> {
+) -> Result<ExitCode, CommandError> {
     let Planned {
         parsed,
         reconciler,

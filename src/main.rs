@@ -55,7 +55,7 @@ async fn main() -> anyhow::Result<ExitCode> {
             ecs,
             prune,
             output,
-        } => commands::diff(&paths, &ecs, prune.mode(), output, cli.max_file_size).await,
+        } => Ok(commands::diff(&paths, &ecs, prune.mode(), output, cli.max_file_size).await?),
         Command::Apply {
             paths,
             ecs,
@@ -77,7 +77,7 @@ async fn main() -> anyhow::Result<ExitCode> {
                 poll,
                 ..Options::default()
             };
-            commands::apply(&paths, &ecs, options, cli.max_file_size).await
+            Ok(commands::apply(&paths, &ecs, options, cli.max_file_size).await?)
         }
         Command::Run(args) => {
             ecs_gitops::serve::serve(*args, cli.max_file_size).await?;

@@ -70,21 +70,26 @@ impl Source {
         &self,
         settled: Option<&dir::Settled>,
         max_file_size: u64,
-    ) -> Result<Parsed, String> {
+    ) -> Result<Parsed, SourceError> {
         match self {
             Source::Git(git) => {
                 let git = git.clone();
-                tokio::task::spawn_blocking(move || {
-                    git.fetch(max_file_size).map_err(|e| e.to_string())
-                })
-                .await
-                .map_err(|e| e.to_string())?
+                Ok(tokio::task::spawn_blocking(move || git.fetch(max_file_size)).await??)
             }
-            Source::Dir(path) => dir::read(path, settled, max_file_size)
-                .await
-                .map_err(|e| e.to_string()),
+            Source::Dir(path) => Ok(dir::read(path, settled, max_file_size).await?),
         }
     }
+}
+
+/// Why a source gave no revision.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error(transparent)]
+    Git(#[from] crate::source::git::GitError),
+    #[error(transparent)]
+    Dir(#[from] dir::Unsettled),
+    #[error("reading the repository stopped: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 #[derive(Clone, Debug)]
@@ -218,11 +223,12 @@ async fn settle(triggers: &mut mpsc::Receiver<()>) {
 /// reported and changes nothing (the error says why).
 fn accept(
     state: &State,
-    fetched: Result<Parsed, String>,
+    fetched: Result<Parsed, SourceError>,
     last_good: Option<&Parsed>,
 ) -> Result<Parsed, String> {
     match fetched {
         Err(error) => {
+            let error = error.to_string();
             tracing::warn!(%error, "cannot read the source; the last good revision stays in force");
             state
                 .metrics
