@@ -348,6 +348,9 @@ async fn services_are_created_updated_and_failing_rollouts_quarantined() {
             .any(|r| r == "RolledBack" || r == "RolloutFailed"),
         "{reasons:?}"
     );
+    // The install's RBAC is enough for all of it.
+    let log = std::fs::read_to_string(&controller.log).unwrap();
+    assert!(!log.contains("Forbidden") && !log.contains("403"), "{log}");
     drop(controller);
 }
 
@@ -657,4 +660,72 @@ async fn a_git_mode_run_and_the_controller_share_a_cluster_without_touching_each
     assert!(is(&crd, "Ready", "True"));
     assert_eq!(crd["status"]["taskDefinition"], "crd-web:1");
     drop(controller);
+}
+
+/// Git mode in Kubernetes: `run --leader-elect` replicas take turns on the same Lease.
+#[tokio::test]
+async fn git_mode_replicas_elect_a_leader_too() {
+    let Some(setup) = Setup::new("run-lease").await else {
+        return;
+    };
+    let dir = setup.root.path().join("manifests");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("web.yaml"),
+        format!("{CLUSTER}---\n{}", service("run-web", "nginx:1", "")),
+    )
+    .unwrap();
+    let run = |name: &str| {
+        let web = free_port();
+        let log = setup.root.path().join(format!("{name}.log"));
+        let out = std::fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_ecs-gitops"))
+            .args(["run", "--dir", dir.to_str().unwrap(), "--interval", "500ms"])
+            .args([
+                "--endpoint-url",
+                &setup.endpoint(),
+                "--api-budget-scale",
+                SPEED,
+            ])
+            .args(["--listen", &format!("127.0.0.1:{web}")])
+            .args(["--leader-elect", "--lease-namespace", "ecs-gitops"])
+            // A lease of its own: the CRD replicas' test holds the install's one.
+            .args(["--lease-name", "ecs-gitops-git", "--lease-duration", "4s"])
+            .env("KUBECONFIG", setup.bench.dir.join("kubeconfig"))
+            .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+            .env("AWS_SECRET_ACCESS_KEY", "not-a-secret")
+            .env("AWS_REGION", "us-east-1")
+            .env("HOSTNAME", name)
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        (child, log)
+    };
+    let wait_log = |log: PathBuf, word: &'static str| async move {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.contains(word) {
+                return text;
+            }
+            assert!(Instant::now() < deadline, "never said {word:?}: {text}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let (mut first, first_log) = run("git-a");
+    wait_log(first_log, "leading").await;
+    let (_second, second_log) = run("git-b");
+    wait_log(second_log.clone(), "waiting to lead").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while setup.calls("CreateService").await < 1 {
+        assert!(Instant::now() < deadline, "the leader created nothing");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let text = std::fs::read_to_string(&second_log).unwrap();
+    assert!(!text.contains("leading"), "two leaders: {text}");
+    first.kill().await.unwrap(); // SIGKILL: the lease lapses
+    wait_log(second_log, "leading").await;
+    assert_eq!(setup.calls("CreateService").await, 1, "no second creation");
 }

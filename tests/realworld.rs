@@ -184,7 +184,7 @@ fn read_only_fields_pasted_from_describe_output_warn_and_are_ignored() {
         ),
     ] {
         let Some((_, parsed)) = corpus(dir, kind).into_iter().find(|(n, _)| n == file) else {
-            return;
+            return missing(file);
         };
         let warned: Vec<&str> = parsed
             .diagnostics
@@ -212,7 +212,7 @@ fn quirks_users_paste_are_read_as_ecs_reads_them() {
         }
     };
     let Some(unit_strings) = spec("09-") else {
-        return;
+        return missing("taskdefs/09-…");
     };
     // "1 vcpu" and "2 gb" are kept as written; the Fargate rules read them as 1024 and 2048.
     assert_eq!(unit_strings.cpu.unwrap().0, "1 vcpu");
@@ -229,8 +229,17 @@ fn the_aws_docs_fargate_example_validates_unchanged() {
         .into_iter()
         .find(|(n, _)| n == "11-docs-fargate-webserver")
     else {
-        return;
+        return missing("11-docs-fargate-webserver");
     };
     assert!(parsed.diagnostics.is_empty(), "{:#?}", parsed.diagnostics);
     assert_eq!(parsed.manifests.len(), 1);
+}
+
+/// A corpus file a test expects is not there: only a checkout without `../shared` may skip
+/// (loudly, outside CI); with the corpus present it is a failure, never a silent pass.
+fn missing(file: &str) {
+    assert!(
+        common::shared_dir().is_none(),
+        "{file} is missing from ../shared/realworld"
+    );
 }
