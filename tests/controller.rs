@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{ecs_client, http, sim_calls};
+use common::{ecs_client, free_port, http, sim_calls, wait_for_port};
 use serde_json::Value;
 use tokio::process::{Child, Command};
 
@@ -16,25 +16,6 @@ const GIT_TOKEN: &str = "ghp-sekr3t-token-never-logged";
 const AWS_SECRET: &str = "aws-secret-key-never-logged";
 const AWS_KEY_ID: &str = "AKIDNEVERLOGGED";
 const HOOK_TOKEN: &str = "hook-token-123";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn wait_for_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "nothing listens on {port}");
-        tokio::time::sleep(Duration::from_millis(30)).await;
-    }
-}
 
 fn git(dir: &Path, args: &[&str]) {
     let status = std::process::Command::new("git")

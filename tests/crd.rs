@@ -11,30 +11,11 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::k8s::{Bench, Who, text, with_crds};
-use common::{ecs_client, sim_calls};
+use common::{ecs_client, free_port, sim_calls, wait_for_port};
 use serde_json::Value;
 use tokio::process::{Child, Command};
 
 const SPEED: &str = "50";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn wait_for_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "nothing listens on {port}");
-        tokio::time::sleep(Duration::from_millis(30)).await;
-    }
-}
 
 /// The bench with the CRDs and the install's service account and RBAC (`manifests/`).
 fn installed() -> Option<&'static Bench> {
@@ -142,6 +123,12 @@ impl Setup {
         let mut all = args.to_vec();
         all.extend(["-n", &self.ns]);
         self.bench.admin(&all)
+    }
+
+    /// A JSON-patch `replace` of one field, as `kubectl patch` does it.
+    fn replace(&self, object: &str, path: &str, value: &str) {
+        let patch = serde_json::json!([{"op": "replace", "path": path, "value": value}]);
+        self.kubectl(&["patch", object, "--type=json", "-p", &patch.to_string()]);
     }
 
     fn get(&self, what: &str) -> Value {
@@ -303,13 +290,11 @@ async fn services_are_created_updated_and_failing_rollouts_quarantined() {
         setup.calls("RegisterTaskDefinition").await,
         setup.calls("UpdateService").await,
     );
-    setup.kubectl(&[
-        "patch",
+    setup.replace(
         "ecsservice/web",
-        "--type=json",
-        "-p",
-        r#"[{"op":"replace","path":"/spec/taskDefinition/containerDefinitions/0/image","value":"nginx:2"}]"#,
-    ]);
+        "/spec/taskDefinition/containerDefinitions/0/image",
+        "nginx:2",
+    );
     setup
         .wait("ecsservice/web", &controller, |o| {
             o["status"]["taskDefinition"] == "web:2" && is(o, "Ready", "True")
@@ -319,13 +304,11 @@ async fn services_are_created_updated_and_failing_rollouts_quarantined() {
     assert_eq!(setup.calls("UpdateService").await, updated + 1);
 
     // A failing image: ECS's circuit breaker rolls back; Stalled with ECS's reason, quarantined.
-    setup.kubectl(&[
-        "patch",
+    setup.replace(
         "ecsservice/web",
-        "--type=json",
-        "-p",
-        r#"[{"op":"replace","path":"/spec/taskDefinition/containerDefinitions/0/image","value":"nginx:fail-3"}]"#,
-    ]);
+        "/spec/taskDefinition/containerDefinitions/0/image",
+        "nginx:fail-3",
+    );
     let failed = setup
         .wait("ecsservice/web", &controller, |o| {
             is(o, "Stalled", "True") && o["status"]["quarantinedSpecHash"].is_string()
@@ -393,13 +376,11 @@ async fn an_invalid_spec_makes_no_ecs_call_and_a_missing_reference_waits() {
             is(o, "Ready", "True") && o["status"]["taskDefinition"] == "job:1"
         })
         .await;
-    setup.kubectl(&[
-        "patch",
+    setup.replace(
         "ecstaskdefinition/job",
-        "--type=json",
-        "-p",
-        r#"[{"op":"replace","path":"/spec/containerDefinitions/0/image","value":"job:2"}]"#,
-    ]);
+        "/spec/containerDefinitions/0/image",
+        "job:2",
+    );
     setup
         .wait("ecsservice/refers", &controller, |o| {
             is(o, "Ready", "True") && o["status"]["taskDefinition"] == "job:2"
@@ -504,13 +485,11 @@ async fn after_kill_9_mid_rollout_the_restart_only_follows_it() {
         r#"{"operations": ["TagResource"], "latencyMs": 30000}"#,
     )
     .await;
-    setup.kubectl(&[
-        "patch",
+    setup.replace(
         "ecsservice/web",
-        "--type=json",
-        "-p",
-        r#"[{"op":"replace","path":"/spec/taskDefinition/containerDefinitions/0/image","value":"nginx:2"}]"#,
-    ]);
+        "/spec/taskDefinition/containerDefinitions/0/image",
+        "nginx:2",
+    );
     let deadline = Instant::now() + Duration::from_secs(30);
     while setup.calls("UpdateService").await < 1 {
         assert!(Instant::now() < deadline, "no update");
@@ -582,13 +561,11 @@ async fn two_replicas_elect_one_leader_and_the_standby_takes_over() {
     );
 
     first.child.kill().await.unwrap(); // SIGKILL: no release, the lease lapses
-    setup.kubectl(&[
-        "patch",
+    setup.replace(
         "ecsservice/web",
-        "--type=json",
-        "-p",
-        r#"[{"op":"replace","path":"/spec/taskDefinition/containerDefinitions/0/image","value":"nginx:2"}]"#,
-    ]);
+        "/spec/taskDefinition/containerDefinitions/0/image",
+        "nginx:2",
+    );
     setup
         .wait("ecsservice/web", &second, |o| {
             is(o, "Ready", "True") && o["status"]["taskDefinition"] == "web:2"

@@ -200,3 +200,24 @@ pub async fn create_unowned_service(ecs: &aws_sdk_ecs::Client, cluster: &str, na
         .await
         .unwrap();
 }
+
+/// A port nothing listens on now, on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until something listens on `port` (a process just started), at most 30 s.
+pub async fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+}
