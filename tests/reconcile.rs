@@ -877,3 +877,40 @@ async fn secret_looking_values_are_masked_in_diff_and_apply() {
         }
     }
 }
+
+/// ECS takes a new capacity provider strategy only with a new deployment (the simulator
+/// refuses it otherwise, as ECS does).
+#[tokio::test]
+async fn a_capacity_provider_change_forces_a_new_deployment() {
+    let sim = simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_str().unwrap();
+    let write = |provider: &str| {
+        std::fs::write(
+            dir.path().join("services.yaml"),
+            format!("apiVersion: ecs-gitops.dev/v1alpha1\nkind: EcsCluster\nmetadata:\n  name: c1\nspec:\n  capacityProviders: [FARGATE, FARGATE_SPOT]\n---\napiVersion: ecs-gitops.dev/v1alpha1\nkind: EcsService\nmetadata:\n  name: svc-000\nspec:\n  cluster: c1\n  desiredCount: 1\n  capacityProviderStrategy: [{{capacityProvider: {provider}, weight: 1}}]\n  networkConfiguration:\n    awsvpcConfiguration: {{subnets: [subnet-0a1b2c3d4e5f60718]}}\n  taskDefinition:\n    requiresCompatibilities: [FARGATE]\n    networkMode: awsvpc\n    cpu: \"256\"\n    memory: \"512\"\n    containerDefinitions:\n      - {{name: app, image: \"nginx:1\"}}\n"),
+        )
+        .unwrap();
+    };
+    write("FARGATE");
+    let (code, out) = run(&sim.endpoint(), &["apply", path]).await;
+    assert_eq!(code, 0, "{out}");
+    write("FARGATE_SPOT");
+    let (code, out) = run(&sim.endpoint(), &["apply", path]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("update capacityProviderStrategy"), "{out}");
+    let ecs = ecs_client(&sim.endpoint(), "us-east-1", false);
+    let live = ecs
+        .describe_services()
+        .cluster("c1")
+        .services("svc-000")
+        .send()
+        .await
+        .unwrap();
+    let live = &live.services()[0];
+    assert_eq!(
+        live.capacity_provider_strategy()[0].capacity_provider(),
+        "FARGATE_SPOT"
+    );
+    assert_eq!(run(&sim.endpoint(), &["diff", path]).await.0, 0);
+}

@@ -1012,7 +1012,11 @@ fn service_drift(
         });
         update.insert(key.clone(), service_field(&service.spec, key));
     }
-    let update = serde_json::from_value(Json::Object(update)).unwrap_or_default();
+    let mut update: ServiceInput = serde_json::from_value(Json::Object(update)).unwrap_or_default();
+    // ECS takes a new capacity provider strategy only with a new deployment.
+    if update.capacity_provider_strategy.is_some() {
+        update.force_new_deployment = Some(true);
+    }
     (fields, immutable, found, update)
 }
 

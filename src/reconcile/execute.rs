@@ -488,8 +488,8 @@ impl<E: Ecs + 'static> Reconciler<E> {
             }
             None => (None, None),
         };
-        let mut changes = update.changes.clone();
-        changes.force_new_deployment = None;
+        // A new deployment only where the plan asks for one (a capacity provider change).
+        let changes = update.changes.clone();
         let updated = self
             .ecs
             .update_service(
