@@ -202,8 +202,9 @@ pub struct ControllerArgs {
     /// How often every object is compared with ECS again and drift repaired (±10 %).
     #[arg(long, default_value = "5m", value_parser = duration_ms)]
     pub resync: std::time::Duration,
-    /// Objects reconciled at once (at least ten, so that DescribeServices calls fill up).
-    #[arg(long, default_value_t = 20)]
+    /// Objects reconciled at once. Mostly waiting on ECS, so many: the DescribeServices
+    /// calls of concurrent reconciles are shared, ten services per call and cluster.
+    #[arg(long, default_value_t = 100)]
     pub concurrency: u16,
     /// The Kubernetes cluster's name, part of the owner identity tagged on what the
     /// controller creates in ECS (`CLUSTER/namespace/Kind/name`).

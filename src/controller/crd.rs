@@ -180,7 +180,8 @@ pub async fn serve(args: ControllerArgs) -> Result<(), CrdError> {
         }
         leadership = Some(joined);
     }
-    let reconciler = Arc::new(Reconciler::batching(ecs, Duration::from_millis(50)));
+    // Long enough for a resync round's reconciles to fill their calls, short beside a rollout.
+    let reconciler = Arc::new(Reconciler::batching(ecs, Duration::from_millis(150)));
     let options = Options {
         follow: Follow::Once,
         timeout: args.timeout,
