@@ -170,6 +170,24 @@ impl Setup {
             .collect()
     }
 
+    /// Waits until an event with one of `reasons` is there: it follows the status it tells
+    /// of by a moment.
+    async fn wait_event(&self, reasons: &[&str]) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !self
+            .events()
+            .iter()
+            .any(|(r, _)| reasons.contains(&r.as_str()))
+        {
+            assert!(
+                Instant::now() < deadline,
+                "no {reasons:?} event: {:?}",
+                self.events()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     async fn calls(&self, operation: &str) -> u64 {
         sim_calls(self.sim_addr, operation, "ok").await
     }
@@ -248,12 +266,8 @@ async fn services_are_created_updated_and_failing_rollouts_quarantined() {
         listed.contains("True") && listed.contains("web:1") && listed.contains("COMPLETED"),
         "{listed}"
     );
-    let reasons: Vec<String> = setup.events().into_iter().map(|(r, _)| r).collect();
-    assert!(reasons.contains(&"Created".to_string()), "{reasons:?}");
-    assert!(
-        reasons.contains(&"RolloutCompleted".to_string()),
-        "{reasons:?}"
-    );
+    setup.wait_event(&["Created"]).await;
+    setup.wait_event(&["RolloutCompleted"]).await;
     // The owner identity names the object.
     let ecs = ecs_client(&setup.endpoint(), "us-east-1", false);
     let live = ecs
@@ -324,13 +338,7 @@ async fn services_are_created_updated_and_failing_rollouts_quarantined() {
         updates,
         "no retry loop on a quarantined spec"
     );
-    let reasons: Vec<String> = setup.events().into_iter().map(|(r, _)| r).collect();
-    assert!(
-        reasons
-            .iter()
-            .any(|r| r == "RolledBack" || r == "RolloutFailed"),
-        "{reasons:?}"
-    );
+    setup.wait_event(&["RolledBack", "RolloutFailed"]).await;
     // The install's RBAC is enough for all of it.
     let log = std::fs::read_to_string(&controller.log).unwrap();
     assert!(!log.contains("Forbidden") && !log.contains("403"), "{log}");
@@ -367,7 +375,7 @@ async fn an_invalid_spec_makes_no_ecs_call_and_a_missing_reference_waits() {
         serde_json::json!({}),
         "no ECS call at all: {stats}"
     );
-    assert!(setup.events().iter().any(|(r, _)| r == "InvalidSpec"));
+    setup.wait_event(&["InvalidSpec"]).await;
 
     // The task definition appears: the referring service is created, and a change to it rolls.
     setup.apply(&format!("{CLUSTER}---\napiVersion: ecs-gitops.dev/v1alpha1\nkind: EcsTaskDefinition\nmetadata:\n  name: job\nspec:\n  containerDefinitions:\n    - {{name: job, image: \"job:1\", memory: 128}}\n"));
@@ -436,7 +444,7 @@ async fn deletion_follows_the_policy_and_drift_is_repaired() {
         assert!(Instant::now() < deadline, "drift not repaired");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(setup.events().iter().any(|(r, _)| r == "DriftRepaired"));
+    setup.wait_event(&["DriftRepaired"]).await;
 
     setup.kubectl(&[
         "delete",
