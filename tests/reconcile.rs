@@ -914,3 +914,67 @@ async fn a_capacity_provider_change_forces_a_new_deployment() {
     );
     assert_eq!(run(&sim.endpoint(), &["diff", path]).await.0, 0);
 }
+
+/// Families do not grow forever: after each good rollout the newest revisions stay, older
+/// ones this source registered are deregistered and deleted; revisions of others and what
+/// runs are left.
+#[tokio::test]
+async fn old_revisions_beyond_the_history_limit_are_deleted() {
+    let sim = simulator().await;
+    let ecs = ecs_client(&sim.endpoint(), "us-east-1", false);
+    // Someone else's revision in the family, first.
+    ecs.register_task_definition()
+        .family("svc-000")
+        .container_definitions(
+            aws_sdk_ecs::types::ContainerDefinition::builder()
+                .name("app")
+                .image("theirs:1")
+                .memory(128)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_str().unwrap();
+    for i in 1..=15 {
+        write_services(
+            dir.path(),
+            1,
+            &format!("nginx:{i}"),
+            "  revisionHistoryLimit: 5\n",
+        );
+        let (code, out) = run(&sim.endpoint(), &["apply", path]).await;
+        assert_eq!(code, 0, "{out}");
+    }
+    let active = ecs
+        .list_task_definitions()
+        .family_prefix("svc-000")
+        .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
+        .send()
+        .await
+        .unwrap();
+    let mut revisions: Vec<String> = active
+        .task_definition_arns()
+        .iter()
+        .map(|a| a.rsplit(':').next().unwrap().to_string())
+        .collect();
+    revisions.sort_by_key(|r| r.parse::<u32>().unwrap());
+    // :1 is theirs; ours are :2 … :16, the newest five stay.
+    assert_eq!(revisions, ["1", "12", "13", "14", "15", "16"]);
+    let live = ecs
+        .describe_services()
+        .cluster("c1")
+        .services("svc-000")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        live.services()[0]
+            .task_definition()
+            .unwrap()
+            .ends_with(":16")
+    );
+    assert!(sim_calls(sim.addr(), "DeleteTaskDefinitions", "ok").await >= 1);
+    assert_eq!(run(&sim.endpoint(), &["diff", path]).await.0, 0);
+}

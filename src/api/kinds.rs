@@ -57,6 +57,14 @@ pub struct EcsTaskDefinitionSpec {
     pub region: Option<String>,
     #[serde(flatten)]
     pub task_definition: TaskDefinitionInput,
+    /// How many of the family's newest revisions stay registered; older ones the controller
+    /// registered (and nothing uses) are deregistered and deleted. Default 10; 0 keeps all.
+    #[serde(
+        default,
+        rename = "revisionHistoryLimit",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub revision_history_limit: Option<u32>,
 }
 
 /// An ECS service (`CreateService` / `UpdateService`), its task definition, and how the
@@ -105,6 +113,11 @@ pub struct EcsServiceSpec {
     /// to zero, then delete; the default) or `Retain` (leave it running, unmanaged).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_policy: Option<DeletionPolicy>,
+    /// How many of the task definition family's newest revisions stay registered after a
+    /// successful rollout; older ones the controller registered (and nothing uses) are
+    /// deregistered and deleted. Default 10; 0 keeps all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision_history_limit: Option<u32>,
 }
 
 /// The task definition of an `EcsService`: inline, or an existing one named by a string.

@@ -545,6 +545,7 @@ async fn cleanup_service(service: &EcsService, ctx: &Context) -> Result<Action, 
     }
     let plan = Plan {
         owner: desired.owner.clone(),
+        in_use: Default::default(),
         objects: vec![ObjectPlan {
             object: key.clone(),
             verdict: Verdict::Delete,

@@ -23,6 +23,9 @@ pub const SUSPEND_ANNOTATION: &str = "ecs-gitops.dev/suspend";
 /// Tag on a service whose deletion policy is Retain.
 pub const RETAIN_TAG: &str = "ecs-gitops.dev/deletion-policy";
 
+/// Revisions of a family kept registered when the object sets no `revisionHistoryLimit`.
+pub const DEFAULT_REVISION_HISTORY: u32 = 10;
+
 /// Service settings UpdateService cannot change.
 const IMMUTABLE: &[&str] = &["launchType", "schedulingStrategy", "role"];
 /// Fields that identify a service or only matter when it is created.
@@ -75,6 +78,8 @@ pub struct DesiredService {
     pub retain: bool,
     pub adopt: bool,
     pub suspended: bool,
+    /// How many of the family's newest revisions stay registered (0: all).
+    pub history: u32,
 }
 
 #[derive(Clone, Debug)]
@@ -93,6 +98,8 @@ pub struct DesiredTaskDefinition {
     pub object: ObjectKey,
     pub input: TaskDefinitionInput,
     pub hash: String,
+    /// How many of the family's newest revisions stay registered (0: all).
+    pub history: u32,
 }
 
 /// The desired state of one revision of the source.
@@ -154,6 +161,10 @@ impl Desired {
                         object,
                         hash: hash::task_definition(&input),
                         input,
+                        history: td
+                            .spec
+                            .revision_history_limit
+                            .unwrap_or(DEFAULT_REVISION_HISTORY),
                     });
                 }
                 Object::Service(s) => {
@@ -199,6 +210,10 @@ impl Desired {
                         retain: s.spec.deletion_policy == Some(DeletionPolicy::Retain),
                         adopt: annotated(manifest, ADOPT_ANNOTATION),
                         suspended: annotated(manifest, SUSPEND_ANNOTATION),
+                        history: s
+                            .spec
+                            .revision_history_limit
+                            .unwrap_or(DEFAULT_REVISION_HISTORY),
                     });
                 }
             }
@@ -374,6 +389,8 @@ pub struct InFlight {
 pub struct Plan {
     /// Whose plan it is: what it creates or takes over carries this owner.
     pub owner: Owner,
+    /// Task definitions the observed services run or deploy: never deregistered.
+    pub in_use: std::collections::BTreeSet<String>,
     pub objects: Vec<ObjectPlan>,
     pub actions: Vec<Action>,
 }
@@ -440,6 +457,15 @@ pub enum Prune {
 pub fn plan(desired: &Desired, observed: &Observed, prune: Prune) -> Plan {
     let mut plan = Plan {
         owner: desired.owner.clone(),
+        in_use: observed
+            .services
+            .values()
+            .chain(observed.owned.iter().map(|(_, s)| s))
+            .flat_map(|s| {
+                std::iter::once(s.task_definition.clone())
+                    .chain(s.deployments.iter().map(|d| d.task_definition.clone()))
+            })
+            .collect(),
         ..Plan::default()
     };
     for cluster in &desired.clusters {

@@ -15,6 +15,7 @@ pub fn category(operation: &str) -> (&'static str, f64, f64) {
         "RegisterTaskDefinition" | "DeregisterTaskDefinition" => {
             ("task-definitions-write", 20.0, 1.0)
         }
+        "DeleteTaskDefinitions" => ("task-definitions-delete", 5.0, 1.0),
         "DescribeTaskDefinition" | "ListTaskDefinitions" | "ListTaskDefinitionFamilies" => {
             ("task-definitions-read", 50.0, 20.0)
         }

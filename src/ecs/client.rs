@@ -657,6 +657,34 @@ impl super::Ecs for SdkEcs {
         .await
     }
 
+    async fn deregister_task_definition(&self, region: &str, arn: &str) -> Result<(), EcsError> {
+        const OP: &str = "DeregisterTaskDefinition";
+        self.call(region, OP, |client| async move {
+            client
+                .deregister_task_definition()
+                .task_definition(arn)
+                .send()
+                .await
+                .map_err(|e| api_error(OP, e))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_task_definitions(&self, region: &str, arns: &[String]) -> Result<(), EcsError> {
+        const OP: &str = "DeleteTaskDefinitions";
+        self.call(region, OP, |client| async move {
+            client
+                .delete_task_definitions()
+                .set_task_definitions(Some(arns.to_vec()))
+                .send()
+                .await
+                .map_err(|e| api_error(OP, e))?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn create_service(
         &self,
         region: &str,

@@ -202,6 +202,19 @@ pub trait Ecs: Send + Sync {
         tags: &Tags,
     ) -> impl Future<Output = Result<ObservedTaskDefinition, EcsError>> + Send;
 
+    fn deregister_task_definition(
+        &self,
+        region: &str,
+        arn: &str,
+    ) -> impl Future<Output = Result<(), EcsError>> + Send;
+
+    /// Deletes deregistered revisions, at most ten.
+    fn delete_task_definitions(
+        &self,
+        region: &str,
+        arns: &[String],
+    ) -> impl Future<Output = Result<(), EcsError>> + Send;
+
     fn create_service(
         &self,
         region: &str,

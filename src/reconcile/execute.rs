@@ -14,7 +14,9 @@ use crate::api::{ObjectKey, OnFailure, ServiceInput, TaskDefinitionInput, parse_
 use crate::diff::plan::{
     Action, ClusterUpdate, DesiredService, Plan, RETAIN_TAG, ServiceUpdate, TaskDefinitionSource,
 };
-use crate::ecs::{Ecs, EcsError, ObservedTaskDefinition, Owner, Tags, backoff, tag_map, tags};
+use crate::ecs::{
+    Ecs, EcsError, ObservedTaskDefinition, Owner, Ownership, Tags, backoff, tag_map, tags,
+};
 
 /// How many of a family's newest revisions are searched for one carrying the desired hash.
 const REVISIONS_SEARCHED: i32 = 5;
@@ -227,6 +229,11 @@ impl<E: Ecs + 'static> Reconciler<E> {
         for (object, outcome) in track(&*self.ecs, tracked, options, progress).await {
             report.results.insert(object, outcome);
         }
+        for family in families_to_trim(plan, &report) {
+            if let Err(e) = self.trim(&family, plan).await {
+                tracing::warn!(family = %family.family, error = %e, "trimming old revisions");
+            }
+        }
         for action in &plan.actions {
             if let Action::DeleteService {
                 key,
@@ -362,6 +369,39 @@ impl<E: Ecs + 'static> Reconciler<E> {
             ),
             _ => unreachable!("only service actions come here"),
         }
+    }
+
+    /// Deregisters and deletes a family's revisions beyond the newest `keep`: only those this
+    /// owner registered, never one an observed service runs or deploys.
+    async fn trim(&self, history: &History, plan: &Plan) -> Result<(), EcsError> {
+        const LISTED: i32 = 100;
+        let region = history.region.as_str();
+        let arns = self
+            .ecs
+            .list_task_definitions(region, &history.family, LISTED)
+            .await?;
+        let mut doomed = Vec::new();
+        for arn in arns.iter().skip(history.keep as usize) {
+            if plan.in_use.contains(arn) {
+                continue;
+            }
+            let revision = match self.cached_revision(arn) {
+                Some(cached) => cached,
+                None => self.ecs.describe_task_definition(region, arn).await?,
+            };
+            if Ownership::of(&revision.tags, &plan.owner) != Ownership::Ours {
+                continue;
+            }
+            self.ecs.deregister_task_definition(region, arn).await?;
+            doomed.push(arn.clone());
+        }
+        for chunk in doomed.chunks(10) {
+            self.ecs.delete_task_definitions(region, chunk).await?;
+        }
+        if !doomed.is_empty() {
+            tracing::info!(family = %history.family, deleted = doomed.len(), kept = history.keep, "deleted old revisions");
+        }
+        Ok(())
     }
 
     /// Repairs a cluster's settings, capacity providers and tags, each only where it differs.
@@ -540,6 +580,61 @@ impl<E: Ecs + 'static> Reconciler<E> {
             message: what,
         })
     }
+}
+
+/// A family whose old revisions may go, after a registration or a good rollout.
+struct History {
+    region: String,
+    family: String,
+    /// How many of the newest stay (0: all).
+    keep: u32,
+}
+
+fn families_to_trim(plan: &Plan, report: &Report) -> Vec<History> {
+    let done = |object| matches!(report.results.get(object), Some(Outcome::Done { .. }));
+    let mut families = Vec::new();
+    for action in &plan.actions {
+        let (region, input, keep, object) = match action {
+            Action::RegisterTaskDefinition(td) => (&td.region, &td.input, td.history, &td.object),
+            Action::CreateService(service) => match &service.task_definition {
+                TaskDefinitionSource::Managed { input, .. } => (
+                    &service.key.region,
+                    &**input,
+                    service.history,
+                    &service.object,
+                ),
+                TaskDefinitionSource::Existing(_) => continue,
+            },
+            Action::UpdateService(update) => match &update.task_definition {
+                Some(TaskDefinitionSource::Managed { input, .. }) => (
+                    &update.service.key.region,
+                    &**input,
+                    update.service.history,
+                    &update.service.object,
+                ),
+                _ => continue,
+            },
+            // CRD mode sees a rollout end in a later reconcile.
+            Action::FollowRollout(rollout) => match &rollout.service.task_definition {
+                TaskDefinitionSource::Managed { input, .. } => (
+                    &rollout.service.key.region,
+                    &**input,
+                    rollout.service.history,
+                    &rollout.service.object,
+                ),
+                TaskDefinitionSource::Existing(_) => continue,
+            },
+            _ => continue,
+        };
+        if keep > 0 && done(object) {
+            families.push(History {
+                region: region.clone(),
+                family: input.family.clone().unwrap_or_default(),
+                keep,
+            });
+        }
+    }
+    families
 }
 
 /// Who makes a change, with what options, telling whom.
