@@ -925,23 +925,17 @@ trait HasStatus {
     fn common_status(&self) -> Option<CommonStatus>;
 }
 
-impl HasStatus for EcsService {
-    fn common_status(&self) -> Option<CommonStatus> {
-        self.status.as_ref().map(|s| s.common.clone())
-    }
+macro_rules! has_status {
+    ($($kind:ty),*) => {$(
+        impl HasStatus for $kind {
+            fn common_status(&self) -> Option<CommonStatus> {
+                self.status.as_ref().map(|s| s.common.clone())
+            }
+        }
+    )*};
 }
 
-impl HasStatus for EcsTaskDefinition {
-    fn common_status(&self) -> Option<CommonStatus> {
-        self.status.as_ref().map(|s| s.common.clone())
-    }
-}
-
-impl HasStatus for EcsCluster {
-    fn common_status(&self) -> Option<CommonStatus> {
-        self.status.as_ref().map(|s| s.common.clone())
-    }
-}
+has_status!(EcsService, EcsTaskDefinition, EcsCluster);
 
 /// The resync rounds: every object is due at the same instants, so that their
 /// DescribeServices calls are batched ten at a time; each round is shifted by up to ±10 %
