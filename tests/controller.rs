@@ -132,24 +132,10 @@ struct Setup {
 
 impl Setup {
     async fn new(root: &Path, speed: &str) -> Setup {
-        let port = free_port();
-        let sim = Command::new(env!("CARGO_BIN_EXE_ecs-gitops"))
-            .args([
-                "sim",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--speed",
-                speed,
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        wait_for_port(port).await;
+        let (sim, sim_addr) = common::sim_process(speed).await;
         Setup {
             _sim: sim,
-            sim_addr: format!("127.0.0.1:{port}").parse().unwrap(),
+            sim_addr,
             controller: None,
             web: free_port(),
             log: root.join("controller.log"),

@@ -527,21 +527,15 @@ async fn cleanup_service(service: &EcsService, ctx: &Context) -> Result<Action, 
     else {
         return Ok(Action::await_change());
     };
-    match live.ownership(&desired.owner) {
-        Ownership::Ours => {}
-        Ownership::Theirs(other) => {
-            let note = format!("ECS service {} is owned by {other}: left in ECS", live.arn);
-            publish(ctx, &reference, EventType::Warning, "NotDeleted", note).await;
-            return Ok(Action::await_change());
-        }
-        Ownership::Legacy | Ownership::Unmanaged => {
-            let note = format!(
-                "ECS service {} was not created by this object: left in ECS",
-                live.arn
-            );
-            publish(ctx, &reference, EventType::Warning, "NotDeleted", note).await;
-            return Ok(Action::await_change());
-        }
+    let whose = match live.ownership(&desired.owner) {
+        Ownership::Ours => None,
+        Ownership::Theirs(other) => Some(format!("is owned by {other}")),
+        Ownership::Legacy | Ownership::Unmanaged => Some("was not created by this object".into()),
+    };
+    if let Some(whose) = whose {
+        let note = format!("ECS service {} {whose}: left in ECS", live.arn);
+        publish(ctx, &reference, EventType::Warning, "NotDeleted", note).await;
+        return Ok(Action::await_change());
     }
     let plan = Plan {
         owner: desired.owner.clone(),

@@ -221,3 +221,23 @@ pub async fn wait_for_port(port: u16) {
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
 }
+
+/// `ecs-gitops sim` as its own process on a free loopback port, killed when dropped.
+pub async fn sim_process(speed: &str) -> (tokio::process::Child, SocketAddr) {
+    let port = free_port();
+    let sim = tokio::process::Command::new(env!("CARGO_BIN_EXE_ecs-gitops"))
+        .args([
+            "sim",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--speed",
+            speed,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    wait_for_port(port).await;
+    (sim, SocketAddr::from(([127, 0, 0, 1], port)))
+}
