@@ -150,6 +150,12 @@ fn print_plan(plan: &Plan) {
         for change in &object.changes {
             println!("    {}", change.describe());
         }
+        for task in plan.pre_deploy(&object.object) {
+            println!(
+                "    {}",
+                paint.color("36", &format!("pre-deploy task {task}"))
+            );
+        }
     }
 }
 
@@ -222,7 +228,19 @@ pub async fn diff(
     };
     match output {
         Output::Json => {
-            let report = serde_json::json!({"inSync": plan.in_sync(), "objects": plan.objects});
+            let objects = plan
+                .objects
+                .iter()
+                .map(|o| {
+                    let mut object = serde_json::to_value(o)?;
+                    let tasks = plan.pre_deploy(&o.object);
+                    if !tasks.is_empty() {
+                        object["preDeploy"] = serde_json::json!(tasks);
+                    }
+                    Ok(object)
+                })
+                .collect::<Result<Vec<_>, serde_json::Error>>()?;
+            let report = serde_json::json!({"inSync": plan.in_sync(), "objects": objects});
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
         Output::Text => print_plan(&plan),

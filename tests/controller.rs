@@ -1452,3 +1452,82 @@ async fn a_failed_rollout_is_explained_in_the_status_and_logged_at_warn() {
     }
     setup.kill().await;
 }
+
+/// Service `web` running `image`, migrated first by `migration`.
+fn migrated_service(image: &str, migration: &str) -> String {
+    let pre_deploy = format!(
+        "  rollout:\n    preDeploy:\n      - name: migrate\n        taskDefinition:\n          containerDefinitions:\n            - {{name: db, image: \"{migration}\", memory: 128}}\n"
+    );
+    service("web", image, 1, &pre_deploy)
+}
+
+#[tokio::test]
+async fn after_kill_9_during_a_migration_the_restart_finds_the_task_instead_of_starting_another() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("manifests");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("cluster.yaml"), CLUSTER).unwrap();
+    std::fs::write(
+        dir.join("web.yaml"),
+        migrated_service("nginx:1", "migrate:1"),
+    )
+    .unwrap();
+    // Slow enough that the migration (about 23 simulated seconds) is running when it dies.
+    let speed = "5";
+    let source = ["--dir", dir.to_str().unwrap()];
+    let mut setup = Setup::new(root.path(), speed).await;
+    setup.start_with(&source, "200ms", speed, &[]).await;
+    setup
+        .wait_status("first sync", |s| settled(s, "EcsService/web", "web:1"))
+        .await;
+    assert_eq!(sim_calls(setup.sim_addr, "RunTask", "ok").await, 1);
+
+    std::fs::write(
+        dir.join("web.yaml"),
+        migrated_service("nginx:2", "migrate:2"),
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while sim_calls(setup.sim_addr, "RunTask", "ok").await < 2 {
+        assert!(Instant::now() < deadline, "no migration\n{}", setup.log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    setup.kill().await;
+    let ecs = ecs_client(&setup.endpoint(), "us-east-1", false);
+    let running = ecs
+        .list_tasks()
+        .cluster("c1")
+        .family("web-migrate")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        running.task_arns().len(),
+        1,
+        "killed while the migration runs"
+    );
+    let migration = running.task_arns()[0].clone();
+
+    setup.start_with(&source, "200ms", speed, &[]).await;
+    let status = setup
+        .wait_status("the update after the migration", |s| {
+            settled(s, "EcsService/web", "web:2")
+        })
+        .await;
+    assert_eq!(
+        sim_calls(setup.sim_addr, "RunTask", "ok").await,
+        2,
+        "no second migration\n{}",
+        setup.log()
+    );
+    let tasks = &status["objects"]["EcsService/web"]["preDeploy"];
+    assert_eq!(tasks[0]["taskArn"], migration.as_str(), "{status:#}");
+    assert_eq!(tasks[0]["exitCode"], 0, "{status:#}");
+    assert_eq!(tasks[0]["lastStatus"], "STOPPED", "{status:#}");
+    assert!(
+        setup
+            .log()
+            .contains(&format!("pre-deploy task migrate: found {migration}"))
+    );
+    setup.kill().await;
+}

@@ -52,6 +52,10 @@ const ROOTS: &[Root] = &[
     },
 ];
 
+/// Shapes generated whole, as the model names them, beside the roots' (RunTask's `overrides`
+/// for pre-deploy tasks).
+const NAMED: &[&str] = &["TaskOverride"];
+
 /// Read-only members of the output shapes: users paste them from describe output; the
 /// loader warns about them and drops them.
 const OUTPUT_ONLY: &[(&str, &str, &[&str])] = &[
@@ -132,6 +136,7 @@ impl<'m> Generator<'m> {
         for root in ROOTS {
             self.root(root);
         }
+        self.queue.extend(NAMED.iter().rev().map(|n| n.to_string()));
         while let Some(name) = self.queue.pop() {
             if self.emitted.insert(name.clone()) {
                 self.named_shape(&name);
@@ -617,6 +622,7 @@ impl<'m> SdkGenerator<'m> {
             .iter()
             .flat_map(|r| r.shapes.iter())
             .flat_map(|s| members(self.shape(s)).map(|(_, d)| target(d).to_string()))
+            .chain(NAMED.iter().map(|n| n.to_string()))
             .collect();
         while let Some(name) = stack.pop() {
             let shape = self.shape(&name);

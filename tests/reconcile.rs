@@ -978,3 +978,196 @@ async fn old_revisions_beyond_the_history_limit_are_deleted() {
     assert!(sim_calls(sim.addr(), "DeleteTaskDefinitions", "ok").await >= 1);
     assert_eq!(run(&sim.endpoint(), &["diff", path]).await.0, 0);
 }
+
+/// A cluster and service `web` running `image`, with a pre-deploy task `migrate` that runs
+/// `migration` (an inline task definition), and `desired` tasks.
+fn write_migrated(dir: &Path, image: &str, migration: &str, desired: u32) {
+    let yaml = [
+        "apiVersion: ecs-gitops.dev/v1alpha1\nkind: EcsCluster\nmetadata:\n  name: c1\nspec: {}\n---",
+        "apiVersion: ecs-gitops.dev/v1alpha1\nkind: EcsService\nmetadata:\n  name: web\nspec:",
+        "  cluster: c1",
+        &format!("  desiredCount: {desired}"),
+        "  rollout:",
+        "    preDeploy:",
+        "      - name: migrate",
+        "        taskDefinition:",
+        "          containerDefinitions:",
+        &format!("            - {{name: db, image: \"{migration}\", memory: 128}}"),
+        "      - name: warm",
+        "        useServiceTaskDefinition: true",
+        "        overrides:",
+        "          containerOverrides: [{name: app, command: [warm-cache]}]",
+        "  taskDefinition:",
+        "    containerDefinitions:",
+        &format!("      - {{name: app, image: \"{image}\", memory: 128}}\n"),
+    ]
+    .join("\n");
+    std::fs::write(dir.join("web.yaml"), yaml).unwrap();
+}
+
+/// The service's task definition and its PRIMARY deployment's creation time.
+async fn web_primary(ecs: &aws_sdk_ecs::Client) -> (String, f64) {
+    let live = ecs
+        .describe_services()
+        .cluster("c1")
+        .services("web")
+        .send()
+        .await
+        .unwrap();
+    let service = &live.services()[0];
+    let primary = service
+        .deployments()
+        .iter()
+        .find(|d| d.status() == Some("PRIMARY"))
+        .unwrap();
+    (
+        service.task_definition().unwrap().to_string(),
+        primary.created_at().unwrap().as_secs_f64(),
+    )
+}
+
+/// The stopped tasks of the cluster, with when they stopped, by family.
+async fn stopped_tasks(ecs: &aws_sdk_ecs::Client) -> Vec<(String, f64, Option<i32>, String)> {
+    let arns = ecs
+        .list_tasks()
+        .cluster("c1")
+        .desired_status(aws_sdk_ecs::types::DesiredStatus::Stopped)
+        .send()
+        .await
+        .unwrap()
+        .task_arns()
+        .to_vec();
+    if arns.is_empty() {
+        return Vec::new();
+    }
+    let tasks = ecs
+        .describe_tasks()
+        .cluster("c1")
+        .set_tasks(Some(arns))
+        .send()
+        .await
+        .unwrap();
+    let mut stopped: Vec<_> = tasks
+        .tasks()
+        .iter()
+        .filter(|t| t.started_by().is_some_and(|s| s.starts_with("ecs-gitops/")))
+        .map(|t| {
+            (
+                t.task_definition_arn()
+                    .unwrap()
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .to_string(),
+                t.stopped_at().map_or(0.0, |s| s.as_secs_f64()),
+                t.containers()[0].exit_code(),
+                t.overrides()
+                    .and_then(|o| o.container_overrides().first())
+                    .map(|c| c.command().join(" "))
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    stopped.sort_by(|a, b| a.1.total_cmp(&b.1));
+    stopped
+}
+
+#[tokio::test]
+async fn pre_deploy_tasks_run_to_their_end_before_the_update_and_only_for_a_new_spec() {
+    let sim = simulator().await;
+    let ecs = ecs_client(&sim.endpoint(), "us-east-1", false);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_str().unwrap();
+    write_migrated(dir.path(), "nginx:1", "migrate:1", 1);
+    let (code, out) = run(&sim.endpoint(), &["apply", path]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("pre-deploy task migrate ("), "{out}");
+    assert_eq!(sim_calls(sim.addr(), "RunTask", "ok").await, 2, "{out}");
+
+    write_migrated(dir.path(), "nginx:2", "migrate:2", 1);
+    let (code, out) = run(&sim.endpoint(), &["diff", path]).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("pre-deploy task migrate: runs family web-migrate to completion first"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "pre-deploy task warm: runs the service's new task definition to completion first"
+        ),
+        "{out}"
+    );
+    let (code, out) = run(&sim.endpoint(), &["apply", path]).await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(sim_calls(sim.addr(), "RunTask", "ok").await, 4, "{out}");
+    let (running, deployed_at) = web_primary(&ecs).await;
+    assert!(running.ends_with("/web:2"), "{running}");
+    let tasks = stopped_tasks(&ecs).await;
+    let newest: Vec<_> = tasks.iter().rev().take(2).collect();
+    // warm ran the service's new revision with the override, after migrate; both exited 0
+    // before the deployment of web:2 was created.
+    assert_eq!(newest[0].0, "web:2", "{tasks:?}");
+    assert_eq!(newest[0].3, "warm-cache", "{tasks:?}");
+    assert_eq!(newest[1].0, "web-migrate:2", "{tasks:?}");
+    assert!(
+        newest.iter().all(|t| t.2 == Some(0) && t.1 <= deployed_at),
+        "{tasks:?} {deployed_at}"
+    );
+
+    // A change of the service's settings alone runs nothing.
+    write_migrated(dir.path(), "nginx:2", "migrate:2", 2);
+    let (code, out) = run(&sim.endpoint(), &["apply", path]).await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(sim_calls(sim.addr(), "RunTask", "ok").await, 4, "{out}");
+    assert_eq!(run(&sim.endpoint(), &["diff", path]).await.0, 0);
+}
+
+#[tokio::test]
+async fn a_failing_pre_deploy_task_leaves_the_service_untouched_and_quarantines_the_spec() {
+    let sim = simulator().await;
+    let ecs = ecs_client(&sim.endpoint(), "us-east-1", false);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_str().unwrap();
+    write_migrated(dir.path(), "nginx:1", "migrate:1", 1);
+    assert_eq!(run(&sim.endpoint(), &["apply", path]).await.0, 0);
+    let updates = sim_calls(sim.addr(), "UpdateService", "ok").await;
+
+    write_migrated(dir.path(), "nginx:2", "migrate:fail-2", 1);
+    let (code, out) = run(&sim.endpoint(), &["apply", path]).await;
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("pre-deploy task migrate (arn:aws:ecs:us-east-1:")
+            && out.contains(") exited 1: Essential container in task exited; the service was not changed (still web:1)"),
+        "{out}"
+    );
+    assert_eq!(
+        sim_calls(sim.addr(), "RunTask", "ok").await,
+        3,
+        "warm never ran: {out}"
+    );
+    assert_eq!(sim_calls(sim.addr(), "UpdateService", "ok").await, updates);
+    assert!(web_primary(&ecs).await.0.ends_with("/web:1"));
+
+    // Quarantined: the next sweep runs nothing and changes nothing.
+    let (code, out) = run(&sim.endpoint(), &["apply", path]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("quarantined"), "{out}");
+    assert_eq!(sim_calls(sim.addr(), "RunTask", "ok").await, 3, "{out}");
+
+    // An image that cannot be pulled: the migration never ran, and says why.
+    write_migrated(dir.path(), "nginx:3", "migrate:missing-3", 1);
+    let (code, out) = run(&sim.endpoint(), &["apply", path]).await;
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("did not run to its end: CannotPullContainerError"),
+        "{out}"
+    );
+    assert!(web_primary(&ecs).await.0.ends_with("/web:1"));
+
+    // A good migration is tried.
+    write_migrated(dir.path(), "nginx:4", "migrate:4", 1);
+    let (code, out) = run(&sim.endpoint(), &["apply", path]).await;
+    assert_eq!(code, 0, "{out}");
+    // Each new spec registered its revision (the service's own pre-deploy task may run it).
+    assert!(web_primary(&ecs).await.0.ends_with("/web:4"), "{out}");
+}

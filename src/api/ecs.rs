@@ -187,6 +187,169 @@ pub struct ClusterInput {
     pub tags: Option<Vec<Tag>>,
 }
 
+#[doc = "The overrides that are associated with a task."]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TaskOverride {
+    #[doc = "One or more container overrides that are sent to a task."]
+    #[serde(rename = "containerOverrides", default, skip_serializing_if = "Option::is_none")]
+    pub container_overrides: Option<Vec<ContainerOverride>>,
+    #[doc = "The CPU override for the task."]
+    #[serde(rename = "cpu", default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
+    #[doc = "The ephemeral storage setting override for the task."]
+    #[serde(rename = "ephemeralStorage", default, skip_serializing_if = "Option::is_none")]
+    pub ephemeral_storage: Option<EphemeralStorage>,
+    #[doc = "The Amazon Resource Name (ARN) of the task execution role override for the task. For more information, see Amazon ECS task execution IAM role in the Amazon Elastic Container Service Developer Guide."]
+    #[serde(rename = "executionRoleArn", default, skip_serializing_if = "Option::is_none")]
+    pub execution_role_arn: Option<String>,
+    #[doc = "The Elastic Inference accelerator override for the task."]
+    #[serde(rename = "inferenceAcceleratorOverrides", default, skip_serializing_if = "Option::is_none")]
+    pub inference_accelerator_overrides: Option<Vec<InferenceAcceleratorOverride>>,
+    #[doc = "The memory override for the task."]
+    #[serde(rename = "memory", default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+    #[doc = "The Amazon Resource Name (ARN) of the role that containers in this task can assume. All containers in this task are granted the permissions that are specified in this role. For more information, see IAM Role for Tasks in the Amazon Elastic Container Service Developer Guide."]
+    #[serde(rename = "taskRoleArn", default, skip_serializing_if = "Option::is_none")]
+    pub task_role_arn: Option<String>,
+}
+
+#[doc = "Details on an Elastic Inference accelerator task override. This parameter is used to override the Elastic Inference accelerator specified in the task definition. For more information, see Working with Amazon Elastic Inference on Amazon ECS in the Amazon Elastic Container Service Developer Guide."]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct InferenceAcceleratorOverride {
+    #[doc = "The Elastic Inference accelerator device name to override for the task. This parameter must match a deviceName specified in the task definition."]
+    #[serde(rename = "deviceName", default, skip_serializing_if = "Option::is_none")]
+    pub device_name: Option<String>,
+    #[doc = "The Elastic Inference accelerator type to use."]
+    #[serde(rename = "deviceType", default, skip_serializing_if = "Option::is_none")]
+    pub device_type: Option<String>,
+}
+
+#[doc = "The amount of ephemeral storage to allocate for the task. This parameter is used to expand the total amount of ephemeral storage available, beyond the default amount, for tasks hosted on Fargate. For more information, see Using data volumes in tasks in the Amazon ECS Developer Guide;."]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EphemeralStorage {
+    #[doc = "The total amount, in GiB, of ephemeral storage to set for the task. The minimum supported value is 21 GiB and the maximum supported value is 200 GiB."]
+    #[serde(rename = "sizeInGiB")]
+    pub size_in_gib: i32,
+}
+
+#[doc = "The overrides that are sent to a container. An empty container override can be passed in. An example of an empty container override is {\"containerOverrides\": [ ] }. If a non-empty container override is specified, the name parameter must be included."]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ContainerOverride {
+    #[doc = "The command to send to the container that overrides the default command from the Docker image or the task definition. You must also specify a container name."]
+    #[serde(rename = "command", default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    #[doc = "The number of cpu units reserved for the container, instead of the default value from the task definition. You must also specify a container name."]
+    #[serde(rename = "cpu", default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<i32>,
+    #[doc = "The environment variables to send to the container. You can add new environment variables, which are added to the container at launch, or you can override the existing environment variables from the Docker image or the task definition. You must also specify a container name."]
+    #[serde(rename = "environment", default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<Vec<KeyValuePair>>,
+    #[doc = "A list of files containing the environment variables to pass to a container, instead of the value from the container definition."]
+    #[serde(rename = "environmentFiles", default, skip_serializing_if = "Option::is_none")]
+    pub environment_files: Option<Vec<EnvironmentFile>>,
+    #[doc = "The hard limit (in MiB) of memory to present to the container, instead of the default value from the task definition. If your container attempts to exceed the memory specified here, the container is killed. You must also specify a container name."]
+    #[serde(rename = "memory", default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<i32>,
+    #[doc = "The soft limit (in MiB) of memory to reserve for the container, instead of the default value from the task definition. You must also specify a container name."]
+    #[serde(rename = "memoryReservation", default, skip_serializing_if = "Option::is_none")]
+    pub memory_reservation: Option<i32>,
+    #[doc = "The name of the container that receives the override. This parameter is required if any override is specified."]
+    #[serde(rename = "name", default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[doc = "The type and amount of a resource to assign to a container, instead of the default value from the task definition. The only supported resource is a GPU."]
+    #[serde(rename = "resourceRequirements", default, skip_serializing_if = "Option::is_none")]
+    pub resource_requirements: Option<Vec<ResourceRequirement>>,
+}
+
+#[doc = "The type and amount of a resource to assign to a container. The supported resource types are GPUs and Elastic Inference accelerators. For more information, see Working with GPUs on Amazon ECS or Working with Amazon Elastic Inference on Amazon ECS in the Amazon Elastic Container Service Developer Guide"]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ResourceRequirement {
+    #[doc = "The type of resource to assign to a container."]
+    #[serde(rename = "type")]
+    pub r#type: ResourceType,
+    #[doc = "The value for the specified resource type."]
+    #[serde(rename = "value")]
+    pub value: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub enum ResourceType {
+    #[serde(rename = "GPU")]
+    Gpu,
+    #[serde(rename = "InferenceAccelerator")]
+    InferenceAccelerator,
+}
+
+impl ResourceType {
+    /// Every value the ECS API accepts.
+    pub const VALUES: &[&str] = &["GPU", "InferenceAccelerator"];
+
+    /// The value as ECS writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResourceType::Gpu => "GPU",
+            ResourceType::InferenceAccelerator => "InferenceAccelerator",
+        }
+    }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "GPU" => Some(ResourceType::Gpu),
+            "InferenceAccelerator" => Some(ResourceType::InferenceAccelerator),
+            _ => None,
+        }
+    }
+}
+
+#[doc = "A list of files containing the environment variables to pass to a container. You can specify up to ten environment files. The file must have a .env file extension. Each line in an environment file should contain an environment variable in VARIABLE=VALUE format. Lines beginning with # are treated as comments and are ignored."]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EnvironmentFile {
+    #[doc = "The file type to use. Environment files are objects in Amazon S3. The only supported value is s3."]
+    #[serde(rename = "type")]
+    pub r#type: EnvironmentFileType,
+    #[doc = "The Amazon Resource Name (ARN) of the Amazon S3 object containing the environment variable file."]
+    #[serde(rename = "value")]
+    pub value: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub enum EnvironmentFileType {
+    #[serde(rename = "s3")]
+    S3,
+}
+
+impl EnvironmentFileType {
+    /// Every value the ECS API accepts.
+    pub const VALUES: &[&str] = &["s3"];
+
+    /// The value as ECS writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EnvironmentFileType::S3 => "s3",
+        }
+    }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "s3" => Some(EnvironmentFileType::S3),
+            _ => None,
+        }
+    }
+}
+
+#[doc = "A key-value pair object."]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct KeyValuePair {
+    #[doc = "The name of the key-value pair. For environment variables, this is the name of the environment variable."]
+    #[serde(rename = "name", default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[doc = "The value of the key-value pair. For environment variables, this is the value of the environment variable."]
+    #[serde(rename = "value", default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
 #[doc = "The metadata that you apply to a resource to help you categorize and organize them. Each tag consists of a key and an optional value. You define them."]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Tag {
@@ -1711,17 +1874,6 @@ impl ProxyConfigurationType {
     }
 }
 
-#[doc = "A key-value pair object."]
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct KeyValuePair {
-    #[doc = "The name of the key-value pair. For environment variables, this is the name of the environment variable."]
-    #[serde(rename = "name", default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[doc = "The value of the key-value pair. For environment variables, this is the value of the environment variable."]
-    #[serde(rename = "value", default, skip_serializing_if = "Option::is_none")]
-    pub value: Option<String>,
-}
-
 #[doc = "The constraint on task placement in the task definition. For more information, see Task placement constraints in the Amazon Elastic Container Service Developer Guide."]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TaskDefinitionPlacementConstraint {
@@ -1870,14 +2022,6 @@ pub struct InferenceAccelerator {
     #[doc = "The Elastic Inference accelerator type to use."]
     #[serde(rename = "deviceType")]
     pub device_type: String,
-}
-
-#[doc = "The amount of ephemeral storage to allocate for the task. This parameter is used to expand the total amount of ephemeral storage available, beyond the default amount, for tasks hosted on Fargate. For more information, see Using data volumes in tasks in the Amazon ECS Developer Guide;."]
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct EphemeralStorage {
-    #[doc = "The total amount, in GiB, of ephemeral storage to set for the task. The minimum supported value is 21 GiB and the maximum supported value is 200 GiB."]
-    #[serde(rename = "sizeInGiB")]
-    pub size_in_gib: i32,
 }
 
 #[doc = "Container definitions are used in task definitions to describe the different containers that are launched as part of a task."]
@@ -2173,47 +2317,6 @@ pub struct ContainerRestartPolicy {
     pub restart_attempt_period: Option<i32>,
 }
 
-#[doc = "The type and amount of a resource to assign to a container. The supported resource types are GPUs and Elastic Inference accelerators. For more information, see Working with GPUs on Amazon ECS or Working with Amazon Elastic Inference on Amazon ECS in the Amazon Elastic Container Service Developer Guide"]
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct ResourceRequirement {
-    #[doc = "The type of resource to assign to a container."]
-    #[serde(rename = "type")]
-    pub r#type: ResourceType,
-    #[doc = "The value for the specified resource type."]
-    #[serde(rename = "value")]
-    pub value: String,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
-pub enum ResourceType {
-    #[serde(rename = "GPU")]
-    Gpu,
-    #[serde(rename = "InferenceAccelerator")]
-    InferenceAccelerator,
-}
-
-impl ResourceType {
-    /// Every value the ECS API accepts.
-    pub const VALUES: &[&str] = &["GPU", "InferenceAccelerator"];
-
-    /// The value as ECS writes it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ResourceType::Gpu => "GPU",
-            ResourceType::InferenceAccelerator => "InferenceAccelerator",
-        }
-    }
-
-    /// The variant for a value as ECS writes it.
-    pub fn parse(value: &str) -> Option<Self> {
-        match value {
-            "GPU" => Some(ResourceType::Gpu),
-            "InferenceAccelerator" => Some(ResourceType::InferenceAccelerator),
-            _ => None,
-        }
-    }
-}
-
 #[doc = "The repository credentials for private registry authentication."]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RepositoryCredentials {
@@ -2492,43 +2595,6 @@ pub struct HostEntry {
     #[doc = "The IP address to use in the /etc/hosts entry."]
     #[serde(rename = "ipAddress")]
     pub ip_address: String,
-}
-
-#[doc = "A list of files containing the environment variables to pass to a container. You can specify up to ten environment files. The file must have a .env file extension. Each line in an environment file should contain an environment variable in VARIABLE=VALUE format. Lines beginning with # are treated as comments and are ignored."]
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct EnvironmentFile {
-    #[doc = "The file type to use. Environment files are objects in Amazon S3. The only supported value is s3."]
-    #[serde(rename = "type")]
-    pub r#type: EnvironmentFileType,
-    #[doc = "The Amazon Resource Name (ARN) of the Amazon S3 object containing the environment variable file."]
-    #[serde(rename = "value")]
-    pub value: String,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
-pub enum EnvironmentFileType {
-    #[serde(rename = "s3")]
-    S3,
-}
-
-impl EnvironmentFileType {
-    /// Every value the ECS API accepts.
-    pub const VALUES: &[&str] = &["s3"];
-
-    /// The value as ECS writes it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EnvironmentFileType::S3 => "s3",
-        }
-    }
-
-    /// The variant for a value as ECS writes it.
-    pub fn parse(value: &str) -> Option<Self> {
-        match value {
-            "s3" => Some(EnvironmentFileType::S3),
-            _ => None,
-        }
-    }
 }
 
 #[doc = "The dependencies defined for container startup and shutdown. A container can contain multiple dependencies. When a dependency is defined for container startup, for container shutdown it is reversed."]

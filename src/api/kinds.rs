@@ -8,7 +8,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 
 use super::status::{EcsClusterStatus, EcsServiceStatus, EcsTaskDefinitionStatus};
-use super::{ClusterInput, ServiceInput, TaskDefinitionInput};
+use super::{ClusterInput, ServiceInput, TaskDefinitionInput, TaskOverride};
 
 pub const API_GROUP: &str = "ecs-gitops.dev";
 pub const API_VERSION: &str = "ecs-gitops.dev/v1alpha1";
@@ -157,6 +157,38 @@ pub struct RolloutPolicy {
     /// (leave it, and report). Default `none`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_failure: Option<OnFailure>,
+    /// Tasks run once, in order, before a new task definition is deployed (database
+    /// migrations): each is started with RunTask in the service's cluster and network, and
+    /// the service is updated only when every one stopped with its essential containers
+    /// exited 0. A failure leaves the service untouched and quarantines the spec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_deploy: Option<Vec<PreDeployTask>>,
+}
+
+/// A task run to completion before the service's new task definition is deployed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PreDeployTask {
+    /// Names the task in status, events and its tags; unique within the service.
+    pub name: String,
+    /// The name of an EcsTaskDefinition of the same source whose latest revision is run.
+    /// Exactly one of taskDefinitionRef, taskDefinition and useServiceTaskDefinition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_definition_ref: Option<String>,
+    /// An inline task definition (`family` defaults to `<service>-<name>`), or a string
+    /// naming an existing one not managed here (family, family:revision or ARN).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_definition: Option<ServiceTaskDefinition>,
+    /// Run the service's new task definition itself (usually with a command override).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub use_service_task_definition: Option<bool>,
+    /// RunTask's `overrides`: another command, environment, cpu or memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overrides: Option<TaskOverride>,
+    /// How long the task may take, e.g. `15m`; it is stopped and the rollout failed after
+    /// that. Default: the rollout's timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

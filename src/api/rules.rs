@@ -651,6 +651,127 @@ fn service_rules(
         service_against_task(findings, spec, td);
     }
     policy(findings, spec);
+    pre_deploy(findings, spec, object_name, task, task_definitions);
+}
+
+/// A pre-deploy task's default family when its task definition is inline.
+pub fn pre_deploy_family(service_object: &str, task: &str) -> String {
+    format!("{service_object}-{task}")
+}
+
+/// `rollout.preDeploy`: names, exactly one task definition each, what RunTask will need.
+fn pre_deploy(
+    findings: &mut Findings,
+    spec: &EcsServiceSpec,
+    object_name: &str,
+    service_task: Option<&TaskDefinitionInput>,
+    task_definitions: &BTreeMap<&str, &TaskDefinitionInput>,
+) {
+    let tasks = spec
+        .rollout
+        .iter()
+        .flat_map(|r| r.pre_deploy.iter().flatten());
+    let mut names = BTreeSet::new();
+    for (i, task) in tasks.enumerate() {
+        let at = format!("spec.rollout.preDeploy[{i}]");
+        let valid_name = !task.name.is_empty()
+            && task.name.len() <= 64
+            && task
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !valid_name {
+            findings.error(
+                format!("{at}.name"),
+                format!("\"{}\" is not a valid task name: use up to 64 letters, digits, hyphens and underscores", task.name),
+            );
+        } else if !names.insert(task.name.as_str()) {
+            findings.error(
+                format!("{at}.name"),
+                format!(
+                    "two pre-deploy tasks are named \"{}\": names must be unique",
+                    task.name
+                ),
+            );
+        }
+        let uses_service = task.use_service_task_definition == Some(true);
+        let td = match (
+            &task.task_definition_ref,
+            &task.task_definition,
+            uses_service,
+        ) {
+            (Some(name), None, false) => {
+                task_definitions.get(name.as_str()).copied().or_else(|| {
+                    let known: Vec<&str> = task_definitions.keys().copied().collect();
+                    let mut message =
+                        format!("no EcsTaskDefinition named \"{name}\" in this source");
+                    if let Some(near) = nearest(name, &known) {
+                        message.push_str(&format!("; did you mean \"{near}\"?"));
+                    }
+                    findings.error(format!("{at}.taskDefinitionRef"), message);
+                    None
+                })
+            }
+            (None, Some(ServiceTaskDefinition::Inline(td)), false) => {
+                let at = format!("{at}.taskDefinition");
+                let default = pre_deploy_family(object_name, &task.name);
+                ecs_name(
+                    findings,
+                    &format!("{at}.family"),
+                    td.family.as_deref().unwrap_or(&default),
+                );
+                task_definition(findings, &at, td, Launch::of_task(td).with_service(spec));
+                Some(&**td)
+            }
+            (None, Some(ServiceTaskDefinition::Existing(_)), false) => None,
+            (None, None, true) => service_task,
+            _ => {
+                findings.error(
+                    at.clone(),
+                    "set exactly one of taskDefinitionRef, taskDefinition and useServiceTaskDefinition: true",
+                );
+                None
+            }
+        };
+        if let Some(timeout) = task.timeout.as_deref()
+            && super::parse_duration(timeout).is_none()
+        {
+            findings.error(
+                format!("{at}.timeout"),
+                format!(
+                    "\"{timeout}\" is not a duration: write a number and a unit, e.g. 90s, 10m, 1h"
+                ),
+            );
+        }
+        let Some(td) = td else { continue };
+        if td.network_mode == Some(NetworkMode::Awsvpc)
+            && spec.service.network_configuration.is_none()
+        {
+            findings.error(
+                at.clone(),
+                "the task definition uses networkMode awsvpc and runs in the service's network: set the service's networkConfiguration",
+            );
+        }
+        let containers: BTreeSet<&str> = td
+            .container_definitions
+            .iter()
+            .filter_map(|c| c.name.as_deref())
+            .collect();
+        let overrides = task
+            .overrides
+            .iter()
+            .flat_map(|o| o.container_overrides.iter().flatten());
+        for (j, container) in overrides.enumerate() {
+            if let Some(name) = container.name.as_deref()
+                && !containers.contains(name)
+            {
+                findings.error(
+                    format!("{at}.overrides.containerOverrides[{j}].name"),
+                    unknown_container(name, &containers),
+                );
+            }
+        }
+    }
 }
 
 /// What the service asks of its task definition's containers and network.
@@ -786,6 +907,17 @@ fn ecs_identities(object: &Object) -> Vec<(&'static str, String)> {
             let mut owned = vec![("service", format!("{cluster}/{service}"))];
             if let Some(ServiceTaskDefinition::Inline(td)) = &s.spec.task_definition {
                 owned.push(("task definition family", family(td, name).to_string()));
+            }
+            for task in s
+                .spec
+                .rollout
+                .iter()
+                .flat_map(|r| r.pre_deploy.iter().flatten())
+            {
+                if let Some(ServiceTaskDefinition::Inline(td)) = &task.task_definition {
+                    let default = pre_deploy_family(name, &task.name);
+                    owned.push(("task definition family", family(td, &default).to_string()));
+                }
             }
             owned
         }

@@ -149,6 +149,29 @@ pub struct EcsServiceStatus {
     /// A spec hash whose rollout failed: not applied again until the source changes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quarantined_spec_hash: Option<String>,
+    /// The pre-deploy tasks of the newest change of the spec.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pre_deploy: Vec<PreDeployTaskStatus>,
+}
+
+/// A pre-deploy task as ECS shows it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PreDeployTaskStatus {
+    /// Its name in `rollout.preDeploy`.
+    pub name: String,
+    pub task_arn: String,
+    /// ECS's `lastStatus` (PROVISIONING … RUNNING … STOPPED).
+    pub last_status: String,
+    /// The exit code of the essential container that decided the outcome, once stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// ECS's reason when it stopped (the container's, else the task's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Whether it succeeded, once stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub succeeded: Option<bool>,
 }
 
 /// The state of the service's primary deployment.
@@ -167,6 +190,28 @@ pub struct RolloutStatus {
     pub running_count: i32,
     pub pending_count: i32,
     pub failed_tasks: i32,
+}
+
+impl PreDeployTaskStatus {
+    /// One line for progress, reports and events.
+    pub fn describe(&self) -> String {
+        let (name, arn) = (&self.name, &self.task_arn);
+        let reason = self
+            .reason
+            .as_deref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default();
+        match (self.succeeded, self.exit_code) {
+            (None, _) => format!("pre-deploy task {name} ({arn}) is {}", self.last_status),
+            (Some(true), _) => format!("pre-deploy task {name} ({arn}) exited 0"),
+            (Some(false), Some(code)) => {
+                format!("pre-deploy task {name} ({arn}) exited {code}{reason}")
+            }
+            (Some(false), None) => {
+                format!("pre-deploy task {name} ({arn}) did not run to its end{reason}")
+            }
+        }
+    }
 }
 
 /// The status of an object of any of the kinds.

@@ -30,7 +30,7 @@ use tokio::sync::watch;
 
 use super::leader::{Leadership, LeaseConfig, identity};
 use super::status::{ObjectStatus, State};
-use crate::api::status::{CommonStatus, KindStatus, Reason};
+use crate::api::status::{CommonStatus, KindStatus, PreDeployTaskStatus, Reason};
 use crate::api::yaml::Pos;
 use crate::api::{
     API_VERSION, EcsCluster, EcsService, EcsTaskDefinition, Kind, Manifest, Object, ObjectKey,
@@ -40,7 +40,9 @@ use crate::cli::ControllerArgs;
 use crate::diff::observed::{Owner, Ownership};
 use crate::diff::plan::{Action as PlanAction, Desired, ObjectPlan, Plan, Prune, Verdict};
 use crate::ecs::SdkEcs;
-use crate::reconcile::status::{Decision, Health, Seen, decide, now_rfc3339, observed_status};
+use crate::reconcile::status::{
+    Decision, Health, Seen, decide, now_rfc3339, observed_status, with_pre_deploy,
+};
 use crate::reconcile::{Follow, Options, Outcome, ReconcileError, Reconciler, Report, Step};
 use crate::web::{self, Limits, router};
 
@@ -670,8 +672,11 @@ where
         return Ok(Action::requeue(ctx.rounds.until_next()));
     };
     let outcome = report.results.get(key);
-    let status = observed_status(key, &desired, &observed);
-    let previous = object.common_status();
+    let mut status = observed_status(key, &desired, &observed);
+    let before = object.kind_status();
+    let tasks = report.pre_deploy.get(key);
+    with_pre_deploy(&mut status, tasks, before.as_ref());
+    let previous = before.as_ref().map(|s| s.common().clone());
     let remembered = previous.as_ref().and_then(remembered_failure);
     let live = desired
         .services
@@ -704,6 +709,7 @@ where
         running: running.as_deref(),
     };
     tell(ctx, &reference, &told).await;
+    tell_pre_deploy(ctx, &reference, tasks, before.as_ref()).await;
     ctx.state.sweep_finished();
     Ok(match decision.health {
         Health::Reconciling => Action::requeue(ctx.options.poll),
@@ -818,6 +824,32 @@ async fn tell(
     }
 }
 
+/// An event for each pre-deploy task that started or stopped since the status last showed it.
+async fn tell_pre_deploy(
+    ctx: &Context,
+    reference: &k8s_openapi::api::core::v1::ObjectReference,
+    tasks: Option<&Vec<PreDeployTaskStatus>>,
+    before: Option<&KindStatus>,
+) {
+    let shown = match before {
+        Some(KindStatus::Service(s)) => s.pre_deploy.as_slice(),
+        _ => &[],
+    };
+    for task in tasks.into_iter().flatten() {
+        let seen = shown.iter().find(|s| s.task_arn == task.task_arn);
+        if seen.is_some_and(|s| s.succeeded == task.succeeded) {
+            continue;
+        }
+        let (type_, reason) = match task.succeeded {
+            None if seen.is_some() => continue,
+            None => (EventType::Normal, "PreDeployTaskStarted"),
+            Some(true) => (EventType::Normal, "PreDeployTaskSucceeded"),
+            Some(false) => (EventType::Warning, "PreDeployTaskFailed"),
+        };
+        publish(ctx, reference, type_, reason, task.describe()).await;
+    }
+}
+
 async fn publish(
     ctx: &Context,
     reference: &k8s_openapi::api::core::v1::ObjectReference,
@@ -914,22 +946,27 @@ struct StatusPatch<'a> {
     status: &'a KindStatus,
 }
 
-/// The kinds' status, read back for conditions' transition times and remembered failures.
+/// The kinds' status, read back for conditions' transition times, remembered failures and
+/// the pre-deploy tasks of the spec.
 trait HasStatus {
-    fn common_status(&self) -> Option<CommonStatus>;
+    fn kind_status(&self) -> Option<KindStatus>;
+
+    fn common_status(&self) -> Option<CommonStatus> {
+        self.kind_status().map(|s| s.common().clone())
+    }
 }
 
 macro_rules! has_status {
-    ($($kind:ty),*) => {$(
+    ($($kind:ty => $variant:ident),*) => {$(
         impl HasStatus for $kind {
-            fn common_status(&self) -> Option<CommonStatus> {
-                self.status.as_ref().map(|s| s.common.clone())
+            fn kind_status(&self) -> Option<KindStatus> {
+                self.status.clone().map(KindStatus::$variant)
             }
         }
     )*};
 }
 
-has_status!(EcsService, EcsTaskDefinition, EcsCluster);
+has_status!(EcsService => Service, EcsTaskDefinition => TaskDefinition, EcsCluster => Cluster);
 
 /// The resync rounds: every object is due at the same instants, so that their
 /// DescribeServices calls are batched ten at a time; each round is shifted by up to ±10 %

@@ -18,12 +18,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, watch};
 
-use crate::api::status::Reason;
+use crate::api::status::{PreDeployTaskStatus, Reason};
 use crate::api::{ObjectKey, Parsed};
 use crate::diff::observed::Owner;
 use crate::diff::plan::{Desired, Observed, Plan, Verdict};
 use crate::ecs::SdkEcs;
-use crate::reconcile::status::{Health, Seen, decide, now_rfc3339, observed_status};
+use crate::reconcile::status::{
+    Health, Seen, decide, now_rfc3339, observed_status, with_pre_deploy,
+};
 use crate::reconcile::{Options, Outcome, Reconciler, Step};
 use crate::source::dir;
 use crate::source::git::{GitConfig, redact};
@@ -342,6 +344,7 @@ async fn sweep(
             observed: &observed,
             plan: &plan,
             results: &BTreeMap::new(),
+            pre_deploy: &BTreeMap::new(),
             good,
             dry_run: true,
         };
@@ -392,6 +395,7 @@ async fn sweep(
         observed: &after,
         plan: &plan,
         results: &report.results,
+        pre_deploy: &report.pre_deploy,
         good,
         dry_run: false,
     };
@@ -408,6 +412,8 @@ struct Sweep<'a> {
     observed: &'a Observed,
     plan: &'a Plan,
     results: &'a BTreeMap<ObjectKey, Outcome>,
+    /// The pre-deploy tasks each service's change ran or found.
+    pre_deploy: &'a BTreeMap<ObjectKey, Vec<PreDeployTaskStatus>>,
     good: &'a Parsed,
     dry_run: bool,
 }
@@ -420,6 +426,7 @@ fn record(state: &State, sweep: &Sweep, failures: &mut Failures) -> bool {
         observed,
         plan,
         results,
+        pre_deploy,
         good,
         dry_run,
     } = *sweep;
@@ -441,6 +448,14 @@ fn record(state: &State, sweep: &Sweep, failures: &mut Failures) -> bool {
                 .unwrap_or_default(),
         };
         status.status = observed_status(&object.object, desired, observed);
+        with_pre_deploy(
+            &mut status.status,
+            pre_deploy.get(&object.object),
+            before
+                .objects
+                .get(&object.object.to_string())
+                .map(|b| &b.status),
+        );
         let live = desired
             .services
             .iter()

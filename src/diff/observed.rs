@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 
 use sha2::Digest;
 
-use crate::api::{ClusterInput, ServiceInput, TaskDefinitionInput};
+use crate::api::{
+    CapacityProviderStrategyItem, ClusterInput, LaunchType, NetworkConfiguration, ServiceInput,
+    TaskDefinitionInput, TaskOverride,
+};
 
 /// Tags the controller writes on what it owns.
 pub mod tags {
@@ -28,6 +31,8 @@ pub mod tags {
     pub const TASK_DEFINITION: &str = "ecs-gitops.dev/task-definition";
     /// On a service: a spec hash whose rollout failed, not applied again until it changes.
     pub const FAILED_SPEC_HASH: &str = "ecs-gitops.dev/failed-spec-hash";
+    /// On a pre-deploy task: its name in the service's `rollout.preDeploy`.
+    pub const PRE_DEPLOY: &str = "ecs-gitops.dev/pre-deploy";
 }
 
 pub type Tags = BTreeMap<String, String>;
@@ -173,6 +178,47 @@ pub struct ObservedDeployment {
     pub failed_tasks: i32,
     /// When ECS created it (Unix seconds, ECS's clock).
     pub created_at: Option<f64>,
+}
+
+/// A task the controller started and follows (a pre-deploy task).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ObservedTask {
+    pub arn: String,
+    /// PROVISIONING, PENDING, RUNNING, … STOPPED.
+    pub last_status: String,
+    pub desired_status: String,
+    /// When ECS created it (Unix seconds, ECS's clock).
+    pub created_at: Option<f64>,
+    pub stop_code: Option<String>,
+    pub stopped_reason: Option<String>,
+    pub containers: Vec<ContainerExit>,
+    pub tags: Tags,
+}
+
+/// How one of a stopped task's containers ended.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ContainerExit {
+    pub name: String,
+    /// None when it never ran (its image could not be pulled).
+    pub exit_code: Option<i32>,
+    pub reason: Option<String>,
+}
+
+/// What RunTask is asked to start.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TaskLaunch {
+    pub cluster: String,
+    pub task_definition: String,
+    pub launch_type: Option<LaunchType>,
+    pub capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
+    pub network_configuration: Option<NetworkConfiguration>,
+    pub platform_version: Option<String>,
+    pub overrides: Option<TaskOverride>,
+    /// Finds the task again (ListTasks filters on it).
+    pub started_by: String,
+    pub tags: Tags,
+    /// Makes a retried RunTask the same request.
+    pub client_token: String,
 }
 
 #[derive(Clone, Debug, PartialEq)]

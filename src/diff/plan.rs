@@ -2,6 +2,7 @@
 //! actions, each with its reason. `diff` prints it; `apply` and `run` execute it.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde_json::Value as Json;
 
@@ -10,10 +11,11 @@ use super::observed::{
     ObservedCluster, ObservedService, ObservedTaskDefinition, Owner, Ownership, Tags, tag_map, tags,
 };
 use super::{hash, normalize};
-use crate::api::rules::family;
+use crate::api::rules::{family, pre_deploy_family};
 use crate::api::{
     CapacityProviderStrategyItem, ClusterInput, DeletionPolicy, IgnoredField, Manifest, Object,
-    ObjectKey, RolloutPolicy, ServiceInput, ServiceTaskDefinition, TaskDefinitionInput,
+    ObjectKey, PreDeployTask, RolloutPolicy, ServiceInput, ServiceTaskDefinition,
+    TaskDefinitionInput, TaskOverride, parse_duration,
 };
 
 /// Annotation that lets the controller take over a service it did not create.
@@ -80,6 +82,32 @@ pub struct DesiredService {
     pub suspended: bool,
     /// How many of the family's newest revisions stay registered (0: all).
     pub history: u32,
+    /// Tasks run to completion before a new task definition is deployed.
+    pub pre_deploy: Vec<PreDeploy>,
+}
+
+/// A task run before the service's new task definition is deployed (a migration).
+#[derive(Clone, Debug)]
+pub struct PreDeploy {
+    pub name: String,
+    /// Its own task definition; `None` runs the service's new one.
+    pub task_definition: Option<TaskDefinitionSource>,
+    pub overrides: Option<TaskOverride>,
+    pub timeout: Option<Duration>,
+}
+
+impl PreDeploy {
+    /// What `diff` says it would run.
+    pub fn describe(&self) -> String {
+        let what = match &self.task_definition {
+            None => "the service's new task definition".to_string(),
+            Some(TaskDefinitionSource::Managed { input, .. }) => {
+                format!("family {}", input.family.as_deref().unwrap_or_default())
+            }
+            Some(TaskDefinitionSource::Existing(reference)) => reference.clone(),
+        };
+        format!("{}: runs {what} to completion first", self.name)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -168,20 +196,21 @@ impl Desired {
                     });
                 }
                 Object::Service(s) => {
-                    let task_definition =
-                        match (&s.spec.task_definition, &s.spec.task_definition_ref) {
-                            (Some(ServiceTaskDefinition::Inline(td)), _) => {
-                                managed(with_family(td, name))
-                            }
-                            (Some(ServiceTaskDefinition::Existing(reference)), _) => {
-                                TaskDefinitionSource::Existing(reference.clone())
-                            }
-                            (None, Some(reference)) => match standalone.get(reference.as_str()) {
-                                Some(td) => managed(with_family(td, reference)),
-                                None => TaskDefinitionSource::Existing(reference.clone()),
-                            },
-                            (None, None) => continue,
-                        };
+                    let Some(task_definition) = task_definition_source(
+                        s.spec.task_definition.as_ref(),
+                        s.spec.task_definition_ref.as_deref(),
+                        name,
+                        &standalone,
+                    ) else {
+                        continue;
+                    };
+                    let rollout = s.spec.rollout.clone().unwrap_or_default();
+                    let pre_deploy = rollout
+                        .pre_deploy
+                        .iter()
+                        .flatten()
+                        .map(|task| pre_deploy(task, name, &standalone))
+                        .collect();
                     let mut spec = s.spec.service.clone();
                     let cluster = spec.cluster.clone().unwrap_or_else(|| "default".into());
                     let service_name = spec
@@ -206,7 +235,7 @@ impl Desired {
                             .flatten()
                             .filter_map(|p| IgnoredField::parse(p).ok())
                             .collect(),
-                        rollout: s.spec.rollout.clone().unwrap_or_default(),
+                        rollout,
                         retain: s.spec.deletion_policy == Some(DeletionPolicy::Retain),
                         adopt: annotated(manifest, ADOPT_ANNOTATION),
                         suspended: annotated(manifest, SUSPEND_ANNOTATION),
@@ -214,11 +243,52 @@ impl Desired {
                             .spec
                             .revision_history_limit
                             .unwrap_or(DEFAULT_REVISION_HISTORY),
+                        pre_deploy,
                     });
                 }
             }
         }
         desired
+    }
+}
+
+/// An inline task definition (its family defaulting to `name`), an existing one named by a
+/// string, or an EcsTaskDefinition of the source named by `reference`.
+fn task_definition_source(
+    task_definition: Option<&ServiceTaskDefinition>,
+    reference: Option<&str>,
+    name: &str,
+    standalone: &BTreeMap<&str, &TaskDefinitionInput>,
+) -> Option<TaskDefinitionSource> {
+    Some(match (task_definition, reference) {
+        (Some(ServiceTaskDefinition::Inline(td)), _) => managed(with_family(td, name)),
+        (Some(ServiceTaskDefinition::Existing(existing)), _) => {
+            TaskDefinitionSource::Existing(existing.clone())
+        }
+        (None, Some(reference)) => match standalone.get(reference) {
+            Some(td) => managed(with_family(td, reference)),
+            None => TaskDefinitionSource::Existing(reference.to_string()),
+        },
+        (None, None) => return None,
+    })
+}
+
+fn pre_deploy(
+    task: &PreDeployTask,
+    service: &str,
+    standalone: &BTreeMap<&str, &TaskDefinitionInput>,
+) -> PreDeploy {
+    let family = pre_deploy_family(service, &task.name);
+    PreDeploy {
+        name: task.name.clone(),
+        task_definition: task_definition_source(
+            task.task_definition.as_ref(),
+            task.task_definition_ref.as_deref(),
+            &family,
+            standalone,
+        ),
+        overrides: task.overrides.clone(),
+        timeout: task.timeout.as_deref().and_then(parse_duration),
     }
 }
 
@@ -359,6 +429,8 @@ pub struct ClusterCapacity {
 #[derive(Clone, Debug)]
 pub struct ServiceUpdate {
     pub service: DesiredService,
+    /// The live service's ARN.
+    pub arn: String,
     /// The fields to send.
     pub changes: ServiceInput,
     /// What to deploy when the live revision is not the desired one (ignored container
@@ -396,6 +468,22 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// What the pre-deploy tasks of `object`'s change would run, as `diff` says it: only a
+    /// new task definition (or a new service) runs them.
+    pub fn pre_deploy(&self, object: &ObjectKey) -> Vec<String> {
+        let service = self.actions.iter().find_map(|action| match action {
+            Action::CreateService(service) => Some(&**service),
+            Action::UpdateService(update) if update.task_definition.is_some() => {
+                Some(&update.service)
+            }
+            _ => None,
+        });
+        service
+            .filter(|s| s.object == *object)
+            .map(|s| s.pre_deploy.iter().map(PreDeploy::describe).collect())
+            .unwrap_or_default()
+    }
+
     pub fn in_sync(&self) -> bool {
         self.objects
             .iter()
@@ -841,6 +929,7 @@ fn plan_service(service: &DesiredService, owner: &Owner, observed: &Observed, pl
     plan.actions
         .push(Action::UpdateService(Box::new(ServiceUpdate {
             service: service.clone(),
+            arn: live.arn.clone(),
             changes: update,
             task_definition: deploy,
             previous: live.task_definition.clone(),

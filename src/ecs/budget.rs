@@ -20,6 +20,7 @@ pub fn category(operation: &str) -> (&'static str, f64, f64) {
             ("task-definitions-read", 50.0, 20.0)
         }
         "DescribeTasks" | "ListTasks" => ("tasks-read", 100.0, 20.0),
+        "RunTask" | "StopTask" => ("tasks-write", 100.0, 40.0),
         "DescribeServiceDeployments" | "ListServiceDeployments" => {
             ("service-deployments", 50.0, 20.0)
         }

@@ -22,10 +22,10 @@ use aws_smithy_types::retry::ErrorKind;
 
 use super::budget::Budget;
 use super::convert;
-use super::convert_support::{FromSdk, ToSdk};
+use super::convert_support::{FromSdk, ToSdk, opt};
 use super::{
-    EcsError, ObservedCluster, ObservedDeployment, ObservedService, ObservedTaskDefinition,
-    StoppedTask, Tags, tag_map,
+    ContainerExit, EcsError, ObservedCluster, ObservedDeployment, ObservedService, ObservedTask,
+    ObservedTaskDefinition, StoppedTask, Tags, TaskLaunch, tag_map,
 };
 use crate::api::{CapacityProviderStrategyItem, ClusterInput, ServiceInput, TaskDefinitionInput};
 
@@ -844,5 +844,146 @@ impl super::Ecs for SdkEcs {
             }
         })
         .await
+    }
+
+    async fn run_task(&self, region: &str, launch: &TaskLaunch) -> Result<ObservedTask, EcsError> {
+        const OP: &str = "RunTask";
+        self.call(region, OP, |client| async move {
+            let request = client
+                .run_task()
+                .cluster(&launch.cluster)
+                .task_definition(&launch.task_definition)
+                .count(1)
+                .started_by(&launch.started_by)
+                .client_token(&launch.client_token)
+                .set_platform_version(launch.platform_version.clone())
+                .set_launch_type(opt(&launch.launch_type, |v| v.to_sdk()).map_err(build_error(OP))?)
+                .set_capacity_provider_strategy(
+                    opt(&launch.capacity_provider_strategy, |v| {
+                        v.iter().map(ToSdk::to_sdk).collect()
+                    })
+                    .map_err(build_error(OP))?,
+                )
+                .set_network_configuration(
+                    opt(&launch.network_configuration, |v| v.to_sdk()).map_err(build_error(OP))?,
+                )
+                .set_overrides(opt(&launch.overrides, |v| v.to_sdk()).map_err(build_error(OP))?)
+                .set_tags(Some(sdk_tags(&launch.tags)));
+            let out = request.send().await.map_err(|e| api_error(OP, e))?;
+            if let Some(failure) = out.failures().first() {
+                return Err(EcsError::Api {
+                    operation: OP,
+                    code: failure.reason().unwrap_or("Failure").to_string(),
+                    message: failure.detail().unwrap_or_default().to_string(),
+                    retryable: false,
+                });
+            }
+            let task = out
+                .tasks()
+                .first()
+                .ok_or_else(|| EcsError::empty_answer(OP, "task"))?;
+            let mut observed = observed_task(task);
+            observed.tags = launch.tags.clone();
+            Ok(observed)
+        })
+        .await
+    }
+
+    async fn tasks_started_by(
+        &self,
+        region: &str,
+        cluster: &str,
+        started_by: &str,
+    ) -> Result<Vec<ObservedTask>, EcsError> {
+        const LIST: &str = "ListTasks";
+        let mut arns = Vec::new();
+        for status in [DesiredStatus::Running, DesiredStatus::Stopped] {
+            let found = self
+                .call(region, LIST, |client| {
+                    let status = status.clone();
+                    async move {
+                        let out = client
+                            .list_tasks()
+                            .cluster(cluster)
+                            .started_by(started_by)
+                            .desired_status(status)
+                            .send()
+                            .await
+                            .map_err(|e| api_error(LIST, e))?;
+                        Ok(out.task_arns().to_vec())
+                    }
+                })
+                .await?;
+            arns.extend(found);
+        }
+        if arns.is_empty() {
+            return Ok(Vec::new());
+        }
+        arns.truncate(100);
+        self.describe_tasks(region, cluster, &arns).await
+    }
+
+    async fn describe_tasks(
+        &self,
+        region: &str,
+        cluster: &str,
+        arns: &[String],
+    ) -> Result<Vec<ObservedTask>, EcsError> {
+        const OP: &str = "DescribeTasks";
+        self.call(region, OP, |client| async move {
+            let out = client
+                .describe_tasks()
+                .cluster(cluster)
+                .set_tasks(Some(arns.to_vec()))
+                .include(sdk::TaskField::Tags)
+                .send()
+                .await
+                .map_err(|e| api_error(OP, e))?;
+            Ok(out.tasks().iter().map(observed_task).collect())
+        })
+        .await
+    }
+
+    async fn stop_task(
+        &self,
+        region: &str,
+        cluster: &str,
+        arn: &str,
+        reason: &str,
+    ) -> Result<(), EcsError> {
+        const OP: &str = "StopTask";
+        self.call(region, OP, |client| async move {
+            client
+                .stop_task()
+                .cluster(cluster)
+                .task(arn)
+                .reason(reason)
+                .send()
+                .await
+                .map_err(|e| api_error(OP, e))?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+fn observed_task(task: &sdk::Task) -> ObservedTask {
+    ObservedTask {
+        arn: task.task_arn().unwrap_or_default().to_string(),
+        last_status: task.last_status().unwrap_or_default().to_string(),
+        desired_status: task.desired_status().unwrap_or_default().to_string(),
+        created_at: task.created_at().map(|t| t.as_secs_f64()),
+        stop_code: task.stop_code().map(|c| c.as_str().to_string()),
+        stopped_reason: task.stopped_reason().map(str::to_string),
+        containers: task
+            .containers()
+            .iter()
+            .map(|c| ContainerExit {
+                name: c.name().unwrap_or_default().to_string(),
+                exit_code: c.exit_code(),
+                reason: c.reason().map(str::to_string),
+            })
+            .collect(),
+        tags: our_tags(task.tags()),
     }
 }

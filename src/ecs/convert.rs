@@ -358,6 +358,37 @@ impl FromSdk<sdk::ContainerDependency> for api::ContainerDependency {
     }
 }
 
+impl ToSdk for api::ContainerOverride {
+    type Sdk = sdk::ContainerOverride;
+    fn to_sdk(&self) -> Result<sdk::ContainerOverride, BuildError> {
+        Ok(sdk::ContainerOverride::builder()
+            .set_command(opt(&self.command, |v| Ok(v.iter().map(|x| Ok(x.clone())).collect::<Result<Vec<_>, BuildError>>()?))?)
+            .set_cpu(opt(&self.cpu, |v| Ok(*v))?)
+            .set_environment(opt(&self.environment, |v| Ok(v.iter().map(|x| Ok(x.to_sdk()?)).collect::<Result<Vec<_>, BuildError>>()?))?)
+            .set_environment_files(opt(&self.environment_files, |v| Ok(v.iter().map(|x| Ok(x.to_sdk()?)).collect::<Result<Vec<_>, BuildError>>()?))?)
+            .set_memory(opt(&self.memory, |v| Ok(*v))?)
+            .set_memory_reservation(opt(&self.memory_reservation, |v| Ok(*v))?)
+            .set_name(opt(&self.name, |v| Ok(v.clone()))?)
+            .set_resource_requirements(opt(&self.resource_requirements, |v| Ok(v.iter().map(|x| Ok(x.to_sdk()?)).collect::<Result<Vec<_>, BuildError>>()?))?)
+            .build())
+    }
+}
+
+impl FromSdk<sdk::ContainerOverride> for api::ContainerOverride {
+    fn from_sdk(value: &sdk::ContainerOverride) -> Result<Self, ConvertError> {
+        Ok(api::ContainerOverride {
+            command: match &value.command { Some(v) => Some(v.iter().map(|x| Ok(x.clone())).collect::<Result<Vec<_>, ConvertError>>()?), None => None },
+            cpu: match &value.cpu { Some(v) => Some(*v), None => None },
+            environment: match &value.environment { Some(v) => Some(v.iter().map(|x| Ok(api::KeyValuePair::from_sdk(x)?)).collect::<Result<Vec<_>, ConvertError>>()?), None => None },
+            environment_files: match &value.environment_files { Some(v) => Some(v.iter().map(|x| Ok(api::EnvironmentFile::from_sdk(x)?)).collect::<Result<Vec<_>, ConvertError>>()?), None => None },
+            memory: match &value.memory { Some(v) => Some(*v), None => None },
+            memory_reservation: match &value.memory_reservation { Some(v) => Some(*v), None => None },
+            name: match &value.name { Some(v) => Some(v.clone()), None => None },
+            resource_requirements: match &value.resource_requirements { Some(v) => Some(v.iter().map(|x| Ok(api::ResourceRequirement::from_sdk(x)?)).collect::<Result<Vec<_>, ConvertError>>()?), None => None },
+        })
+    }
+}
+
 impl ToSdk for api::ContainerRestartPolicy {
     type Sdk = sdk::ContainerRestartPolicy;
     fn to_sdk(&self) -> Result<sdk::ContainerRestartPolicy, BuildError> {
@@ -950,6 +981,25 @@ impl FromSdk<sdk::InferenceAccelerator> for api::InferenceAccelerator {
         Ok(api::InferenceAccelerator {
             device_name: { let v = &value.device_name; v.clone() },
             device_type: { let v = &value.device_type; v.clone() },
+        })
+    }
+}
+
+impl ToSdk for api::InferenceAcceleratorOverride {
+    type Sdk = sdk::InferenceAcceleratorOverride;
+    fn to_sdk(&self) -> Result<sdk::InferenceAcceleratorOverride, BuildError> {
+        Ok(sdk::InferenceAcceleratorOverride::builder()
+            .set_device_name(opt(&self.device_name, |v| Ok(v.clone()))?)
+            .set_device_type(opt(&self.device_type, |v| Ok(v.clone()))?)
+            .build())
+    }
+}
+
+impl FromSdk<sdk::InferenceAcceleratorOverride> for api::InferenceAcceleratorOverride {
+    fn from_sdk(value: &sdk::InferenceAcceleratorOverride) -> Result<Self, ConvertError> {
+        Ok(api::InferenceAcceleratorOverride {
+            device_name: match &value.device_name { Some(v) => Some(v.clone()), None => None },
+            device_type: match &value.device_type { Some(v) => Some(v.clone()), None => None },
         })
     }
 }
@@ -1863,6 +1913,35 @@ impl ToSdk for api::TaskFilesystemType {
 impl FromSdk<sdk::TaskFilesystemType> for api::TaskFilesystemType {
     fn from_sdk(value: &sdk::TaskFilesystemType) -> Result<Self, ConvertError> {
         api::TaskFilesystemType::parse(value.as_str()).ok_or_else(|| ConvertError::unknown("TaskFilesystemType", value.as_str()))
+    }
+}
+
+impl ToSdk for api::TaskOverride {
+    type Sdk = sdk::TaskOverride;
+    fn to_sdk(&self) -> Result<sdk::TaskOverride, BuildError> {
+        Ok(sdk::TaskOverride::builder()
+            .set_container_overrides(opt(&self.container_overrides, |v| Ok(v.iter().map(|x| Ok(x.to_sdk()?)).collect::<Result<Vec<_>, BuildError>>()?))?)
+            .set_cpu(opt(&self.cpu, |v| Ok(v.clone()))?)
+            .set_ephemeral_storage(opt(&self.ephemeral_storage, |v| Ok(v.to_sdk()?))?)
+            .set_execution_role_arn(opt(&self.execution_role_arn, |v| Ok(v.clone()))?)
+            .set_inference_accelerator_overrides(opt(&self.inference_accelerator_overrides, |v| Ok(v.iter().map(|x| Ok(x.to_sdk()?)).collect::<Result<Vec<_>, BuildError>>()?))?)
+            .set_memory(opt(&self.memory, |v| Ok(v.clone()))?)
+            .set_task_role_arn(opt(&self.task_role_arn, |v| Ok(v.clone()))?)
+            .build())
+    }
+}
+
+impl FromSdk<sdk::TaskOverride> for api::TaskOverride {
+    fn from_sdk(value: &sdk::TaskOverride) -> Result<Self, ConvertError> {
+        Ok(api::TaskOverride {
+            container_overrides: match &value.container_overrides { Some(v) => Some(v.iter().map(|x| Ok(api::ContainerOverride::from_sdk(x)?)).collect::<Result<Vec<_>, ConvertError>>()?), None => None },
+            cpu: match &value.cpu { Some(v) => Some(v.clone()), None => None },
+            ephemeral_storage: match &value.ephemeral_storage { Some(v) => Some(api::EphemeralStorage::from_sdk(v)?), None => None },
+            execution_role_arn: match &value.execution_role_arn { Some(v) => Some(v.clone()), None => None },
+            inference_accelerator_overrides: match &value.inference_accelerator_overrides { Some(v) => Some(v.iter().map(|x| Ok(api::InferenceAcceleratorOverride::from_sdk(x)?)).collect::<Result<Vec<_>, ConvertError>>()?), None => None },
+            memory: match &value.memory { Some(v) => Some(v.clone()), None => None },
+            task_role_arn: match &value.task_role_arn { Some(v) => Some(v.clone()), None => None },
+        })
     }
 }
 

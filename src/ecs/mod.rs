@@ -14,8 +14,8 @@ pub use client::{EcsConfig, SdkEcs, backoff};
 pub use convert_support::ConvertError;
 // What ECS is observed to hold: plain data, defined where the plan reads it.
 pub use crate::diff::observed::{
-    ObservedCluster, ObservedDeployment, ObservedService, ObservedTaskDefinition, Owner, Ownership,
-    Tags, tag_map, tags,
+    ContainerExit, ObservedCluster, ObservedDeployment, ObservedService, ObservedTask,
+    ObservedTaskDefinition, Owner, Ownership, Tags, TaskLaunch, tag_map, tags,
 };
 
 use crate::api::{CapacityProviderStrategyItem, ClusterInput, ServiceInput, TaskDefinitionInput};
@@ -253,6 +253,38 @@ pub trait Ecs: Send + Sync {
         region: &str,
         arn: &str,
         keys: &[&str],
+    ) -> impl Future<Output = Result<(), EcsError>> + Send;
+
+    /// Starts one task. ECS's refusal to place it (a `failures` entry) is an error.
+    fn run_task(
+        &self,
+        region: &str,
+        launch: &TaskLaunch,
+    ) -> impl Future<Output = Result<ObservedTask, EcsError>> + Send;
+
+    /// The tasks started with `started_by`, running or stopped (ECS shows stopped tasks for
+    /// about an hour), with their tags.
+    fn tasks_started_by(
+        &self,
+        region: &str,
+        cluster: &str,
+        started_by: &str,
+    ) -> impl Future<Output = Result<Vec<ObservedTask>, EcsError>> + Send;
+
+    /// At most 100 tasks, with their tags; missing ones are left out.
+    fn describe_tasks(
+        &self,
+        region: &str,
+        cluster: &str,
+        arns: &[String],
+    ) -> impl Future<Output = Result<Vec<ObservedTask>, EcsError>> + Send;
+
+    fn stop_task(
+        &self,
+        region: &str,
+        cluster: &str,
+        arn: &str,
+        reason: &str,
     ) -> impl Future<Output = Result<(), EcsError>> + Send;
 
     /// Stopped tasks a deployment started, newest first, at most `limit`.

@@ -8,8 +8,10 @@ use futures::StreamExt;
 use futures::future::BoxFuture;
 use sha2::{Digest, Sha256};
 
+use super::pre_deploy::{Gate, Run};
 use super::rollout::{Tracked, track};
 use super::{Follow, Options, Progress, Reconciler, Step};
+use crate::api::status::PreDeployTaskStatus;
 use crate::api::{ObjectKey, OnFailure, ServiceInput, TaskDefinitionInput, parse_duration};
 use crate::diff::plan::{
     Action, ClusterUpdate, DesiredService, Plan, RETAIN_TAG, ServiceUpdate, TaskDefinitionSource,
@@ -42,6 +44,9 @@ pub enum Outcome {
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct Report {
     pub results: BTreeMap<ObjectKey, Outcome>,
+    /// The pre-deploy tasks each service's change ran or found.
+    #[serde(rename = "preDeploy", skip_serializing_if = "BTreeMap::is_empty")]
+    pub pre_deploy: BTreeMap<ObjectKey, Vec<PreDeployTaskStatus>>,
 }
 
 impl Report {
@@ -63,7 +68,7 @@ impl Report {
     }
 }
 
-fn owner_tags(owner: &Owner, options: &Options) -> Tags {
+pub(super) fn owner_tags(owner: &Owner, options: &Options) -> Tags {
     Tags::from([
         (tags::MANAGED_BY.to_string(), tags::MANAGER.to_string()),
         (tags::OWNER.to_string(), owner.to_string()),
@@ -72,7 +77,7 @@ fn owner_tags(owner: &Owner, options: &Options) -> Tags {
 }
 
 /// Now, as a tag value: when a rollout started.
-fn now_tag() -> String {
+pub(super) fn now_tag() -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
@@ -99,6 +104,31 @@ fn client_token(service: &DesiredService, hash: &str) -> String {
 struct Change {
     tracked: Option<Tracked>,
     message: String,
+    /// The pre-deploy tasks it ran or found.
+    tasks: Vec<PreDeployTaskStatus>,
+    /// Held back by a pre-deploy task still running (Progressing) or failed.
+    held: Option<Outcome>,
+}
+
+impl Change {
+    fn made(message: String, tracked: Option<Tracked>) -> Change {
+        Change {
+            tracked,
+            message,
+            tasks: Vec::new(),
+            held: None,
+        }
+    }
+
+    /// Not made: a pre-deploy task is running or failed.
+    fn held(tasks: Vec<PreDeployTaskStatus>, outcome: Outcome) -> Change {
+        Change {
+            tracked: None,
+            message: String::new(),
+            tasks,
+            held: Some(outcome),
+        }
+    }
 }
 
 impl<E: Ecs + 'static> Reconciler<E> {
@@ -215,7 +245,24 @@ impl<E: Ecs + 'static> Reconciler<E> {
                 .await;
         let mut tracked = Vec::new();
         for (object, result) in results {
+            if let Ok(change) = &result
+                && !change.tasks.is_empty()
+            {
+                report
+                    .pre_deploy
+                    .insert(object.clone(), change.tasks.clone());
+            }
             match result {
+                Ok(Change {
+                    held: Some(outcome),
+                    ..
+                }) => {
+                    if let Outcome::Failed { message } | Outcome::Progressing { message } = &outcome
+                    {
+                        progress(&object, Step::End(message));
+                    }
+                    report.results.insert(object, outcome);
+                }
                 Ok(Change {
                     tracked: Some(t), ..
                 }) if options.follow != Follow::Not => tracked.push(t),
@@ -357,10 +404,10 @@ impl<E: Ecs + 'static> Reconciler<E> {
                         short(&rollout.task_definition)
                     )),
                 );
-                let change = Change {
-                    message: format!("rollout of {} in progress", short(&rollout.task_definition)),
-                    tracked: Some(Tracked::resumed(rollout, writer.options)),
-                };
+                let change = Change::made(
+                    format!("rollout of {} in progress", short(&rollout.task_definition)),
+                    Some(Tracked::resumed(rollout, writer.options)),
+                );
                 (rollout.service.object.clone(), Ok(change))
             }
             Action::UpdateService(update) => (
@@ -432,7 +479,7 @@ impl<E: Ecs + 'static> Reconciler<E> {
 
     /// The task definition reference to deploy, registering a revision when needed, and
     /// for a managed one its hash and `family:revision`.
-    async fn deploy_revision(
+    pub(super) async fn deploy_revision(
         &self,
         service: &DesiredService,
         source: &TaskDefinitionSource,
@@ -473,6 +520,17 @@ impl<E: Ecs + 'static> Reconciler<E> {
         let (task_definition, managed) = self
             .deploy_revision(service, &service.task_definition, writer)
             .await?;
+        let key = service.task_definition.key();
+        let run = Run {
+            service,
+            hash: &key,
+            deploying: &task_definition,
+            replacing: "",
+        };
+        let tasks = match self.gate(&run, None, writer).await? {
+            Ok(tasks) => tasks,
+            Err(held) => return Ok(held),
+        };
         let mut service_tags = owner_tags(owner, options);
         service_tags.insert(tags::ROLLOUT_STARTED.to_string(), now_tag());
         if let Some((hash, name)) = &managed {
@@ -484,7 +542,6 @@ impl<E: Ecs + 'static> Reconciler<E> {
         }
         let mut input = service.spec.clone();
         input.force_new_deployment = None;
-        let key = service.task_definition.key();
         let created = self
             .ecs
             .create_service(
@@ -504,8 +561,11 @@ impl<E: Ecs + 'static> Reconciler<E> {
             )),
         );
         Ok(Change {
-            message: format!("created {}", created.arn),
-            tracked: Some(Tracked::new(service, &created, None, key, options)),
+            tasks,
+            ..Change::made(
+                format!("created {}", created.arn),
+                Some(Tracked::new(service, &created, None, key, options)),
+            )
         })
     }
 
@@ -528,6 +588,20 @@ impl<E: Ecs + 'static> Reconciler<E> {
             }
             None => (None, None),
         };
+        let mut tasks = Vec::new();
+        if let (Some(deploying), Some(source)) = (&new_task_definition, &update.task_definition) {
+            let hash = source.key();
+            let run = Run {
+                service,
+                hash: &hash,
+                deploying,
+                replacing: &update.previous,
+            };
+            tasks = match self.gate(&run, Some(&update.arn), writer).await? {
+                Ok(tasks) => tasks,
+                Err(held) => return Ok(held),
+            };
+        }
         // A new deployment only where the plan asks for one (a capacity provider change).
         let changes = update.changes.clone();
         let updated = self
@@ -576,9 +650,45 @@ impl<E: Ecs + 'static> Reconciler<E> {
             Tracked::new(service, &updated, previous, key, options)
         });
         Ok(Change {
-            tracked,
-            message: what,
+            tasks,
+            ..Change::made(what, tracked)
         })
+    }
+
+    /// The service's pre-deploy tasks for this change: their statuses when all passed, or
+    /// the change held back. A failure quarantines the spec on the service (`arn`, when it
+    /// exists; a new service's stopped task keeps the failure for ECS's hour).
+    async fn gate(
+        &self,
+        run: &Run<'_>,
+        arn: Option<&str>,
+        writer: &Writer<'_>,
+    ) -> Result<Result<Vec<PreDeployTaskStatus>, Change>, EcsError> {
+        if run.service.pre_deploy.is_empty() {
+            return Ok(Ok(Vec::new()));
+        }
+        match self.pre_deploy(run, writer).await? {
+            Gate::Passed(tasks) => Ok(Ok(tasks)),
+            Gate::Running(tasks, message) => {
+                Ok(Err(Change::held(tasks, Outcome::Progressing { message })))
+            }
+            Gate::Failed(tasks, why) => {
+                let key = &run.service.key;
+                if let Some(arn) = arn {
+                    let quarantine =
+                        Tags::from([(tags::FAILED_SPEC_HASH.to_string(), run.hash.to_string())]);
+                    self.ecs.tag_resource(&key.region, arn, &quarantine).await?;
+                }
+                let message = match arn {
+                    Some(_) => format!(
+                        "{why}; the service was not changed (still {})",
+                        short(run.replacing)
+                    ),
+                    None => format!("{why}; the service was not created"),
+                };
+                Ok(Err(Change::held(tasks, Outcome::Failed { message })))
+            }
+        }
     }
 }
 
@@ -639,10 +749,10 @@ fn families_to_trim(plan: &Plan, report: &Report) -> Vec<History> {
 
 /// Who makes a change, with what options, telling whom.
 #[derive(Clone, Copy)]
-struct Writer<'a> {
-    owner: &'a Owner,
-    options: &'a Options,
-    progress: Progress<'a>,
+pub(super) struct Writer<'a> {
+    pub owner: &'a Owner,
+    pub options: &'a Options,
+    pub progress: Progress<'a>,
 }
 
 type ServiceFuture<'a> = BoxFuture<'a, (ObjectKey, Result<Change, EcsError>)>;

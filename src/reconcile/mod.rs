@@ -10,6 +10,7 @@
 mod batch;
 mod execute;
 mod observe;
+mod pre_deploy;
 mod rollout;
 pub mod status;
 

@@ -9,8 +9,8 @@
 //! ```
 
 use crate::api::status::{
-    Condition, EcsClusterStatus, EcsServiceStatus, EcsTaskDefinitionStatus, KindStatus, Reason,
-    RolloutStatus, condition,
+    Condition, EcsClusterStatus, EcsServiceStatus, EcsTaskDefinitionStatus, KindStatus,
+    PreDeployTaskStatus, Reason, RolloutStatus, condition,
 };
 use crate::api::{Kind, ObjectKey};
 use crate::diff::changes::Change;
@@ -254,6 +254,25 @@ pub fn observed_status(object: &ObjectKey, desired: &Desired, observed: &Observe
             KindStatus::Service(status)
         }
     }
+}
+
+/// The pre-deploy tasks a status shows: those this reconcile ran or found, else the ones an
+/// earlier status showed for the same spec.
+pub fn with_pre_deploy(
+    status: &mut KindStatus,
+    fresh: Option<&Vec<PreDeployTaskStatus>>,
+    previous: Option<&KindStatus>,
+) {
+    let KindStatus::Service(service) = status else {
+        return;
+    };
+    service.pre_deploy = match (fresh, previous) {
+        (Some(tasks), _) => tasks.clone(),
+        (None, Some(KindStatus::Service(before))) if before.spec_hash == service.spec_hash => {
+            before.pre_deploy.clone()
+        }
+        _ => Vec::new(),
+    };
 }
 
 /// Now, as Kubernetes writes times (RFC 3339, whole seconds).
