@@ -701,3 +701,64 @@ async fn git_mode_replicas_elect_a_leader_too() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(setup.calls("CreateService").await, 1, "no second creation");
 }
+
+#[tokio::test]
+async fn pre_deploy_tasks_gate_the_update_and_are_shown_in_the_status_and_events() {
+    let Some(setup) = Setup::new("predeploy").await else {
+        return;
+    };
+    let controller = setup.controller("predeploy", &[]).await;
+    let migrate = |image: &str| {
+        format!(
+            "  rollout:\n    preDeploy:\n      - name: migrate\n        useServiceTaskDefinition: true\n        overrides: {{containerOverrides: [{{name: app, command: [migrate]}}]}}\n      - name: seed\n        taskDefinition: {{containerDefinitions: [{{name: seed, image: \"{image}\", memory: 128}}]}}\n"
+        )
+    };
+    setup.apply(&format!(
+        "{CLUSTER}---\n{}",
+        service("web", "nginx:1", &migrate("seed:1"))
+    ));
+    let web = setup
+        .wait("ecsservice/web", &controller, |o| is(o, "Ready", "True"))
+        .await;
+    let tasks = &web["status"]["preDeploy"];
+    assert_eq!(tasks[0]["name"], "migrate", "{web:#}");
+    assert_eq!(tasks[0]["exitCode"], 0, "{web:#}");
+    assert_eq!(tasks[1]["name"], "seed", "{web:#}");
+    assert_eq!(tasks[1]["succeeded"], true, "{web:#}");
+    assert_eq!(setup.calls("RunTask").await, 2);
+    setup.wait_event(&["PreDeployTaskSucceeded"]).await;
+
+    // A failing seed: the service stays on web:1, Stalled with the exit code, quarantined,
+    // and no task is started again on later reconciles.
+    let updates = setup.calls("UpdateService").await;
+    setup.apply(&format!(
+        "{CLUSTER}---\n{}",
+        service("web", "nginx:2", &migrate("seed:fail-2"))
+    ));
+    let failed = setup
+        .wait("ecsservice/web", &controller, |o| {
+            is(o, "Stalled", "True") && o["status"]["quarantinedSpecHash"].is_string()
+        })
+        .await;
+    let error = failed["status"]["lastError"].as_str().unwrap();
+    assert!(
+        error.contains("pre-deploy task seed (") && error.contains(") exited 1"),
+        "{error}"
+    );
+    assert_eq!(failed["status"]["taskDefinition"], "web:1");
+    assert_eq!(
+        failed["status"]["preDeploy"][1]["exitCode"], 1,
+        "{failed:#}"
+    );
+    setup.wait_event(&["PreDeployTaskFailed"]).await;
+    let started = setup.calls("RunTask").await;
+    assert_eq!(started, 4);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(setup.calls("RunTask").await, started, "no second run");
+    assert_eq!(
+        setup.calls("UpdateService").await,
+        updates,
+        "service untouched"
+    );
+    drop(controller);
+}

@@ -1140,4 +1140,67 @@ mod tests {
             "task definition family \"app\" is also defined by EcsTaskDefinition/app",
         );
     }
+
+    #[test]
+    fn pre_deploy_tasks_name_one_task_definition_each_and_known_containers() {
+        let with = |tasks: &str| {
+            service(&format!(
+                "  taskDefinition:\n    containerDefinitions: [{{name: app, image: a, memory: 128}}]\n  rollout:\n    preDeploy:\n{tasks}"
+            ))
+        };
+        assert!(
+            errors(&with(
+                "      - {name: migrate, useServiceTaskDefinition: true}\n"
+            ))
+            .is_empty()
+        );
+        assert_one(
+            &with(
+                "      - {name: migrate, useServiceTaskDefinition: true, taskDefinitionRef: app}\n",
+            ),
+            "spec.rollout.preDeploy[0]",
+            "set exactly one of taskDefinitionRef, taskDefinition and useServiceTaskDefinition",
+        );
+        assert_one(
+            &with("      - {name: migrate}\n"),
+            "spec.rollout.preDeploy[0]",
+            "set exactly one of",
+        );
+        assert_one(
+            &with("      - {name: migrate, taskDefinitionRef: migrations}\n"),
+            "spec.rollout.preDeploy[0].taskDefinitionRef",
+            "no EcsTaskDefinition named \"migrations\" in this source",
+        );
+        assert_one(
+            &with(
+                "      - {name: a, useServiceTaskDefinition: true}\n      - {name: a, taskDefinition: other:3}\n",
+            ),
+            "spec.rollout.preDeploy[1].name",
+            "two pre-deploy tasks are named \"a\"",
+        );
+        assert_one(
+            &with("      - {name: \"db migrate\", useServiceTaskDefinition: true}\n"),
+            "spec.rollout.preDeploy[0].name",
+            "not a valid task name",
+        );
+        assert_one(
+            &with("      - {name: m, useServiceTaskDefinition: true, timeout: later}\n"),
+            "spec.rollout.preDeploy[0].timeout",
+            "\"later\" is not a duration",
+        );
+        assert_one(
+            &with(
+                "      - name: m\n        useServiceTaskDefinition: true\n        overrides: {containerOverrides: [{name: ap, command: [migrate]}]}\n",
+            ),
+            "spec.rollout.preDeploy[0].overrides.containerOverrides[0].name",
+            "no container named \"ap\" in this task definition (containers: app); did you mean \"app\"?",
+        );
+        assert_one(
+            &with(
+                "      - name: m\n        taskDefinition: {networkMode: awsvpc, containerDefinitions: [{name: m, image: m, memory: 128}]}\n",
+            ),
+            "spec.rollout.preDeploy[0]",
+            "networkMode awsvpc",
+        );
+    }
 }
