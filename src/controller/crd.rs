@@ -321,7 +321,7 @@ impl Wiring {
                         .into_iter()
                         .filter(move |s| {
                             s.namespace() == namespace
-                                && s.spec.task_definition_ref.as_deref() == Some(&name)
+                                && task_definition_refs(s).contains(&name.as_str())
                         })
                         .map(|s| ObjectRef::from_obj(&*s))
                 },
@@ -444,7 +444,13 @@ async fn apply_service(service: &EcsService, ctx: &Context) -> Result<Action, Cr
     let key = key_of(service, Kind::EcsService);
     let namespace = key.namespace.as_str();
     let mut manifests = vec![manifest(Object::Service(Box::new(service.clone())))];
-    if let Some(reference) = &service.spec.task_definition_ref {
+    for reference in task_definition_refs(service) {
+        if manifests
+            .iter()
+            .any(|m| m.object.name() == reference && m.object.kind_of() == Kind::EcsTaskDefinition)
+        {
+            continue;
+        }
         let found = ctx
             .task_definitions
             .get(&ObjectRef::new(reference).within(namespace));
@@ -478,6 +484,22 @@ async fn apply_service(service: &EcsService, ctx: &Context) -> Result<Action, Cr
         }
     }
     sync(service, &key, manifests, ctx).await
+}
+
+/// The EcsTaskDefinitions a service names: its own and its pre-deploy tasks'.
+fn task_definition_refs(service: &EcsService) -> Vec<&str> {
+    let pre_deploy = service
+        .spec
+        .rollout
+        .iter()
+        .flat_map(|r| r.pre_deploy.iter().flatten());
+    service
+        .spec
+        .task_definition_ref
+        .iter()
+        .chain(pre_deploy.filter_map(|t| t.task_definition_ref.as_ref()))
+        .map(String::as_str)
+        .collect()
 }
 
 /// A reference is missing or not ready: no ECS call, said in the status, looked at again.
