@@ -25,6 +25,9 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Act on a rollout ECS is carrying out.
+    #[command(subcommand)]
+    Rollout(RolloutCommand),
     /// Check manifests: every problem with its file, line and field. Exit 0 valid, 1 invalid.
     Validate {
         /// Files or directories (read recursively: .yaml, .yml, .json).
@@ -165,6 +168,22 @@ pub struct RunArgs {
     /// the machine sees it in `ps`.
     #[arg(long, env = "ECS_GITOPS_HOOK_TOKEN", hide_env_values = true)]
     pub hook_token: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RolloutCommand {
+    /// Stop an EcsService's rollout in progress and roll back to the last good revision
+    /// (ECS's StopServiceDeployment). The controller then quarantines the stopped spec until
+    /// the manifest changes.
+    Stop {
+        /// The object, as `diff` names it: `EcsService/web` (or just `web`).
+        object: String,
+        /// The manifests it is defined in (files or directories).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        ecs: EcsArgs,
+    },
 }
 
 #[derive(Args, Debug, Clone, Copy)]

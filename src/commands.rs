@@ -52,7 +52,7 @@ pub async fn connect(args: &EcsArgs) -> std::io::Result<(SdkEcs, Option<Simulato
 }
 
 /// Loads and validates; prints the problems and returns `None` when the revision is unusable.
-fn load(paths: &[PathBuf], max_file_size: u64) -> Option<Parsed> {
+pub(crate) fn load(paths: &[PathBuf], max_file_size: u64) -> Option<Parsed> {
     let parsed = files::load(paths, max_file_size);
     for diagnostic in &parsed.diagnostics {
         eprintln!("{diagnostic}");
@@ -170,7 +170,7 @@ struct Planned {
 }
 
 /// The owner `--owner` names, else the paths' absolute form.
-fn owner_of(args: &EcsArgs, paths: &[PathBuf]) -> Owner {
+pub(crate) fn owner_of(args: &EcsArgs, paths: &[PathBuf]) -> Owner {
     if let Some(name) = &args.owner {
         return Owner::new(name);
     }

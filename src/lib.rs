@@ -9,6 +9,7 @@ pub mod commands;
 pub mod controller;
 pub mod diff;
 pub mod ecs;
+pub mod operator;
 pub mod reconcile;
 pub mod serve;
 pub mod sim;

@@ -6,11 +6,11 @@ use clap::{CommandFactory, FromArgMatches};
 use tracing_subscriber::EnvFilter;
 
 use ecs_gitops::api::crd::crd_files;
-use ecs_gitops::cli::{Cli, Command, LogFormat, Output, SECRET_FLAGS, colour};
-use ecs_gitops::commands;
+use ecs_gitops::cli::{Cli, Command, LogFormat, Output, RolloutCommand, SECRET_FLAGS, colour};
 use ecs_gitops::reconcile::{Follow, Options};
 use ecs_gitops::sim::{SimConfig, Simulator};
 use ecs_gitops::source::files;
+use ecs_gitops::{commands, operator};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<ExitCode> {
@@ -86,6 +86,18 @@ async fn main() -> anyhow::Result<ExitCode> {
         Command::Controller(args) => {
             ecs_gitops::controller::crd::serve(*args).await?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Rollout(RolloutCommand::Stop { object, paths, ecs }) => {
+            match operator::rollout_stop(&object, &paths, &ecs, cli.max_file_size).await {
+                Ok(done) => {
+                    println!("{done}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
         }
         Command::Crds => {
             let documents: Vec<String> = crd_files().into_iter().map(|(_, yaml)| yaml).collect();

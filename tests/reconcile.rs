@@ -1171,3 +1171,160 @@ async fn a_failing_pre_deploy_task_leaves_the_service_untouched_and_quarantines_
     // Each new spec registered its revision (the service's own pre-deploy task may run it).
     assert!(web_primary(&ecs).await.0.ends_with("/web:4"), "{out}");
 }
+
+const BLUE: &str =
+    "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/blue/0123456789abcdef";
+const GREEN: &str =
+    "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/green/0123456789abcdef";
+
+/// Service `web` deployed BLUE_GREEN behind a load balancer, with `image` and `extra`
+/// deployment configuration.
+fn write_blue_green(dir: &Path, image: &str, extra: &str) {
+    let yaml = [
+        "apiVersion: ecs-gitops.dev/v1alpha1\nkind: EcsCluster\nmetadata:\n  name: c1\nspec: {}\n---",
+        "apiVersion: ecs-gitops.dev/v1alpha1\nkind: EcsService\nmetadata:\n  name: web\nspec:",
+        "  cluster: c1",
+        "  desiredCount: 2",
+        "  deploymentConfiguration:",
+        "    strategy: BLUE_GREEN",
+        "    bakeTimeInMinutes: 1",
+        extra,
+        "  loadBalancers:",
+        &format!("    - targetGroupArn: {BLUE}"),
+        "      containerName: app",
+        "      containerPort: 80",
+        "      advancedConfiguration:",
+        &format!("        alternateTargetGroupArn: {GREEN}"),
+        "        productionListenerRule: arn:aws:elasticloadbalancing:us-east-1:000000000000:listener-rule/app/web/0123456789abcdef/0123456789abcdef/0123456789abcdef",
+        "        roleArn: arn:aws:iam::000000000000:role/ecs-blue-green",
+        "  taskDefinition:",
+        "    containerDefinitions:",
+        &format!("      - {{name: app, image: \"{image}\", memory: 128, portMappings: [{{containerPort: 80}}]}}\n"),
+    ]
+    .join("\n");
+    std::fs::write(dir.join("web.yaml"), yaml).unwrap();
+}
+
+/// The production target group ECS shows for `web`.
+async fn production_target_group(ecs: &aws_sdk_ecs::Client) -> String {
+    let live = ecs
+        .describe_services()
+        .cluster("c1")
+        .services("web")
+        .send()
+        .await
+        .unwrap();
+    live.services()[0].load_balancers()[0]
+        .target_group_arn()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn blue_green_is_followed_through_its_stages_and_the_swapped_target_groups_are_not_drift() {
+    let sim = simulator().await;
+    let ecs = ecs_client(&sim.endpoint(), "us-east-1", false);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_str().unwrap();
+    write_blue_green(dir.path(), "nginx:1", "");
+    let (code, out) = run(&sim.endpoint(), &["apply", path]).await;
+    assert_eq!(code, 0, "{out}");
+    for (image, production) in [("nginx:2", GREEN), ("nginx:3", BLUE)] {
+        write_blue_green(dir.path(), image, "");
+        let (code, out) = run(&sim.endpoint(), &["apply", path]).await;
+        assert_eq!(code, 0, "{out}");
+        assert!(
+            out.contains("BLUE_GREEN IN_PROGRESS: BAKE_TIME, 2/2 running"),
+            "{out}"
+        );
+        assert!(out.contains("rollout COMPLETED"), "{out}");
+        // ECS now serves from what was the alternate target group; the pair is unordered.
+        assert_eq!(production_target_group(&ecs).await, production);
+        let (code, out) = run(&sim.endpoint(), &["diff", path]).await;
+        assert_eq!(code, 0, "{out}");
+    }
+    // A settings change after a swap keeps the live orientation: traffic does not move.
+    write_blue_green(dir.path(), "nginx:3", "    minimumHealthyPercent: 100");
+    let (code, out) = run(&sim.endpoint(), &["apply", path]).await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(production_target_group(&ecs).await, BLUE);
+    assert_eq!(run(&sim.endpoint(), &["diff", path]).await.0, 0);
+}
+
+#[tokio::test]
+async fn a_failing_blue_green_deployment_is_rolled_back_reported_and_quarantined() {
+    let sim = simulator().await;
+    let ecs = ecs_client(&sim.endpoint(), "us-east-1", false);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_str().unwrap();
+    let breaker = "    deploymentCircuitBreaker: {enable: true, rollback: true}";
+    write_blue_green(dir.path(), "nginx:1", breaker);
+    assert_eq!(run(&sim.endpoint(), &["apply", path]).await.0, 0);
+    write_blue_green(dir.path(), "nginx:fail-2", breaker);
+    let (code, out) = run(&sim.endpoint(), &["apply", path]).await;
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("rollout of web:2 FAILED: BLUE_GREEN deployment ROLLBACK_SUCCESSFUL: ECS deployment circuit breaker: tasks failed to start.")
+            && out.contains("ECS rolled back to web:1"),
+        "{out}"
+    );
+    assert_eq!(production_target_group(&ecs).await, BLUE, "traffic stayed");
+    sim_json(sim.addr(), "DELETE", "/_sim/stats", "").await;
+    let (code, out) = run(&sim.endpoint(), &["apply", path]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("quarantined"), "{out}");
+    assert_eq!(sim_calls(sim.addr(), "UpdateService", "ok").await, 0);
+}
+
+#[tokio::test]
+async fn rollout_stop_rolls_a_blue_green_deployment_back_and_quarantines_its_spec() {
+    let sim = simulator().await;
+    let ecs = ecs_client(&sim.endpoint(), "us-east-1", false);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_str().unwrap();
+    write_blue_green(dir.path(), "nginx:1", "");
+    assert_eq!(run(&sim.endpoint(), &["apply", path]).await.0, 0);
+    let (code, out) = run(
+        &sim.endpoint(),
+        &["rollout", "stop", "EcsService/web", path],
+    )
+    .await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("error: service arn:aws:ecs:us-east-1:000000000000:service/c1/web has no rollout in progress"), "{out}");
+
+    // A long bake: the rollout is still going when the operator wants out.
+    write_blue_green(dir.path(), "nginx:2", "");
+    let yaml = std::fs::read_to_string(dir.path().join("web.yaml")).unwrap();
+    std::fs::write(
+        dir.path().join("web.yaml"),
+        yaml.replace("bakeTimeInMinutes: 1", "bakeTimeInMinutes: 60"),
+    )
+    .unwrap();
+    let (code, out) = run(&sim.endpoint(), &["apply", path, "--no-wait"]).await;
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = run(&sim.endpoint(), &["rollout", "stop", "web", path]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("EcsService/web: asked ECS to stop service deployment arn:aws:ecs:us-east-1:000000000000:service-deployment/c1/web/"), "{out}");
+    assert_eq!(
+        sim_calls(sim.addr(), "StopServiceDeployment", "ok").await,
+        1
+    );
+
+    // The next apply sees the rollback and leaves the stopped spec alone.
+    let (code, out) = run(&sim.endpoint(), &["apply", path]).await;
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("rollout of web:2 FAILED"), "{out}");
+    assert!(out.contains("ECS rolled back to web:1"), "{out}");
+    let (code, out) = run(&sim.endpoint(), &["diff", path]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("quarantined"), "{out}");
+    assert_eq!(production_target_group(&ecs).await, BLUE);
+    let (code, out) = run(&sim.endpoint(), &["rollout", "stop", "api", path]).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(
+            "error: no EcsService \"api\" in these manifests; they define: EcsService/web"
+        ),
+        "{out}"
+    );
+}

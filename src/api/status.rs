@@ -190,6 +190,19 @@ pub struct RolloutStatus {
     pub running_count: i32,
     pub pending_count: i32,
     pub failed_tasks: i32,
+    /// `BLUE_GREEN`, `LINEAR` or `CANARY` when ECS's native strategy rolls it out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<String>,
+    /// The service deployment's ARN and status (`IN_PROGRESS`, `SUCCESSFUL`,
+    /// `ROLLBACK_SUCCESSFUL`, …), for native strategies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_deployment_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_deployment_status: Option<String>,
+    /// Where a native strategy's rollout is: `SCALE_UP`, `TEST_TRAFFIC_SHIFT`,
+    /// `PRODUCTION_TRAFFIC_SHIFT`, `BAKE_TIME`, `CLEAN_UP`, …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle_stage: Option<String>,
 }
 
 impl PreDeployTaskStatus {
@@ -215,6 +228,9 @@ impl PreDeployTaskStatus {
 }
 
 /// The status of an object of any of the kinds.
+// One per object, kept by value in maps that are rebuilt each sweep: boxing the service's
+// variant would only add indirection.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum KindStatus {

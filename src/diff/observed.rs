@@ -238,6 +238,46 @@ pub struct ObservedService {
     pub deployments: Vec<ObservedDeployment>,
     /// The newest service events' messages, newest first.
     pub events: Vec<String>,
+    /// The ARN of the newest service deployment (ECS's `currentServiceDeployment`).
+    pub current_service_deployment: Option<String>,
+    /// That service deployment, described while a BLUE_GREEN, LINEAR or CANARY rollout runs.
+    pub service_deployment: Option<ObservedServiceDeployment>,
+}
+
+/// A service deployment (`DescribeServiceDeployments`): how ECS's native strategies report.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ObservedServiceDeployment {
+    pub arn: String,
+    /// PENDING, IN_PROGRESS, SUCCESSFUL, STOPPED, STOP_REQUESTED, ROLLBACK_REQUESTED,
+    /// ROLLBACK_IN_PROGRESS, ROLLBACK_SUCCESSFUL or ROLLBACK_FAILED.
+    pub status: String,
+    pub status_reason: Option<String>,
+    /// BAKE_TIME, TEST_TRAFFIC_SHIFT, PRODUCTION_TRAFFIC_SHIFT, …
+    pub lifecycle_stage: Option<String>,
+}
+
+impl ObservedServiceDeployment {
+    /// Whether ECS is done with it, one way or the other.
+    pub fn finished(&self) -> bool {
+        matches!(
+            self.status.as_str(),
+            "SUCCESSFUL" | "STOPPED" | "ROLLBACK_SUCCESSFUL" | "ROLLBACK_FAILED"
+        )
+    }
+}
+
+impl ObservedService {
+    /// Whether it rolls out with one of ECS's native strategies (not a rolling update).
+    pub fn native_strategy(&self) -> Option<String> {
+        let strategy = self
+            .spec
+            .deployment_configuration
+            .as_ref()?
+            .strategy?
+            .as_str()
+            .to_string();
+        (strategy != "ROLLING").then_some(strategy)
+    }
 }
 
 impl ObservedService {

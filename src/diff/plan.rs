@@ -451,6 +451,8 @@ pub struct InFlight {
     /// The task definition ARN it deploys, and ECS's deployment id.
     pub task_definition: String,
     pub deployment: String,
+    /// ECS's service deployment ARN (native strategies are followed by it).
+    pub service_deployment: Option<String>,
     /// When it started (Unix seconds): its deadline counts from then.
     pub started: Option<f64>,
     /// What ran before it, for a rollback by the controller.
@@ -959,11 +961,17 @@ fn rolled_back_by_ecs(
     {
         return None;
     }
-    let needle = format!("(deployment {deployment}) deployment failed");
-    let event = live.events.iter().find(|e| e.contains(&needle))?;
-    let reason = event
-        .split_once("deployment failed: ")
-        .map_or(event.as_str(), |(_, why)| why);
+    // The circuit breaker fails a deployment; `rollout stop` (StopServiceDeployment) stops it.
+    let failed = format!("(deployment {deployment}) deployment failed");
+    let stopped = format!("(deployment {deployment}) deployment stopped");
+    let event = live
+        .events
+        .iter()
+        .find(|e| e.contains(&failed) || e.contains(&stopped))?;
+    let reason = match event.split_once("deployment failed: ") {
+        Some((_, why)) => format!("ECS deployment circuit breaker: {why}"),
+        None => "the deployment was stopped (StopServiceDeployment)".to_string(),
+    };
     Some(FailedRollout {
         service: service.clone(),
         arn: live.arn.clone(),
@@ -975,7 +983,7 @@ fn rolled_back_by_ecs(
             .next()
             .unwrap_or_default()
             .to_string(),
-        reason: format!("ECS deployment circuit breaker: {reason}"),
+        reason,
     })
 }
 
@@ -1020,6 +1028,7 @@ fn rollout_in_flight(service: &DesiredService, live: &ObservedService) -> Option
         hash,
         task_definition: live.task_definition.clone(),
         deployment: primary.id.clone(),
+        service_deployment: live.current_service_deployment.clone(),
         started,
         previous,
     })))
@@ -1096,7 +1105,8 @@ fn service_drift(
     service: &DesiredService,
     live: &ObservedService,
 ) -> (Vec<String>, Option<String>, Vec<Change>, ServiceInput) {
-    let mut desired = serde_json::to_value(&service.spec).expect("serializes");
+    let spec = &oriented_like(&service.spec, &live.spec);
+    let mut desired = serde_json::to_value(spec).expect("serializes");
     let mut observed = serde_json::to_value(&live.spec).expect("serializes");
     normalize::canonical(&mut desired);
     normalize::canonical(&mut observed);
@@ -1125,7 +1135,7 @@ fn service_drift(
             old: Some(live_value.clone()).filter(|v| !v.is_null()),
             new: Some(value.clone()),
         });
-        update.insert(key.clone(), service_field(&service.spec, key));
+        update.insert(key.clone(), service_field(spec, key));
     }
     let mut update: ServiceInput = serde_json::from_value(Json::Object(update)).unwrap_or_default();
     // ECS takes a new capacity provider strategy only with a new deployment.
@@ -1133,6 +1143,34 @@ fn service_drift(
         update.force_new_deployment = Some(true);
     }
     (fields, immutable, found, update)
+}
+
+/// The desired spec with each load balancer's production and alternate target groups the way
+/// round ECS has them: a blue/green deployment swaps the pair each time it succeeds, so the
+/// pair is unordered (and an update keeps the live traffic where it is).
+fn oriented_like(desired: &ServiceInput, live: &ServiceInput) -> ServiceInput {
+    let mut oriented = desired.clone();
+    let live_balancers = live.load_balancers.as_deref().unwrap_or_default();
+    for lb in oriented.load_balancers.iter_mut().flatten() {
+        let Some(advanced) = lb.advanced_configuration.as_mut() else {
+            continue;
+        };
+        let swapped = live_balancers.iter().any(|l| {
+            l.container_name == lb.container_name
+                && l.container_port == lb.container_port
+                && l.target_group_arn == advanced.alternate_target_group_arn
+                && l.advanced_configuration
+                    .as_ref()
+                    .is_some_and(|a| a.alternate_target_group_arn == lb.target_group_arn)
+        });
+        if swapped {
+            std::mem::swap(
+                &mut lb.target_group_arn,
+                &mut advanced.alternate_target_group_arn,
+            );
+        }
+    }
+    oriented
 }
 
 /// A field of the spec as written (not canonical), for UpdateService.
@@ -1245,6 +1283,8 @@ mod tests {
             tags,
             deployments: Vec::new(),
             events: Vec::new(),
+            current_service_deployment: None,
+            service_deployment: None,
         };
         let mut observed = Observed::default();
         observed.services.insert(service.key.clone(), live);
@@ -1710,5 +1750,24 @@ mod tests {
             failed.message(),
             "rollout of web:2 FAILED: ECS deployment circuit breaker: tasks failed to start.; ECS rolled back to web:1"
         );
+    }
+
+    #[test]
+    fn a_swapped_target_group_pair_is_the_same_pair_and_updates_keep_the_live_way_round() {
+        let lb = |production: &str, alternate: &str| -> ServiceInput {
+            serde_json::from_value(serde_json::json!({"loadBalancers": [{
+                "targetGroupArn": production, "containerName": "app", "containerPort": 80,
+                "advancedConfiguration": {"alternateTargetGroupArn": alternate, "roleArn": "r"}
+            }]}))
+            .unwrap()
+        };
+        let desired = lb("blue", "green");
+        assert_eq!(
+            oriented_like(&desired, &lb("green", "blue")),
+            lb("green", "blue")
+        );
+        assert_eq!(oriented_like(&desired, &lb("blue", "green")), desired);
+        // Another pair is a real change.
+        assert_eq!(oriented_like(&desired, &lb("green", "red")), desired);
     }
 }

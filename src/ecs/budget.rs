@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 pub fn category(operation: &str) -> (&'static str, f64, f64) {
     match operation {
         "DescribeServices" | "ListServices" => ("services-read", 100.0, 20.0),
-        "CreateService" | "UpdateService" | "DeleteService" => ("services-write", 50.0, 5.0),
+        "CreateService" | "UpdateService" | "DeleteService" | "StopServiceDeployment" => {
+            ("services-write", 50.0, 5.0)
+        }
         "RegisterTaskDefinition" | "DeregisterTaskDefinition" => {
             ("task-definitions-write", 20.0, 1.0)
         }

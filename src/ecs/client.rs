@@ -24,8 +24,9 @@ use super::budget::Budget;
 use super::convert;
 use super::convert_support::{FromSdk, ToSdk, opt};
 use super::{
-    ContainerExit, EcsError, ObservedCluster, ObservedDeployment, ObservedService, ObservedTask,
-    ObservedTaskDefinition, StoppedTask, Tags, TaskLaunch, tag_map,
+    ContainerExit, EcsError, ObservedCluster, ObservedDeployment, ObservedService,
+    ObservedServiceDeployment, ObservedTask, ObservedTaskDefinition, StoppedTask, Tags, TaskLaunch,
+    tag_map,
 };
 use crate::api::{CapacityProviderStrategyItem, ClusterInput, ServiceInput, TaskDefinitionInput};
 
@@ -413,6 +414,8 @@ fn observed_service(
             .take(20)
             .filter_map(|e| e.message().map(str::to_string))
             .collect(),
+        current_service_deployment: service.current_service_deployment().map(str::to_string),
+        service_deployment: None,
     })
 }
 
@@ -940,6 +943,48 @@ impl super::Ecs for SdkEcs {
                 .await
                 .map_err(|e| api_error(OP, e))?;
             Ok(out.tasks().iter().map(observed_task).collect())
+        })
+        .await
+    }
+
+    async fn describe_service_deployments(
+        &self,
+        region: &str,
+        arns: &[String],
+    ) -> Result<Vec<ObservedServiceDeployment>, EcsError> {
+        const OP: &str = "DescribeServiceDeployments";
+        self.call(region, OP, |client| async move {
+            let out = client
+                .describe_service_deployments()
+                .set_service_deployment_arns(Some(arns.to_vec()))
+                .send()
+                .await
+                .map_err(|e| api_error(OP, e))?;
+            Ok(out
+                .service_deployments()
+                .iter()
+                .map(|d| ObservedServiceDeployment {
+                    arn: d.service_deployment_arn().unwrap_or_default().to_string(),
+                    status: d.status().map_or("", |s| s.as_str()).to_string(),
+                    status_reason: d.status_reason().map(str::to_string),
+                    lifecycle_stage: d.lifecycle_stage().map(|s| s.as_str().to_string()),
+                })
+                .collect())
+        })
+        .await
+    }
+
+    async fn stop_service_deployment(&self, region: &str, arn: &str) -> Result<(), EcsError> {
+        const OP: &str = "StopServiceDeployment";
+        self.call(region, OP, |client| async move {
+            client
+                .stop_service_deployment()
+                .service_deployment_arn(arn)
+                .stop_type(sdk::StopServiceDeploymentStopType::Rollback)
+                .send()
+                .await
+                .map_err(|e| api_error(OP, e))?;
+            Ok(())
         })
         .await
     }

@@ -14,8 +14,8 @@ pub use client::{EcsConfig, SdkEcs, backoff};
 pub use convert_support::ConvertError;
 // What ECS is observed to hold: plain data, defined where the plan reads it.
 pub use crate::diff::observed::{
-    ContainerExit, ObservedCluster, ObservedDeployment, ObservedService, ObservedTask,
-    ObservedTaskDefinition, Owner, Ownership, Tags, TaskLaunch, tag_map, tags,
+    ContainerExit, ObservedCluster, ObservedDeployment, ObservedService, ObservedServiceDeployment,
+    ObservedTask, ObservedTaskDefinition, Owner, Ownership, Tags, TaskLaunch, tag_map, tags,
 };
 
 use crate::api::{CapacityProviderStrategyItem, ClusterInput, ServiceInput, TaskDefinitionInput};
@@ -278,6 +278,20 @@ pub trait Ecs: Send + Sync {
         cluster: &str,
         arns: &[String],
     ) -> impl Future<Output = Result<Vec<ObservedTask>, EcsError>> + Send;
+
+    /// At most 20 service deployments; missing ones are left out.
+    fn describe_service_deployments(
+        &self,
+        region: &str,
+        arns: &[String],
+    ) -> impl Future<Output = Result<Vec<ObservedServiceDeployment>, EcsError>> + Send;
+
+    /// Stops a service deployment in progress and rolls back to the last good revision.
+    fn stop_service_deployment(
+        &self,
+        region: &str,
+        arn: &str,
+    ) -> impl Future<Output = Result<(), EcsError>> + Send;
 
     fn stop_task(
         &self,

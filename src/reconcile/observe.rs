@@ -23,6 +23,13 @@ impl<E: Ecs + 'static> Reconciler<E> {
         let mut observed = Observed::default();
         self.observe_clusters(desired, &mut observed).await?;
         self.observe_services(desired, &mut observed).await?;
+        let rolling = observed
+            .services
+            .iter_mut()
+            .map(|(key, service)| (key.region.as_str(), service));
+        describe_native_rollouts(&*self.ecs, rolling, false)
+            .await
+            .map_err(observe_error("service deployments"))?;
         self.observe_live_task_definitions(desired, &mut observed)
             .await?;
         self.observe_families(desired, &mut observed).await?;
@@ -244,6 +251,47 @@ impl<E: Ecs + 'static> Reconciler<E> {
             .unwrap_or_else(|p| p.into_inner());
         cache.insert(revision.arn.clone(), revision);
     }
+}
+
+/// Describes the current service deployment of each service that rolls out with a native
+/// strategy (BLUE_GREEN, LINEAR, CANARY) and is rolling out now: its status and lifecycle
+/// stage are what ECS reports those rollouts by. Twenty per call; nothing when none rolls.
+/// `followed` services are described even when ECS is done with them (a rollout being
+/// followed ends there).
+pub(super) async fn describe_native_rollouts<'a, E: Ecs>(
+    ecs: &E,
+    services: impl Iterator<Item = (&'a str, &'a mut ObservedService)>,
+    followed: bool,
+) -> Result<(), EcsError> {
+    let mut by_region: BTreeMap<&str, Vec<&mut ObservedService>> = BTreeMap::new();
+    for (region, service) in services {
+        let rolling = service
+            .deployments
+            .iter()
+            .any(|d| d.rollout_state.as_deref() == Some("IN_PROGRESS"));
+        if (rolling || followed)
+            && service.native_strategy().is_some()
+            && service.current_service_deployment.is_some()
+        {
+            by_region.entry(region).or_default().push(service);
+        }
+    }
+    for (region, mut services) in by_region {
+        for chunk in services.chunks_mut(20) {
+            let arns: Vec<String> = chunk
+                .iter()
+                .filter_map(|s| s.current_service_deployment.clone())
+                .collect();
+            let described = ecs.describe_service_deployments(region, &arns).await?;
+            for service in chunk.iter_mut() {
+                service.service_deployment = described
+                    .iter()
+                    .find(|d| Some(&d.arn) == service.current_service_deployment.as_ref())
+                    .cloned();
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The service's tags say it runs the revision the controller deployed, at `hash`.

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::execute::{Outcome, rolls_back, short, timeout_of};
+use super::observe::describe_native_rollouts;
 use super::{Follow, Options, Progress, Step};
 use crate::api::{ObjectKey, ServiceInput};
 use crate::diff::plan::{DesiredService, InFlight};
@@ -20,6 +21,8 @@ pub struct Tracked {
     task_definition: String,
     /// ECS's id of the deployment (`ecs-svc/…`), found in the create/update answer.
     deployment: Option<String>,
+    /// Its service deployment's ARN: how BLUE_GREEN, LINEAR and CANARY are followed.
+    service_deployment: Option<String>,
     /// What ran before, for a rollback by the controller.
     previous: Option<String>,
     hash: String,
@@ -47,6 +50,7 @@ impl Tracked {
                 .iter()
                 .find(|d| d.status == "PRIMARY")
                 .map(|d| d.id.clone()),
+            service_deployment: live.current_service_deployment.clone(),
             previous,
             hash,
             deadline: Instant::now() + timeout_of(service, options),
@@ -74,6 +78,7 @@ impl Tracked {
             name: service.key.name.clone(),
             task_definition: rollout.task_definition.clone(),
             deployment: Some(rollout.deployment.clone()),
+            service_deployment: rollout.service_deployment.clone(),
             previous: rollout.previous.clone(),
             hash: rollout.hash.clone(),
             deadline: Instant::now() + timeout.saturating_sub(Duration::from_secs_f64(elapsed)),
@@ -94,6 +99,9 @@ enum State {
 }
 
 fn state(tracked: &Tracked, live: &ObservedService) -> State {
+    if let Some(native) = native_state(tracked, live) {
+        return native;
+    }
     let ours = live
         .deployments
         .iter()
@@ -152,6 +160,42 @@ fn state(tracked: &Tracked, live: &ObservedService) -> State {
     }
 }
 
+/// A BLUE_GREEN, LINEAR or CANARY rollout, as its service deployment tells it: the status,
+/// the lifecycle stage while it runs, and ECS's reason when it ends otherwise than well.
+fn native_state(tracked: &Tracked, live: &ObservedService) -> Option<State> {
+    let strategy = live.native_strategy()?;
+    let deployment = live
+        .service_deployment
+        .as_ref()
+        .filter(|d| tracked.service_deployment.as_ref() == Some(&d.arn))?;
+    let counts = live
+        .deployments
+        .iter()
+        .find(|d| d.task_definition == tracked.task_definition);
+    let (running, desired) = counts.map_or((0, 0), |d| (d.running_count, d.desired_count));
+    Some(match deployment.status.as_str() {
+        "SUCCESSFUL" => State::Completed,
+        "ROLLBACK_SUCCESSFUL" | "ROLLBACK_FAILED" | "STOPPED" => State::Failed {
+            reason: format!(
+                "{strategy} deployment {}: {}",
+                deployment.status,
+                deployment
+                    .status_reason
+                    .as_deref()
+                    .unwrap_or("no reason given")
+            ),
+            deployment: counts.map(|d| d.id.clone()).unwrap_or_default(),
+            rolled_back_by_ecs: (deployment.status == "ROLLBACK_SUCCESSFUL"
+                || live.task_definition != tracked.task_definition)
+                .then(|| live.task_definition.clone()),
+        },
+        status => State::Running(format!(
+            "{strategy} {status}: {}, {running}/{desired} running",
+            deployment.lifecycle_stage.as_deref().unwrap_or("starting")
+        )),
+    })
+}
+
 /// Follows every tracked rollout to its end.
 pub async fn track<E: Ecs>(
     ecs: &E,
@@ -190,6 +234,12 @@ pub async fn track<E: Ecs>(
                     Err(e) => tracing::warn!(error = %e, cluster, "polling rollouts"),
                 }
             }
+        }
+        let rolling = live
+            .iter_mut()
+            .map(|((region, _, _), s)| (region.as_str(), s));
+        if let Err(e) = describe_native_rollouts(ecs, rolling, true).await {
+            tracing::warn!(error = %e, "polling service deployments");
         }
         let mut still = Vec::new();
         for mut t in pending {

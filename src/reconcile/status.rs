@@ -201,6 +201,13 @@ pub fn rollout_of(live: &ObservedService) -> Option<RolloutStatus> {
         running_count: primary.running_count,
         pending_count: primary.pending_count,
         failed_tasks: primary.failed_tasks,
+        strategy: live.native_strategy(),
+        service_deployment_arn: live.service_deployment.as_ref().map(|d| d.arn.clone()),
+        service_deployment_status: live.service_deployment.as_ref().map(|d| d.status.clone()),
+        lifecycle_stage: live
+            .service_deployment
+            .as_ref()
+            .and_then(|d| d.lifecycle_stage.clone()),
     })
 }
 
@@ -433,6 +440,8 @@ mod tests {
                 "(service web) (deployment ecs-svc/1) deployment failed: tasks failed to start."
                     .into(),
             ],
+            current_service_deployment: None,
+            service_deployment: None,
         };
         let change = Change {
             path: "taskDefinition.containerDefinitions[app].environment[API_TOKEN].value".into(),
