@@ -918,6 +918,25 @@ async fn a_capacity_provider_change_forces_a_new_deployment() {
 /// Families do not grow forever: after each good rollout the newest revisions stay, older
 /// ones this source registered are deregistered and deleted; revisions of others and what
 /// runs are left.
+/// Waits until a service's task runs.
+async fn wait_running(ecs: &aws_sdk_ecs::Client, service: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let live = ecs
+            .describe_services()
+            .cluster("c1")
+            .services(service)
+            .send()
+            .await
+            .unwrap();
+        if live.services()[0].running_count() > 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{service} never ran");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn old_revisions_beyond_the_history_limit_are_deleted() {
     let sim = simulator().await;
@@ -944,6 +963,18 @@ async fn old_revisions_beyond_the_history_limit_are_deleted() {
             &format!("nginx:{i}"),
             "  revisionHistoryLimit: 5\n",
         );
+        if i == 15 {
+            // Another team's service runs an old revision of ours: its tasks keep it.
+            ecs.create_service()
+                .cluster("c1")
+                .service_name("theirs")
+                .task_definition("svc-000:11")
+                .desired_count(1)
+                .send()
+                .await
+                .unwrap();
+            wait_running(&ecs, "theirs").await;
+        }
         let (code, out) = run(&sim.endpoint(), &["apply", path]).await;
         assert_eq!(code, 0, "{out}");
     }
@@ -960,8 +991,8 @@ async fn old_revisions_beyond_the_history_limit_are_deleted() {
         .map(|a| a.rsplit(':').next().unwrap().to_string())
         .collect();
     revisions.sort_by_key(|r| r.parse::<u32>().unwrap());
-    // :1 is theirs; ours are :2 … :16, the newest five stay.
-    assert_eq!(revisions, ["1", "12", "13", "14", "15", "16"]);
+    // :1 is theirs; ours are :2 … :16: the newest five stay, and :11 that a task runs.
+    assert_eq!(revisions, ["1", "11", "12", "13", "14", "15", "16"]);
     let live = ecs
         .describe_services()
         .cluster("c1")

@@ -563,7 +563,6 @@ async fn cleanup_service(service: &EcsService, ctx: &Context) -> Result<Action, 
     }
     let plan = Plan {
         owner: desired.owner.clone(),
-        in_use: Default::default(),
         objects: vec![ObjectPlan {
             object: key.clone(),
             verdict: Verdict::Delete,
@@ -574,6 +573,7 @@ async fn cleanup_service(service: &EcsService, ctx: &Context) -> Result<Action, 
             arn: live.arn.clone(),
             desired_count: live.desired_count,
         }],
+        ..Plan::default()
     };
     let report = ctx
         .reconciler

@@ -184,6 +184,8 @@ pub struct ObservedDeployment {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ObservedTask {
     pub arn: String,
+    /// The ARN of the revision it runs.
+    pub task_definition: String,
     /// PROVISIONING, PENDING, RUNNING, … STOPPED.
     pub last_status: String,
     pub desired_status: String,

@@ -465,6 +465,9 @@ pub struct Plan {
     pub owner: Owner,
     /// Task definitions the observed services run or deploy: never deregistered.
     pub in_use: std::collections::BTreeSet<String>,
+    /// The (region, cluster) pairs the desired state uses: where running tasks may still use
+    /// an old revision.
+    pub clusters: std::collections::BTreeSet<(String, String)>,
     pub objects: Vec<ObjectPlan>,
     pub actions: Vec<Action>,
 }
@@ -555,6 +558,17 @@ pub fn plan(desired: &Desired, observed: &Observed, prune: Prune) -> Plan {
                 std::iter::once(s.task_definition.clone())
                     .chain(s.deployments.iter().map(|d| d.task_definition.clone()))
             })
+            .collect(),
+        clusters: desired
+            .clusters
+            .iter()
+            .map(|c| (c.region.clone(), c.name.clone()))
+            .chain(
+                desired
+                    .services
+                    .iter()
+                    .map(|s| (s.key.region.clone(), s.key.cluster.clone())),
+            )
             .collect(),
         ..Plan::default()
     };

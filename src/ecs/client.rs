@@ -926,6 +926,33 @@ impl super::Ecs for SdkEcs {
         self.describe_tasks(region, cluster, &arns).await
     }
 
+    async fn running_tasks_of_family(
+        &self,
+        region: &str,
+        cluster: &str,
+        family: &str,
+    ) -> Result<Vec<ObservedTask>, EcsError> {
+        const LIST: &str = "ListTasks";
+        let mut arns = self
+            .call(region, LIST, |client| async move {
+                let out = client
+                    .list_tasks()
+                    .cluster(cluster)
+                    .family(family)
+                    .desired_status(DesiredStatus::Running)
+                    .send()
+                    .await
+                    .map_err(|e| api_error(LIST, e))?;
+                Ok(out.task_arns().to_vec())
+            })
+            .await?;
+        if arns.is_empty() {
+            return Ok(Vec::new());
+        }
+        arns.truncate(100);
+        self.describe_tasks(region, cluster, &arns).await
+    }
+
     async fn describe_tasks(
         &self,
         region: &str,
@@ -1015,6 +1042,7 @@ impl super::Ecs for SdkEcs {
 fn observed_task(task: &sdk::Task) -> ObservedTask {
     ObservedTask {
         arn: task.task_arn().unwrap_or_default().to_string(),
+        task_definition: task.task_definition_arn().unwrap_or_default().to_string(),
         last_status: task.last_status().unwrap_or_default().to_string(),
         desired_status: task.desired_status().unwrap_or_default().to_string(),
         created_at: task.created_at().map(|t| t.as_secs_f64()),

@@ -271,6 +271,14 @@ pub trait Ecs: Send + Sync {
         started_by: &str,
     ) -> impl Future<Output = Result<Vec<ObservedTask>, EcsError>> + Send;
 
+    /// Up to 100 running tasks of a family in a cluster, whoever started them.
+    fn running_tasks_of_family(
+        &self,
+        region: &str,
+        cluster: &str,
+        family: &str,
+    ) -> impl Future<Output = Result<Vec<ObservedTask>, EcsError>> + Send;
+
     /// At most 100 tasks, with their tags; missing ones are left out.
     fn describe_tasks(
         &self,

@@ -419,7 +419,7 @@ impl<E: Ecs + 'static> Reconciler<E> {
     }
 
     /// Deregisters and deletes a family's revisions beyond the newest `keep`: only those this
-    /// owner registered, never one an observed service runs or deploys.
+    /// owner registered, never one an observed service runs or deploys or a task runs.
     async fn trim(&self, history: &History, plan: &Plan) -> Result<(), EcsError> {
         const LISTED: i32 = 100;
         let region = history.region.as_str();
@@ -427,9 +427,14 @@ impl<E: Ecs + 'static> Reconciler<E> {
             .ecs
             .list_task_definitions(region, &history.family, LISTED)
             .await?;
+        let candidates = arns.iter().skip(history.keep as usize);
+        if candidates.len() == 0 {
+            return Ok(());
+        }
+        let running = self.running_revisions(history, plan).await?;
         let mut doomed = Vec::new();
-        for arn in arns.iter().skip(history.keep as usize) {
-            if plan.in_use.contains(arn) {
+        for arn in candidates {
+            if plan.in_use.contains(arn) || running.contains(arn) {
                 continue;
             }
             let revision = match self.cached_revision(arn) {
@@ -449,6 +454,29 @@ impl<E: Ecs + 'static> Reconciler<E> {
             tracing::info!(family = %history.family, deleted = doomed.len(), kept = history.keep, "deleted old revisions");
         }
         Ok(())
+    }
+
+    /// The family's revisions that tasks run now in the source's clusters of its region
+    /// (one-off tasks, other services' tasks): never deleted under them.
+    async fn running_revisions(
+        &self,
+        history: &History,
+        plan: &Plan,
+    ) -> Result<std::collections::BTreeSet<String>, EcsError> {
+        let mut running = std::collections::BTreeSet::new();
+        let clusters = plan.clusters.iter().filter(|(r, _)| *r == history.region);
+        for (region, cluster) in clusters {
+            match self
+                .ecs
+                .running_tasks_of_family(region, cluster, &history.family)
+                .await
+            {
+                Ok(tasks) => running.extend(tasks.into_iter().map(|t| t.task_definition)),
+                Err(e) if e.code() == "ClusterNotFoundException" => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(running)
     }
 
     /// Repairs a cluster's settings, capacity providers and tags, each only where it differs.
