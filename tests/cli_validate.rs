@@ -420,7 +420,7 @@ fn a_path_without_objects_is_not_valid() {
 #[test]
 fn committed_crds_match_the_types() {
     let generated = ecs_gitops::api::crd::crd_files();
-    assert_eq!(generated.len(), 3);
+    assert_eq!(generated.len(), 4);
     for (name, yaml) in &generated {
         let path = Path::new("crds").join(name);
         if std::env::var_os("UPDATE_GENERATED").is_some() {

@@ -44,6 +44,14 @@ const ROOTS: &[Root] = &[
         optional: &["serviceName"],
     },
     Root {
+        name: "CapacityProviderInput",
+        doc: "The body of a `CreateCapacityProvider` call.",
+        shapes: &["CreateCapacityProviderRequest"],
+        skip: &[],
+        // `name` defaults to the object's `metadata.name`.
+        optional: &["name"],
+    },
+    Root {
         name: "ClusterInput",
         doc: "The body of a `CreateCluster` call.",
         shapes: &["CreateClusterRequest"],
@@ -53,8 +61,11 @@ const ROOTS: &[Root] = &[
 ];
 
 /// Shapes generated whole, as the model names them, beside the roots' (RunTask's `overrides`
-/// for pre-deploy tasks).
-const NAMED: &[&str] = &["TaskOverride"];
+/// for pre-deploy tasks; UpdateCapacityProvider's managed instances configuration).
+const NAMED: &[&str] = &[
+    "TaskOverride",
+    "UpdateManagedInstancesProviderConfiguration",
+];
 
 /// Read-only members of the output shapes: users paste them from describe output; the
 /// loader warns about them and drops them.
@@ -70,6 +81,11 @@ const OUTPUT_ONLY: &[(&str, &str, &[&str])] = &[
         &["CreateServiceRequest", "UpdateServiceRequest"],
     ),
     ("CLUSTER_OUTPUT_ONLY", "Cluster", &["CreateClusterRequest"]),
+    (
+        "CAPACITY_PROVIDER_OUTPUT_ONLY",
+        "CapacityProvider",
+        &["CreateCapacityProviderRequest"],
+    ),
 ];
 
 /// Task-level `cpu` and `memory` take unit strings ("1 vCPU", "2 GB") or plain numbers.
@@ -434,8 +450,12 @@ fn strip_tags(html: &str) -> String {
 
 fn field_name(member: &str) -> String {
     let mut out = String::new();
-    // "GiB" is one word, not "gi_b".
-    let chars: Vec<char> = member.replace("GiB", "Gib").chars().collect();
+    // "GiB" and "MiB" are one word, not "gi_b".
+    let chars: Vec<char> = member
+        .replace("GiB", "Gib")
+        .replace("MiB", "Mib")
+        .chars()
+        .collect();
     for (i, c) in chars.iter().enumerate() {
         let prev_lower = i > 0 && (chars[i - 1].is_lowercase() || chars[i - 1].is_ascii_digit());
         let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
@@ -489,6 +509,8 @@ fn names_follow_rust_conventions() {
 
 /// SDK type names that differ from the model's shape names.
 const SDK_NAMES: &[(&str, &str)] = &[
+    ("PropagateMITags", "PropagateMiTags"),
+    ("TotalLocalStorageGBRequest", "TotalLocalStorageGbRequest"),
     ("EFSAuthorizationConfigIAM", "EfsAuthorizationConfigIam"),
     ("EFSVolumeConfiguration", "EfsVolumeConfiguration"),
     ("EBSTagSpecification", "EbsTagSpecification"),
@@ -506,10 +528,12 @@ const SDK_NAMES: &[(&str, &str)] = &[
 /// Types whose SDK builder's `build()` returns a Result (read off aws-sdk-ecs 1.157; a wrong
 /// entry fails to compile).
 const FALLIBLE_BUILDERS: &[&str] = &[
+    "AutoScalingGroupProvider",
     "AwsVpcConfiguration",
     "CapacityProviderStrategyItem",
     "ContainerDependency",
     "ContainerRestartPolicy",
+    "CreateManagedInstancesProviderConfiguration",
     "DeploymentAlarms",
     "DeploymentController",
     "Device",
@@ -520,7 +544,9 @@ const FALLIBLE_BUILDERS: &[&str] = &[
     "HealthCheck",
     "HostEntry",
     "InferenceAccelerator",
+    "InstanceLaunchTemplate",
     "LogConfiguration",
+    "MemoryMiBRequest",
     "ProxyConfiguration",
     "RepositoryCredentials",
     "ResourceRequirement",
@@ -530,7 +556,9 @@ const FALLIBLE_BUILDERS: &[&str] = &[
     "ServiceConnectService",
     "ServiceVolumeConfiguration",
     "Tmpfs",
+    "UpdateManagedInstancesProviderConfiguration",
     "Ulimit",
+    "VCpuCountRangeRequest",
     "VpcLatticeConfiguration",
     "ClusterServiceConnectDefaultsRequest",
     "FSxWindowsFileServerAuthorizationConfig",
@@ -552,10 +580,16 @@ const SDK_CALLS: &[(&str, &str, &str)] = &[
     ("CreateServiceRequest", "create_service", "ServiceInput"),
     ("UpdateServiceRequest", "update_service", "ServiceInput"),
     ("CreateClusterRequest", "create_cluster", "ClusterInput"),
+    (
+        "CreateCapacityProviderRequest",
+        "create_capacity_provider",
+        "CapacityProviderInput",
+    ),
 ];
 const SDK_READS: &[(&str, &str)] = &[
     ("TaskDefinition", "TaskDefinitionInput"),
     ("Service", "ServiceInput"),
+    ("CapacityProvider", "CapacityProviderInput"),
 ];
 
 #[test]

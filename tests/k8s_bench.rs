@@ -54,6 +54,7 @@ fn crds_are_established_and_explained() {
     assert_eq!(
         names,
         [
+            "ecscapacityproviders.ecs-gitops.dev",
             "ecsclusters.ecs-gitops.dev",
             "ecsservices.ecs-gitops.dev",
             "ecstaskdefinitions.ecs-gitops.dev"

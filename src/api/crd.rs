@@ -7,13 +7,18 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
 };
 use kube::CustomResourceExt;
 
-use super::{EcsCluster, EcsService, EcsTaskDefinition};
+use super::{EcsCapacityProvider, EcsCluster, EcsService, EcsTaskDefinition};
 
 /// The CRDs, as `kubectl apply` takes them.
 pub fn crds() -> Vec<CustomResourceDefinition> {
     let mut service = EcsService::crd();
     allow_string_or_inline_task_definition(&mut service);
-    vec![EcsCluster::crd(), EcsTaskDefinition::crd(), service]
+    vec![
+        EcsCapacityProvider::crd(),
+        EcsCluster::crd(),
+        EcsTaskDefinition::crd(),
+        service,
+    ]
 }
 
 /// File name and YAML of each CRD, as kept in `crds/`.

@@ -19,6 +19,9 @@ pub const SERVICE_OUTPUT_ONLY: &[&str] = &["clusterArn", "createdAt", "createdBy
 /// Read-only members of ECS's `Cluster` output shape.
 pub const CLUSTER_OUTPUT_ONLY: &[&str] = &["activeServicesCount", "attachments", "attachmentsStatus", "clusterArn", "pendingTasksCount", "registeredContainerInstancesCount", "runningTasksCount", "statistics", "status"];
 
+/// Read-only members of ECS's `CapacityProvider` output shape.
+pub const CAPACITY_PROVIDER_OUTPUT_ONLY: &[&str] = &["capacityProviderArn", "status", "type", "updateStatus", "updateStatusReason"];
+
 #[doc = "The body of a `RegisterTaskDefinition` call."]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TaskDefinitionInput {
@@ -159,6 +162,26 @@ pub struct ServiceInput {
     #[doc = "Determines whether to force a new deployment of the service. By default, deployments aren't forced. You can use this option to start a new deployment with no service definition changes. For example, you can update a service's tasks to use a newer Docker image with the same image/tag combination (my_image:latest) or to roll Fargate tasks onto a newer platform version."]
     #[serde(rename = "forceNewDeployment", default, skip_serializing_if = "Option::is_none")]
     pub force_new_deployment: Option<bool>,
+}
+
+#[doc = "The body of a `CreateCapacityProvider` call."]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CapacityProviderInput {
+    #[doc = "The details of the Auto Scaling group for the capacity provider."]
+    #[serde(rename = "autoScalingGroupProvider", default, skip_serializing_if = "Option::is_none")]
+    pub auto_scaling_group_provider: Option<AutoScalingGroupProvider>,
+    #[doc = "The name of the cluster to associate with the capacity provider. When you create a capacity provider with Amazon ECS Managed Instances, it becomes available only within the specified cluster."]
+    #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    #[doc = "The configuration for the Amazon ECS Managed Instances provider. This configuration specifies how Amazon ECS manages Amazon EC2 instances on your behalf, including the infrastructure role, instance launch template, and tag propagation settings."]
+    #[serde(rename = "managedInstancesProvider", default, skip_serializing_if = "Option::is_none")]
+    pub managed_instances_provider: Option<CreateManagedInstancesProviderConfiguration>,
+    #[doc = "The name of the capacity provider. Up to 255 characters are allowed. They include letters (both upper and lowercase letters), numbers, underscores (_), and hyphens (-). The name can't be prefixed with \"aws\", \"ecs\", or \"fargate\"."]
+    #[serde(rename = "name", default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[doc = "The metadata that you apply to the capacity provider to categorize and organize them more conveniently. Each tag consists of a key and an optional value. You define both of them."]
+    #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
 }
 
 #[doc = "The body of a `CreateCluster` call."]
@@ -350,6 +373,752 @@ pub struct KeyValuePair {
     pub value: Option<String>,
 }
 
+#[doc = "The updated configuration for a Amazon ECS Managed Instances provider. You can modify the infrastructure role, instance launch template, and tag propagation settings. Changes apply to new instances launched after the update."]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct UpdateManagedInstancesProviderConfiguration {
+    #[doc = "The updated auto repair configuration for the Amazon ECS Managed Instances capacity provider."]
+    #[serde(rename = "autoRepairConfiguration", default, skip_serializing_if = "Option::is_none")]
+    pub auto_repair_configuration: Option<AutoRepairConfiguration>,
+    #[doc = "The updated infrastructure optimization configuration. Changes to this setting affect how Amazon ECS optimizes instances going forward."]
+    #[serde(rename = "infrastructureOptimization", default, skip_serializing_if = "Option::is_none")]
+    pub infrastructure_optimization: Option<InfrastructureOptimization>,
+    #[doc = "The updated Amazon Resource Name (ARN) of the infrastructure role. The new role must have the necessary permissions to manage instances and access required Amazon Web Services services."]
+    #[serde(rename = "infrastructureRoleArn")]
+    pub infrastructure_role_arn: String,
+    #[doc = "The updated launch template configuration. Changes to the launch template affect new instances launched after the update, while existing instances continue to use their original configuration."]
+    #[serde(rename = "instanceLaunchTemplate")]
+    pub instance_launch_template: InstanceLaunchTemplateUpdate,
+    #[doc = "The updated tag propagation setting. When changed, this affects only new instances launched after the update."]
+    #[serde(rename = "propagateTags", default, skip_serializing_if = "Option::is_none")]
+    pub propagate_tags: Option<PropagateMITags>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub enum PropagateMITags {
+    #[serde(rename = "CAPACITY_PROVIDER")]
+    CapacityProvider,
+    #[serde(rename = "NONE")]
+    None,
+}
+
+impl PropagateMITags {
+    /// Every value the ECS API accepts.
+    pub const VALUES: &[&str] = &["CAPACITY_PROVIDER", "NONE"];
+
+    /// The value as ECS writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PropagateMITags::CapacityProvider => "CAPACITY_PROVIDER",
+            PropagateMITags::None => "NONE",
+        }
+    }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "CAPACITY_PROVIDER" => Some(PropagateMITags::CapacityProvider),
+            "NONE" => Some(PropagateMITags::None),
+            _ => None,
+        }
+    }
+}
+
+#[doc = "The updated launch template configuration for Amazon ECS Managed Instances. You can modify the instance profile, network configuration, storage settings, and instance requirements. Changes apply to new instances launched after the update."]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct InstanceLaunchTemplateUpdate {
+    #[doc = "The updated capacity reservations specifications for Amazon ECS Managed Instances. Changes to capacity reservations settings apply to new instances launched after the update."]
+    #[serde(rename = "capacityReservations", default, skip_serializing_if = "Option::is_none")]
+    pub capacity_reservations: Option<CapacityReservationRequest>,
+    #[doc = "The updated Amazon Resource Name (ARN) of the instance profile. The new instance profile must have the necessary permissions for your tasks."]
+    #[serde(rename = "ec2InstanceProfileArn", default, skip_serializing_if = "Option::is_none")]
+    pub ec2_instance_profile_arn: Option<String>,
+    #[doc = "Determines whether tags are propagated to the instance metadata service (IMDS) for Amazon EC2 instances launched by the Managed Instances capacity provider. When enabled, all tags associated with the instance are available through the instance metadata service. When disabled, tags are not propagated to IMDS."]
+    #[serde(rename = "instanceMetadataTagsPropagation", default, skip_serializing_if = "Option::is_none")]
+    pub instance_metadata_tags_propagation: Option<bool>,
+    #[doc = "The updated instance requirements for attribute-based instance type selection. Changes to instance requirements affect which instance types Amazon ECS selects for new instances."]
+    #[serde(rename = "instanceRequirements", default, skip_serializing_if = "Option::is_none")]
+    pub instance_requirements: Option<InstanceRequirementsRequest>,
+    #[doc = "The updated local storage configuration for Amazon ECS Managed Instances. Changes to local storage settings apply to new instances launched after the update."]
+    #[serde(rename = "localStorageConfiguration", default, skip_serializing_if = "Option::is_none")]
+    pub local_storage_configuration: Option<ManagedInstancesLocalStorageConfiguration>,
+    #[doc = "CloudWatch provides two categories of monitoring: basic monitoring and detailed monitoring. By default, your managed instance is configured for basic monitoring. You can optionally enable detailed monitoring to help you more quickly identify and act on operational issues. You can enable or turn off detailed monitoring at launch or when the managed instance is running or stopped."]
+    #[serde(rename = "monitoring", default, skip_serializing_if = "Option::is_none")]
+    pub monitoring: Option<ManagedInstancesMonitoringOptions>,
+    #[doc = "The updated network configuration for Amazon ECS Managed Instances. Changes to subnets and security groups affect new instances launched after the update."]
+    #[serde(rename = "networkConfiguration", default, skip_serializing_if = "Option::is_none")]
+    pub network_configuration: Option<ManagedInstancesNetworkConfiguration>,
+    #[doc = "The updated storage configuration for Amazon ECS Managed Instances. Changes to storage settings apply to new instances launched after the update."]
+    #[serde(rename = "storageConfiguration", default, skip_serializing_if = "Option::is_none")]
+    pub storage_configuration: Option<ManagedInstancesStorageConfiguration>,
+}
+
+#[doc = "The storage configuration for Amazon ECS Managed Instances. This defines the data volume configuration for the instances."]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ManagedInstancesStorageConfiguration {
+    #[doc = "The size of the data volume."]
+    #[schemars(range(min = 1))]
+    #[serde(rename = "storageSizeGiB", default, skip_serializing_if = "Option::is_none")]
+    pub storage_size_gib: Option<i32>,
+}
+
+#[doc = "The network configuration for Amazon ECS Managed Instances. This specifies the VPC subnets and security groups that instances use for network connectivity."]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ManagedInstancesNetworkConfiguration {
+    #[doc = "The list of security group IDs to apply to Amazon ECS Managed Instances. These security groups control the network traffic allowed to and from the instances."]
+    #[serde(rename = "securityGroups", default, skip_serializing_if = "Option::is_none")]
+    pub security_groups: Option<Vec<String>>,
+    #[doc = "The list of subnet IDs where Amazon ECS can launch Amazon ECS Managed Instances. Instances are distributed across the specified subnets for high availability. All subnets must be in the same VPC."]
+    #[serde(rename = "subnets", default, skip_serializing_if = "Option::is_none")]
+    pub subnets: Option<Vec<String>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub enum ManagedInstancesMonitoringOptions {
+    #[serde(rename = "BASIC")]
+    Basic,
+    #[serde(rename = "DETAILED")]
+    Detailed,
+}
+
+impl ManagedInstancesMonitoringOptions {
+    /// Every value the ECS API accepts.
+    pub const VALUES: &[&str] = &["BASIC", "DETAILED"];
+
+    /// The value as ECS writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ManagedInstancesMonitoringOptions::Basic => "BASIC",
+            ManagedInstancesMonitoringOptions::Detailed => "DETAILED",
+        }
+    }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "BASIC" => Some(ManagedInstancesMonitoringOptions::Basic),
+            "DETAILED" => Some(ManagedInstancesMonitoringOptions::Detailed),
+            _ => None,
+        }
+    }
+}
+
+#[doc = "The local storage configuration for Amazon ECS Managed Instances. This defines how ECS uses and configures instance store volumes available on container instance."]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ManagedInstancesLocalStorageConfiguration {
+    #[doc = "Use instance store volumes for data storage when available. EBS volumes are not provisioned for data storage. If the container instance has multiple instance store volumes, a single data volume is created. Consider defining instance store requirements using the localStorage, localStorageTypes and totalLocalStorageGB properties."]
+    #[serde(rename = "useLocalStorage", default, skip_serializing_if = "Option::is_none")]
+    pub use_local_storage: Option<bool>,
+}
+
+#[doc = "The instance requirements for attribute-based instance type selection. Instead of specifying exact instance types, you define requirements such as vCPU count, memory size, network performance, and accelerator specifications. Amazon ECS automatically selects Amazon EC2 instance types that match these requirements, providing flexibility and helping to mitigate capacity constraints."]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct InstanceRequirementsRequest {
+    #[doc = "The minimum and maximum number of accelerators for the instance types. This is used when you need instances with specific numbers of GPUs or other accelerators."]
+    #[serde(rename = "acceleratorCount", default, skip_serializing_if = "Option::is_none")]
+    pub accelerator_count: Option<AcceleratorCountRequest>,
+    #[doc = "The accelerator manufacturers to include. You can specify nvidia, amd, amazon-web-services, or xilinx depending on your accelerator requirements."]
+    #[serde(rename = "acceleratorManufacturers", default, skip_serializing_if = "Option::is_none")]
+    pub accelerator_manufacturers: Option<Vec<AcceleratorManufacturer>>,
+    #[doc = "The specific accelerator names to include. For example, you can specify a100, v100, k80, or other specific accelerator models."]
+    #[serde(rename = "acceleratorNames", default, skip_serializing_if = "Option::is_none")]
+    pub accelerator_names: Option<Vec<AcceleratorName>>,
+    #[doc = "The minimum and maximum total accelerator memory in mebibytes (MiB). This is important for GPU workloads that require specific amounts of video memory."]
+    #[serde(rename = "acceleratorTotalMemoryMiB", default, skip_serializing_if = "Option::is_none")]
+    pub accelerator_total_memory_mib: Option<AcceleratorTotalMemoryMiBRequest>,
+    #[doc = "The accelerator types to include. You can specify gpu for graphics processing units, fpga for field programmable gate arrays, or inference for machine learning inference accelerators."]
+    #[serde(rename = "acceleratorTypes", default, skip_serializing_if = "Option::is_none")]
+    pub accelerator_types: Option<Vec<AcceleratorType>>,
+    #[doc = "The instance types to include in the selection. When specified, Amazon ECS only considers these instance types, subject to the other requirements specified."]
+    #[serde(rename = "allowedInstanceTypes", default, skip_serializing_if = "Option::is_none")]
+    pub allowed_instance_types: Option<Vec<String>>,
+    #[doc = "Indicates whether to include bare metal instance types. Set to included to allow bare metal instances, excluded to exclude them, or required to use only bare metal instances."]
+    #[serde(rename = "bareMetal", default, skip_serializing_if = "Option::is_none")]
+    pub bare_metal: Option<BareMetal>,
+    #[doc = "The minimum and maximum baseline Amazon EBS bandwidth in megabits per second (Mbps). This is important for workloads with high storage I/O requirements."]
+    #[serde(rename = "baselineEbsBandwidthMbps", default, skip_serializing_if = "Option::is_none")]
+    pub baseline_ebs_bandwidth_mbps: Option<BaselineEbsBandwidthMbpsRequest>,
+    #[doc = "Indicates whether to include burstable performance instance types (T2, T3, T3a, T4g). Set to included to allow burstable instances, excluded to exclude them, or required to use only burstable instances."]
+    #[serde(rename = "burstablePerformance", default, skip_serializing_if = "Option::is_none")]
+    pub burstable_performance: Option<BurstablePerformance>,
+    #[doc = "The CPU manufacturers to include or exclude. You can specify intel, amd, or amazon-web-services to control which CPU types are used for your workloads."]
+    #[serde(rename = "cpuManufacturers", default, skip_serializing_if = "Option::is_none")]
+    pub cpu_manufacturers: Option<Vec<CpuManufacturer>>,
+    #[doc = "The instance types to exclude from selection. Use this to prevent Amazon ECS from selecting specific instance types that may not be suitable for your workloads."]
+    #[serde(rename = "excludedInstanceTypes", default, skip_serializing_if = "Option::is_none")]
+    pub excluded_instance_types: Option<Vec<String>>,
+    #[doc = "The instance generations to include. You can specify current to use the latest generation instances, or previous to include previous generation instances for cost optimization."]
+    #[serde(rename = "instanceGenerations", default, skip_serializing_if = "Option::is_none")]
+    pub instance_generations: Option<Vec<InstanceGeneration>>,
+    #[doc = "Indicates whether to include instance types with local storage. Set to included to allow local storage, excluded to exclude it, or required to use only instances with local storage."]
+    #[serde(rename = "localStorage", default, skip_serializing_if = "Option::is_none")]
+    pub local_storage: Option<LocalStorage>,
+    #[doc = "The local storage types to include. You can specify hdd for hard disk drives, ssd for solid state drives, or both."]
+    #[serde(rename = "localStorageTypes", default, skip_serializing_if = "Option::is_none")]
+    pub local_storage_types: Option<Vec<LocalStorageType>>,
+    #[doc = "The maximum price for Spot instances as a percentage of the optimal On-Demand price. This provides more precise cost control for Spot instance selection."]
+    #[serde(rename = "maxSpotPriceAsPercentageOfOptimalOnDemandPrice", default, skip_serializing_if = "Option::is_none")]
+    pub max_spot_price_as_percentage_of_optimal_on_demand_price: Option<i32>,
+    #[doc = "The minimum and maximum amount of memory per vCPU in gibibytes (GiB). This helps ensure that instance types have the appropriate memory-to-CPU ratio for your workloads."]
+    #[serde(rename = "memoryGiBPerVCpu", default, skip_serializing_if = "Option::is_none")]
+    pub memory_gib_per_v_cpu: Option<MemoryGiBPerVCpuRequest>,
+    #[doc = "The minimum and maximum amount of memory in mebibytes (MiB) for the instance types. Amazon ECS selects instance types that have memory within this range."]
+    #[serde(rename = "memoryMiB")]
+    pub memory_mib: MemoryMiBRequest,
+    #[doc = "The minimum and maximum network bandwidth in gigabits per second (Gbps). This is crucial for network-intensive workloads that require high throughput."]
+    #[serde(rename = "networkBandwidthGbps", default, skip_serializing_if = "Option::is_none")]
+    pub network_bandwidth_gbps: Option<NetworkBandwidthGbpsRequest>,
+    #[doc = "The minimum and maximum number of network interfaces for the instance types. This is useful for workloads that require multiple network interfaces."]
+    #[serde(rename = "networkInterfaceCount", default, skip_serializing_if = "Option::is_none")]
+    pub network_interface_count: Option<NetworkInterfaceCountRequest>,
+    #[doc = "The price protection threshold for On-Demand Instances, as a percentage higher than an identified On-Demand price. The identified On-Demand price is the price of the lowest priced current generation C, M, or R instance type with your specified attributes."]
+    #[serde(rename = "onDemandMaxPricePercentageOverLowestPrice", default, skip_serializing_if = "Option::is_none")]
+    pub on_demand_max_price_percentage_over_lowest_price: Option<i32>,
+    #[doc = "Indicates whether the instance types must support hibernation. When set to true, only instance types that support hibernation are selected."]
+    #[serde(rename = "requireHibernateSupport", default, skip_serializing_if = "Option::is_none")]
+    pub require_hibernate_support: Option<bool>,
+    #[doc = "The maximum price for Spot instances as a percentage over the lowest priced On-Demand instance. This helps control Spot instance costs while maintaining access to capacity."]
+    #[serde(rename = "spotMaxPricePercentageOverLowestPrice", default, skip_serializing_if = "Option::is_none")]
+    pub spot_max_price_percentage_over_lowest_price: Option<i32>,
+    #[doc = "The minimum and maximum total local storage in gigabytes (GB) for instance types with local storage."]
+    #[serde(rename = "totalLocalStorageGB", default, skip_serializing_if = "Option::is_none")]
+    pub total_local_storage_gb: Option<TotalLocalStorageGBRequest>,
+    #[doc = "The minimum and maximum number of vCPUs for the instance types. Amazon ECS selects instance types that have vCPU counts within this range."]
+    #[serde(rename = "vCpuCount")]
+    pub v_cpu_count: VCpuCountRangeRequest,
+}
+
+#[doc = "The minimum and maximum number of vCPUs for instance type selection. This allows you to specify a range of vCPU counts that meet your workload requirements."]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct VCpuCountRangeRequest {
+    #[doc = "The maximum number of vCPUs. Instance types with more vCPUs than this value are excluded from selection."]
+    #[serde(rename = "max", default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<i32>,
+    #[doc = "The minimum number of vCPUs. Instance types with fewer vCPUs than this value are excluded from selection."]
+    #[serde(rename = "min")]
+    pub min: i32,
+}
+
+#[doc = "The minimum and maximum total local storage in gigabytes (GB) for instance types with local storage. This is useful for workloads that require local storage for temporary data or caching."]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TotalLocalStorageGBRequest {
+    #[doc = "The maximum total local storage in GB. Instance types with more local storage are excluded from selection."]
+    #[serde(rename = "max", default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    #[doc = "The minimum total local storage in GB. Instance types with less local storage are excluded from selection."]
+    #[serde(rename = "min", default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+}
+
+#[doc = "The minimum and maximum number of network interfaces for instance type selection. This is useful for workloads that require multiple network interfaces."]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct NetworkInterfaceCountRequest {
+    #[doc = "The maximum number of network interfaces. Instance types that support more network interfaces are excluded from selection."]
+    #[serde(rename = "max", default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<i32>,
+    #[doc = "The minimum number of network interfaces. Instance types that support fewer network interfaces are excluded from selection."]
+    #[serde(rename = "min", default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<i32>,
+}
+
+#[doc = "The minimum and maximum network bandwidth in gigabits per second (Gbps) for instance type selection. This is important for network-intensive workloads."]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct NetworkBandwidthGbpsRequest {
+    #[doc = "The maximum network bandwidth in Gbps. Instance types with higher network bandwidth are excluded from selection."]
+    #[serde(rename = "max", default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    #[doc = "The minimum network bandwidth in Gbps. Instance types with lower network bandwidth are excluded from selection."]
+    #[serde(rename = "min", default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+}
+
+#[doc = "The minimum and maximum amount of memory in mebibytes (MiB) for instance type selection. This ensures that selected instance types have adequate memory for your workloads."]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MemoryMiBRequest {
+    #[doc = "The maximum amount of memory in MiB. Instance types with more memory than this value are excluded from selection."]
+    #[serde(rename = "max", default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<i32>,
+    #[doc = "The minimum amount of memory in MiB. Instance types with less memory than this value are excluded from selection."]
+    #[serde(rename = "min")]
+    pub min: i32,
+}
+
+#[doc = "The minimum and maximum amount of memory per vCPU in gibibytes (GiB). This helps ensure that instance types have the appropriate memory-to-CPU ratio for your workloads."]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MemoryGiBPerVCpuRequest {
+    #[doc = "The maximum amount of memory per vCPU in GiB. Instance types with a higher memory-to-vCPU ratio are excluded from selection."]
+    #[serde(rename = "max", default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    #[doc = "The minimum amount of memory per vCPU in GiB. Instance types with a lower memory-to-vCPU ratio are excluded from selection."]
+    #[serde(rename = "min", default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub enum LocalStorageType {
+    #[serde(rename = "hdd")]
+    Hdd,
+    #[serde(rename = "ssd")]
+    Ssd,
+}
+
+impl LocalStorageType {
+    /// Every value the ECS API accepts.
+    pub const VALUES: &[&str] = &["hdd", "ssd"];
+
+    /// The value as ECS writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LocalStorageType::Hdd => "hdd",
+            LocalStorageType::Ssd => "ssd",
+        }
+    }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "hdd" => Some(LocalStorageType::Hdd),
+            "ssd" => Some(LocalStorageType::Ssd),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub enum LocalStorage {
+    #[serde(rename = "excluded")]
+    Excluded,
+    #[serde(rename = "included")]
+    Included,
+    #[serde(rename = "required")]
+    Required,
+}
+
+impl LocalStorage {
+    /// Every value the ECS API accepts.
+    pub const VALUES: &[&str] = &["excluded", "included", "required"];
+
+    /// The value as ECS writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LocalStorage::Excluded => "excluded",
+            LocalStorage::Included => "included",
+            LocalStorage::Required => "required",
+        }
+    }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "excluded" => Some(LocalStorage::Excluded),
+            "included" => Some(LocalStorage::Included),
+            "required" => Some(LocalStorage::Required),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub enum InstanceGeneration {
+    #[serde(rename = "current")]
+    Current,
+    #[serde(rename = "previous")]
+    Previous,
+}
+
+impl InstanceGeneration {
+    /// Every value the ECS API accepts.
+    pub const VALUES: &[&str] = &["current", "previous"];
+
+    /// The value as ECS writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstanceGeneration::Current => "current",
+            InstanceGeneration::Previous => "previous",
+        }
+    }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "current" => Some(InstanceGeneration::Current),
+            "previous" => Some(InstanceGeneration::Previous),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub enum CpuManufacturer {
+    #[serde(rename = "amazon-web-services")]
+    AmazonWebServices,
+    #[serde(rename = "amd")]
+    Amd,
+    #[serde(rename = "intel")]
+    Intel,
+}
+
+impl CpuManufacturer {
+    /// Every value the ECS API accepts.
+    pub const VALUES: &[&str] = &["amazon-web-services", "amd", "intel"];
+
+    /// The value as ECS writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CpuManufacturer::AmazonWebServices => "amazon-web-services",
+            CpuManufacturer::Amd => "amd",
+            CpuManufacturer::Intel => "intel",
+        }
+    }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "amazon-web-services" => Some(CpuManufacturer::AmazonWebServices),
+            "amd" => Some(CpuManufacturer::Amd),
+            "intel" => Some(CpuManufacturer::Intel),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub enum BurstablePerformance {
+    #[serde(rename = "excluded")]
+    Excluded,
+    #[serde(rename = "included")]
+    Included,
+    #[serde(rename = "required")]
+    Required,
+}
+
+impl BurstablePerformance {
+    /// Every value the ECS API accepts.
+    pub const VALUES: &[&str] = &["excluded", "included", "required"];
+
+    /// The value as ECS writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BurstablePerformance::Excluded => "excluded",
+            BurstablePerformance::Included => "included",
+            BurstablePerformance::Required => "required",
+        }
+    }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "excluded" => Some(BurstablePerformance::Excluded),
+            "included" => Some(BurstablePerformance::Included),
+            "required" => Some(BurstablePerformance::Required),
+            _ => None,
+        }
+    }
+}
+
+#[doc = "The minimum and maximum baseline Amazon EBS bandwidth in megabits per second (Mbps) for instance type selection. This is important for workloads with high storage I/O requirements."]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct BaselineEbsBandwidthMbpsRequest {
+    #[doc = "The maximum baseline Amazon EBS bandwidth in Mbps. Instance types with higher Amazon EBS bandwidth are excluded from selection."]
+    #[serde(rename = "max", default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<i32>,
+    #[doc = "The minimum baseline Amazon EBS bandwidth in Mbps. Instance types with lower Amazon EBS bandwidth are excluded from selection."]
+    #[serde(rename = "min", default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<i32>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub enum BareMetal {
+    #[serde(rename = "excluded")]
+    Excluded,
+    #[serde(rename = "included")]
+    Included,
+    #[serde(rename = "required")]
+    Required,
+}
+
+impl BareMetal {
+    /// Every value the ECS API accepts.
+    pub const VALUES: &[&str] = &["excluded", "included", "required"];
+
+    /// The value as ECS writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BareMetal::Excluded => "excluded",
+            BareMetal::Included => "included",
+            BareMetal::Required => "required",
+        }
+    }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "excluded" => Some(BareMetal::Excluded),
+            "included" => Some(BareMetal::Included),
+            "required" => Some(BareMetal::Required),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub enum AcceleratorType {
+    #[serde(rename = "fpga")]
+    Fpga,
+    #[serde(rename = "gpu")]
+    Gpu,
+    #[serde(rename = "inference")]
+    Inference,
+}
+
+impl AcceleratorType {
+    /// Every value the ECS API accepts.
+    pub const VALUES: &[&str] = &["fpga", "gpu", "inference"];
+
+    /// The value as ECS writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AcceleratorType::Fpga => "fpga",
+            AcceleratorType::Gpu => "gpu",
+            AcceleratorType::Inference => "inference",
+        }
+    }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "fpga" => Some(AcceleratorType::Fpga),
+            "gpu" => Some(AcceleratorType::Gpu),
+            "inference" => Some(AcceleratorType::Inference),
+            _ => None,
+        }
+    }
+}
+
+#[doc = "The minimum and maximum total accelerator memory in mebibytes (MiB) for instance type selection. This is important for GPU workloads that require specific amounts of video memory."]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AcceleratorTotalMemoryMiBRequest {
+    #[doc = "The maximum total accelerator memory in MiB. Instance types with more accelerator memory are excluded from selection."]
+    #[serde(rename = "max", default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<i32>,
+    #[doc = "The minimum total accelerator memory in MiB. Instance types with less accelerator memory are excluded from selection."]
+    #[serde(rename = "min", default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<i32>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub enum AcceleratorName {
+    #[serde(rename = "a100")]
+    A100,
+    #[serde(rename = "a10g")]
+    A10g,
+    #[serde(rename = "h100")]
+    H100,
+    #[serde(rename = "inferentia")]
+    Inferentia,
+    #[serde(rename = "k520")]
+    K520,
+    #[serde(rename = "k80")]
+    K80,
+    #[serde(rename = "m60")]
+    M60,
+    #[serde(rename = "radeon-pro-v520")]
+    RadeonProV520,
+    #[serde(rename = "t4")]
+    T4,
+    #[serde(rename = "t4g")]
+    T4g,
+    #[serde(rename = "v100")]
+    V100,
+    #[serde(rename = "vu9p")]
+    Vu9p,
+}
+
+impl AcceleratorName {
+    /// Every value the ECS API accepts.
+    pub const VALUES: &[&str] = &["a100", "a10g", "h100", "inferentia", "k520", "k80", "m60", "radeon-pro-v520", "t4", "t4g", "v100", "vu9p"];
+
+    /// The value as ECS writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AcceleratorName::A100 => "a100",
+            AcceleratorName::A10g => "a10g",
+            AcceleratorName::H100 => "h100",
+            AcceleratorName::Inferentia => "inferentia",
+            AcceleratorName::K520 => "k520",
+            AcceleratorName::K80 => "k80",
+            AcceleratorName::M60 => "m60",
+            AcceleratorName::RadeonProV520 => "radeon-pro-v520",
+            AcceleratorName::T4 => "t4",
+            AcceleratorName::T4g => "t4g",
+            AcceleratorName::V100 => "v100",
+            AcceleratorName::Vu9p => "vu9p",
+        }
+    }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "a100" => Some(AcceleratorName::A100),
+            "a10g" => Some(AcceleratorName::A10g),
+            "h100" => Some(AcceleratorName::H100),
+            "inferentia" => Some(AcceleratorName::Inferentia),
+            "k520" => Some(AcceleratorName::K520),
+            "k80" => Some(AcceleratorName::K80),
+            "m60" => Some(AcceleratorName::M60),
+            "radeon-pro-v520" => Some(AcceleratorName::RadeonProV520),
+            "t4" => Some(AcceleratorName::T4),
+            "t4g" => Some(AcceleratorName::T4g),
+            "v100" => Some(AcceleratorName::V100),
+            "vu9p" => Some(AcceleratorName::Vu9p),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub enum AcceleratorManufacturer {
+    #[serde(rename = "amazon-web-services")]
+    AmazonWebServices,
+    #[serde(rename = "amd")]
+    Amd,
+    #[serde(rename = "habana")]
+    Habana,
+    #[serde(rename = "nvidia")]
+    Nvidia,
+    #[serde(rename = "xilinx")]
+    Xilinx,
+}
+
+impl AcceleratorManufacturer {
+    /// Every value the ECS API accepts.
+    pub const VALUES: &[&str] = &["amazon-web-services", "amd", "habana", "nvidia", "xilinx"];
+
+    /// The value as ECS writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AcceleratorManufacturer::AmazonWebServices => "amazon-web-services",
+            AcceleratorManufacturer::Amd => "amd",
+            AcceleratorManufacturer::Habana => "habana",
+            AcceleratorManufacturer::Nvidia => "nvidia",
+            AcceleratorManufacturer::Xilinx => "xilinx",
+        }
+    }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "amazon-web-services" => Some(AcceleratorManufacturer::AmazonWebServices),
+            "amd" => Some(AcceleratorManufacturer::Amd),
+            "habana" => Some(AcceleratorManufacturer::Habana),
+            "nvidia" => Some(AcceleratorManufacturer::Nvidia),
+            "xilinx" => Some(AcceleratorManufacturer::Xilinx),
+            _ => None,
+        }
+    }
+}
+
+#[doc = "The minimum and maximum number of accelerators (such as GPUs) for instance type selection. This is used for workloads that require specific numbers of accelerators."]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AcceleratorCountRequest {
+    #[doc = "The maximum number of accelerators. Instance types with more accelerators are excluded from selection."]
+    #[serde(rename = "max", default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<i32>,
+    #[doc = "The minimum number of accelerators. Instance types with fewer accelerators are excluded from selection."]
+    #[serde(rename = "min", default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<i32>,
+}
+
+#[doc = "The Capacity Reservation configurations to be used when using the RESERVED capacity option type."]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CapacityReservationRequest {
+    #[doc = "The ARN of the Capacity Reservation resource group in which to run the instance."]
+    #[serde(rename = "reservationGroupArn", default, skip_serializing_if = "Option::is_none")]
+    pub reservation_group_arn: Option<String>,
+    #[doc = "The preference on when capacity reservations should be used."]
+    #[serde(rename = "reservationPreference", default, skip_serializing_if = "Option::is_none")]
+    pub reservation_preference: Option<CapacityReservationPreference>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub enum CapacityReservationPreference {
+    #[serde(rename = "RESERVATIONS_EXCLUDED")]
+    ReservationsExcluded,
+    #[serde(rename = "RESERVATIONS_FIRST")]
+    ReservationsFirst,
+    #[serde(rename = "RESERVATIONS_ONLY")]
+    ReservationsOnly,
+}
+
+impl CapacityReservationPreference {
+    /// Every value the ECS API accepts.
+    pub const VALUES: &[&str] = &["RESERVATIONS_EXCLUDED", "RESERVATIONS_FIRST", "RESERVATIONS_ONLY"];
+
+    /// The value as ECS writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CapacityReservationPreference::ReservationsExcluded => "RESERVATIONS_EXCLUDED",
+            CapacityReservationPreference::ReservationsFirst => "RESERVATIONS_FIRST",
+            CapacityReservationPreference::ReservationsOnly => "RESERVATIONS_ONLY",
+        }
+    }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "RESERVATIONS_EXCLUDED" => Some(CapacityReservationPreference::ReservationsExcluded),
+            "RESERVATIONS_FIRST" => Some(CapacityReservationPreference::ReservationsFirst),
+            "RESERVATIONS_ONLY" => Some(CapacityReservationPreference::ReservationsOnly),
+            _ => None,
+        }
+    }
+}
+
+#[doc = "The configuration that controls how Amazon ECS optimizes your infrastructure."]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct InfrastructureOptimization {
+    #[doc = "This parameter defines the number of seconds Amazon ECS Managed Instances waits before optimizing EC2 instances that have become idle or underutilized. A longer delay increases the likelihood of placing new tasks on idle or underutilized instances instances, reducing startup time."]
+    #[serde(rename = "scaleInAfter", default, skip_serializing_if = "Option::is_none")]
+    pub scale_in_after: Option<i32>,
+}
+
+#[doc = "The auto repair configuration for an Amazon ECS Managed Instances capacity provider. When enabled, Amazon ECS automatically replaces container instances that are detected as unhealthy based on container instance health checks, including accelerated compute device and daemon health checks."]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AutoRepairConfiguration {
+    #[doc = "The status of auto repair actions for the capacity provider. When set to ENABLED, Amazon ECS automatically replaces container instances with an IMPAIRED health status. When set to DISABLED, Amazon ECS still monitors container instance health but does not automatically replace impaired instances."]
+    #[serde(rename = "actionsStatus", default, skip_serializing_if = "Option::is_none")]
+    pub actions_status: Option<AutoRepairActionsStatus>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub enum AutoRepairActionsStatus {
+    #[serde(rename = "DISABLED")]
+    Disabled,
+    #[serde(rename = "ENABLED")]
+    Enabled,
+}
+
+impl AutoRepairActionsStatus {
+    /// Every value the ECS API accepts.
+    pub const VALUES: &[&str] = &["DISABLED", "ENABLED"];
+
+    /// The value as ECS writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AutoRepairActionsStatus::Disabled => "DISABLED",
+            AutoRepairActionsStatus::Enabled => "ENABLED",
+        }
+    }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "DISABLED" => Some(AutoRepairActionsStatus::Disabled),
+            "ENABLED" => Some(AutoRepairActionsStatus::Enabled),
+            _ => None,
+        }
+    }
+}
+
 #[doc = "The metadata that you apply to a resource to help you categorize and organize them. Each tag consists of a key and an optional value. You define them."]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Tag {
@@ -510,6 +1279,226 @@ pub struct ExecuteCommandLogConfiguration {
     #[doc = "An optional folder in the S3 bucket to place logs in."]
     #[serde(rename = "s3KeyPrefix", default, skip_serializing_if = "Option::is_none")]
     pub s3_key_prefix: Option<String>,
+}
+
+#[doc = "The configuration for creating a Amazon ECS Managed Instances provider. This specifies how Amazon ECS should manage Amazon EC2 instances, including the infrastructure role, instance launch template, and whether to propagate tags from the capacity provider to the instances."]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CreateManagedInstancesProviderConfiguration {
+    #[doc = "The auto repair configuration for the Amazon ECS Managed Instances capacity provider. Use this to enable or disable automatic replacement of container instances that are detected as unhealthy."]
+    #[serde(rename = "autoRepairConfiguration", default, skip_serializing_if = "Option::is_none")]
+    pub auto_repair_configuration: Option<AutoRepairConfiguration>,
+    #[doc = "Defines how Amazon ECS Managed Instances optimizes the infrastastructure in your capacity provider. Provides control over the delay between when EC2 instances become idle or underutilized and when Amazon ECS optimizes them."]
+    #[serde(rename = "infrastructureOptimization", default, skip_serializing_if = "Option::is_none")]
+    pub infrastructure_optimization: Option<InfrastructureOptimization>,
+    #[doc = "The Amazon Resource Name (ARN) of the infrastructure role that Amazon ECS uses to manage instances on your behalf. This role must have permissions to launch, terminate, and manage Amazon EC2 instances, as well as access to other Amazon Web Services services required for Amazon ECS Managed Instances functionality."]
+    #[serde(rename = "infrastructureRoleArn")]
+    pub infrastructure_role_arn: String,
+    #[doc = "The launch template configuration that specifies how Amazon ECS should launch Amazon EC2 instances. This includes the instance profile, network configuration, storage settings, and instance requirements for attribute-based instance type selection."]
+    #[serde(rename = "instanceLaunchTemplate")]
+    pub instance_launch_template: InstanceLaunchTemplate,
+    #[doc = "Specifies whether to propagate tags from the capacity provider to the Amazon ECS Managed Instances. When enabled, tags applied to the capacity provider are automatically applied to all instances launched by this provider."]
+    #[serde(rename = "propagateTags", default, skip_serializing_if = "Option::is_none")]
+    pub propagate_tags: Option<PropagateMITags>,
+}
+
+#[doc = "The launch template configuration for Amazon ECS Managed Instances. This defines how Amazon ECS launches Amazon EC2 instances, including the instance profile for your tasks, network and storage configuration, capacity options, and instance requirements for flexible instance type selection."]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct InstanceLaunchTemplate {
+    #[doc = "The capacity option type. This determines whether Amazon ECS launches On-Demand, Spot or Capacity Reservation Instances for your managed instance capacity provider."]
+    #[serde(rename = "capacityOptionType", default, skip_serializing_if = "Option::is_none")]
+    pub capacity_option_type: Option<CapacityOptionType>,
+    #[doc = "Capacity reservation specifications. You can specify:"]
+    #[serde(rename = "capacityReservations", default, skip_serializing_if = "Option::is_none")]
+    pub capacity_reservations: Option<CapacityReservationRequest>,
+    #[doc = "The Amazon Resource Name (ARN) of the instance profile that Amazon ECS applies to Amazon ECS Managed Instances. This instance profile must include the necessary permissions for your tasks to access Amazon Web Services services and resources."]
+    #[serde(rename = "ec2InstanceProfileArn")]
+    pub ec2_instance_profile_arn: String,
+    #[doc = "Determines whether to enable FIPS 140-2 validated cryptographic modules on EC2 instances launched by the capacity provider. If true, instances use FIPS-compliant cryptographic algorithms and modules for enhanced security compliance. If false, instances use standard cryptographic implementations."]
+    #[serde(rename = "fipsEnabled", default, skip_serializing_if = "Option::is_none")]
+    pub fips_enabled: Option<bool>,
+    #[doc = "Determines whether tags are propagated to the instance metadata service (IMDS) for Amazon EC2 instances launched by the Managed Instances capacity provider. When enabled, all tags associated with the instance are available through the instance metadata service. When disabled, tags are not propagated to IMDS."]
+    #[serde(rename = "instanceMetadataTagsPropagation", default, skip_serializing_if = "Option::is_none")]
+    pub instance_metadata_tags_propagation: Option<bool>,
+    #[doc = "The instance requirements. You can specify:"]
+    #[serde(rename = "instanceRequirements", default, skip_serializing_if = "Option::is_none")]
+    pub instance_requirements: Option<InstanceRequirementsRequest>,
+    #[doc = "The local storage configuration for Amazon ECS Managed Instances. This defines how ECS uses instance store volumes available on the container instance."]
+    #[serde(rename = "localStorageConfiguration", default, skip_serializing_if = "Option::is_none")]
+    pub local_storage_configuration: Option<ManagedInstancesLocalStorageConfiguration>,
+    #[doc = "CloudWatch provides two categories of monitoring: basic monitoring and detailed monitoring. By default, your managed instance is configured for basic monitoring. You can optionally enable detailed monitoring to help you more quickly identify and act on operational issues. You can enable or turn off detailed monitoring at launch or when the managed instance is running or stopped."]
+    #[serde(rename = "monitoring", default, skip_serializing_if = "Option::is_none")]
+    pub monitoring: Option<ManagedInstancesMonitoringOptions>,
+    #[doc = "The network configuration for Amazon ECS Managed Instances. This specifies the subnets and security groups that instances use for network connectivity."]
+    #[serde(rename = "networkConfiguration")]
+    pub network_configuration: ManagedInstancesNetworkConfiguration,
+    #[doc = "The storage configuration for Amazon ECS Managed Instances. This defines the data volume properties for the instances."]
+    #[serde(rename = "storageConfiguration", default, skip_serializing_if = "Option::is_none")]
+    pub storage_configuration: Option<ManagedInstancesStorageConfiguration>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub enum CapacityOptionType {
+    #[serde(rename = "ON_DEMAND")]
+    OnDemand,
+    #[serde(rename = "RESERVED")]
+    Reserved,
+    #[serde(rename = "SPOT")]
+    Spot,
+}
+
+impl CapacityOptionType {
+    /// Every value the ECS API accepts.
+    pub const VALUES: &[&str] = &["ON_DEMAND", "RESERVED", "SPOT"];
+
+    /// The value as ECS writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CapacityOptionType::OnDemand => "ON_DEMAND",
+            CapacityOptionType::Reserved => "RESERVED",
+            CapacityOptionType::Spot => "SPOT",
+        }
+    }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "ON_DEMAND" => Some(CapacityOptionType::OnDemand),
+            "RESERVED" => Some(CapacityOptionType::Reserved),
+            "SPOT" => Some(CapacityOptionType::Spot),
+            _ => None,
+        }
+    }
+}
+
+#[doc = "The details of the Auto Scaling group for the capacity provider."]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AutoScalingGroupProvider {
+    #[doc = "The Amazon Resource Name (ARN) that identifies the Auto Scaling group, or the Auto Scaling group name."]
+    #[serde(rename = "autoScalingGroupArn")]
+    pub auto_scaling_group_arn: String,
+    #[doc = "The managed draining option for the Auto Scaling group capacity provider. When you enable this, Amazon ECS manages and gracefully drains the EC2 container instances that are in the Auto Scaling group capacity provider."]
+    #[serde(rename = "managedDraining", default, skip_serializing_if = "Option::is_none")]
+    pub managed_draining: Option<ManagedDraining>,
+    #[doc = "The managed scaling settings for the Auto Scaling group capacity provider."]
+    #[serde(rename = "managedScaling", default, skip_serializing_if = "Option::is_none")]
+    pub managed_scaling: Option<ManagedScaling>,
+    #[doc = "The managed termination protection setting to use for the Auto Scaling group capacity provider. This determines whether the Auto Scaling group has managed termination protection. The default is off."]
+    #[serde(rename = "managedTerminationProtection", default, skip_serializing_if = "Option::is_none")]
+    pub managed_termination_protection: Option<ManagedTerminationProtection>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub enum ManagedTerminationProtection {
+    #[serde(rename = "DISABLED")]
+    Disabled,
+    #[serde(rename = "ENABLED")]
+    Enabled,
+}
+
+impl ManagedTerminationProtection {
+    /// Every value the ECS API accepts.
+    pub const VALUES: &[&str] = &["DISABLED", "ENABLED"];
+
+    /// The value as ECS writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ManagedTerminationProtection::Disabled => "DISABLED",
+            ManagedTerminationProtection::Enabled => "ENABLED",
+        }
+    }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "DISABLED" => Some(ManagedTerminationProtection::Disabled),
+            "ENABLED" => Some(ManagedTerminationProtection::Enabled),
+            _ => None,
+        }
+    }
+}
+
+#[doc = "The managed scaling settings for the Auto Scaling group capacity provider."]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ManagedScaling {
+    #[doc = "The period of time, in seconds, after a newly launched Amazon EC2 instance can contribute to CloudWatch metrics for Auto Scaling group. If this parameter is omitted, the default value of 300 seconds is used."]
+    #[schemars(range(min = 0, max = 10000))]
+    #[serde(rename = "instanceWarmupPeriod", default, skip_serializing_if = "Option::is_none")]
+    pub instance_warmup_period: Option<i32>,
+    #[doc = "The maximum number of Amazon EC2 instances that Amazon ECS will scale out at one time. If this parameter is omitted, the default value of 10000 is used."]
+    #[schemars(range(min = 1, max = 10000))]
+    #[serde(rename = "maximumScalingStepSize", default, skip_serializing_if = "Option::is_none")]
+    pub maximum_scaling_step_size: Option<i32>,
+    #[doc = "The minimum number of Amazon EC2 instances that Amazon ECS will scale out at one time. The scale in process is not affected by this parameter If this parameter is omitted, the default value of 1 is used."]
+    #[schemars(range(min = 1, max = 10000))]
+    #[serde(rename = "minimumScalingStepSize", default, skip_serializing_if = "Option::is_none")]
+    pub minimum_scaling_step_size: Option<i32>,
+    #[doc = "Determines whether to use managed scaling for the capacity provider."]
+    #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<ManagedScalingStatus>,
+    #[doc = "The target capacity utilization as a percentage for the capacity provider. The specified value must be greater than 0 and less than or equal to 100. For example, if you want the capacity provider to maintain 10% spare capacity, then that means the utilization is 90%, so use a targetCapacity of 90."]
+    #[schemars(range(min = 1, max = 100))]
+    #[serde(rename = "targetCapacity", default, skip_serializing_if = "Option::is_none")]
+    pub target_capacity: Option<i32>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub enum ManagedScalingStatus {
+    #[serde(rename = "DISABLED")]
+    Disabled,
+    #[serde(rename = "ENABLED")]
+    Enabled,
+}
+
+impl ManagedScalingStatus {
+    /// Every value the ECS API accepts.
+    pub const VALUES: &[&str] = &["DISABLED", "ENABLED"];
+
+    /// The value as ECS writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ManagedScalingStatus::Disabled => "DISABLED",
+            ManagedScalingStatus::Enabled => "ENABLED",
+        }
+    }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "DISABLED" => Some(ManagedScalingStatus::Disabled),
+            "ENABLED" => Some(ManagedScalingStatus::Enabled),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub enum ManagedDraining {
+    #[serde(rename = "DISABLED")]
+    Disabled,
+    #[serde(rename = "ENABLED")]
+    Enabled,
+}
+
+impl ManagedDraining {
+    /// Every value the ECS API accepts.
+    pub const VALUES: &[&str] = &["DISABLED", "ENABLED"];
+
+    /// The value as ECS writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ManagedDraining::Disabled => "DISABLED",
+            ManagedDraining::Enabled => "ENABLED",
+        }
+    }
+
+    /// The variant for a value as ECS writes it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "DISABLED" => Some(ManagedDraining::Disabled),
+            "ENABLED" => Some(ManagedDraining::Enabled),
+            _ => None,
+        }
+    }
 }
 
 #[doc = "The VPC Lattice configuration for your service that holds the information for the target group(s) Amazon ECS tasks will be registered to."]

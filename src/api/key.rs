@@ -7,6 +7,7 @@ use serde::{Serialize, Serializer};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub enum Kind {
+    EcsCapacityProvider,
     EcsCluster,
     EcsTaskDefinition,
     EcsService,
@@ -15,6 +16,7 @@ pub enum Kind {
 impl Kind {
     pub fn as_str(self) -> &'static str {
         match self {
+            Kind::EcsCapacityProvider => "EcsCapacityProvider",
             Kind::EcsCluster => "EcsCluster",
             Kind::EcsTaskDefinition => "EcsTaskDefinition",
             Kind::EcsService => "EcsService",

@@ -7,11 +7,42 @@ use kube::CustomResource;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 
-use super::status::{EcsClusterStatus, EcsServiceStatus, EcsTaskDefinitionStatus};
-use super::{ClusterInput, ServiceInput, TaskDefinitionInput, TaskOverride};
+use super::status::{
+    EcsCapacityProviderStatus, EcsClusterStatus, EcsServiceStatus, EcsTaskDefinitionStatus,
+};
+use super::{CapacityProviderInput, ClusterInput, ServiceInput, TaskDefinitionInput, TaskOverride};
 
 pub const API_GROUP: &str = "ecs-gitops.dev";
 pub const API_VERSION: &str = "ecs-gitops.dev/v1alpha1";
+
+/// An ECS capacity provider (`CreateCapacityProvider`): an EC2 Auto Scaling group or ECS
+/// Managed Instances as capacity for clusters. `name` defaults to `metadata.name`; an
+/// `EcsCluster` lists it in `capacityProviders` to use it.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "ecs-gitops.dev",
+    version = "v1alpha1",
+    kind = "EcsCapacityProvider",
+    namespaced,
+    status = "EcsCapacityProviderStatus",
+    shortname = "ecscp",
+    category = "ecs",
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Status","type":"string","jsonPath":".status.capacityProviderStatus"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct EcsCapacityProviderSpec {
+    /// The AWS region of the capacity provider; the controller's default region when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(flatten)]
+    pub capacity_provider: CapacityProviderInput,
+    /// What removing the object means: `Delete` (the default; only a capacity provider this
+    /// source created) or `Retain`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_policy: Option<DeletionPolicy>,
+}
 
 /// An ECS cluster (`CreateCluster`).
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -14,16 +14,23 @@ use super::check::{Checker, Finding, Locations, join, nearest};
 use super::diagnostic::{Diagnostic, Severity};
 use super::yaml::{Node, Pos, Value, parse_documents};
 use super::{
-    API_VERSION, CLUSTER_OUTPUT_ONLY, EcsCluster, EcsClusterSpec, EcsService, EcsServiceSpec,
+    API_VERSION, CAPACITY_PROVIDER_OUTPUT_ONLY, CLUSTER_OUTPUT_ONLY, EcsCapacityProvider,
+    EcsCapacityProviderSpec, EcsCluster, EcsClusterSpec, EcsService, EcsServiceSpec,
     EcsTaskDefinition, EcsTaskDefinitionSpec, Kind, ObjectKey, SERVICE_OUTPUT_ONLY,
     TASK_DEFINITION_OUTPUT_ONLY,
 };
 
-pub const KINDS: &[&str] = &["EcsCluster", "EcsTaskDefinition", "EcsService"];
+pub const KINDS: &[&str] = &[
+    "EcsCapacityProvider",
+    "EcsCluster",
+    "EcsTaskDefinition",
+    "EcsService",
+];
 
 /// One of our objects, as read from a source.
 #[derive(Clone, Debug)]
 pub enum Object {
+    CapacityProvider(EcsCapacityProvider),
     Cluster(EcsCluster),
     TaskDefinition(EcsTaskDefinition),
     Service(Box<EcsService>),
@@ -36,6 +43,7 @@ impl Object {
 
     pub fn kind_of(&self) -> Kind {
         match self {
+            Object::CapacityProvider(_) => Kind::EcsCapacityProvider,
             Object::Cluster(_) => Kind::EcsCluster,
             Object::TaskDefinition(_) => Kind::EcsTaskDefinition,
             Object::Service(_) => Kind::EcsService,
@@ -50,6 +58,7 @@ impl Object {
 
     pub fn metadata(&self) -> &ObjectMeta {
         match self {
+            Object::CapacityProvider(o) => &o.metadata,
             Object::Cluster(o) => &o.metadata,
             Object::TaskDefinition(o) => &o.metadata,
             Object::Service(o) => &o.metadata,
@@ -149,6 +158,8 @@ fn schema_of<T: JsonSchema>() -> Json {
 }
 
 static METADATA_SCHEMA: LazyLock<Json> = LazyLock::new(schema_of::<ManifestMetadata>);
+static CAPACITY_PROVIDER_SCHEMA: LazyLock<Json> =
+    LazyLock::new(schema_of::<EcsCapacityProviderSpec>);
 static CLUSTER_SCHEMA: LazyLock<Json> = LazyLock::new(schema_of::<EcsClusterSpec>);
 static TASK_DEFINITION_SCHEMA: LazyLock<Json> = LazyLock::new(schema_of::<EcsTaskDefinitionSpec>);
 static SERVICE_SCHEMA: LazyLock<Json> = LazyLock::new(schema_of::<EcsServiceSpec>);
@@ -369,6 +380,7 @@ fn parse_spec(
 ) -> (Option<Object>, Vec<Finding>, Locations) {
     let mut spec = spec.clone();
     let (schema, output_only): (&Json, &[&str]) = match kind {
+        "EcsCapacityProvider" => (&CAPACITY_PROVIDER_SCHEMA, CAPACITY_PROVIDER_OUTPUT_ONLY),
         "EcsCluster" => (&CLUSTER_SCHEMA, CLUSTER_OUTPUT_ONLY),
         "EcsTaskDefinition" => (&TASK_DEFINITION_SCHEMA, TASK_DEFINITION_OUTPUT_ONLY),
         _ => (&SERVICE_SCHEMA, SERVICE_OUTPUT_ONLY),
@@ -442,6 +454,11 @@ fn build(kind: &str, spec: Json, metadata: &Json) -> Result<Object, serde_json::
         serde_json::from_value(spec)
     }
     Ok(match kind {
+        "EcsCapacityProvider" => Object::CapacityProvider(EcsCapacityProvider {
+            metadata,
+            spec: typed(spec)?,
+            status: None,
+        }),
         "EcsCluster" => Object::Cluster(EcsCluster {
             metadata,
             spec: typed(spec)?,

@@ -1,4 +1,5 @@
-//! The schema: the `EcsCluster`, `EcsTaskDefinition` and `EcsService` kinds, shared by Git
+//! The schema: the `EcsCapacityProvider`, `EcsCluster`, `EcsTaskDefinition` and `EcsService`
+//! kinds, shared by Git
 //! manifests and Kubernetes objects, with their loading and validation rules.
 //! Pure: no IO, no AWS calls, no Kubernetes client.
 //!

@@ -12,8 +12,8 @@ use super::units::{
 };
 use super::yaml::Pos;
 use super::{
-    Compatibility, ContainerCondition, ContainerDefinition, EcsServiceSpec, LaunchType,
-    NetworkMode, ServiceTaskDefinition, TaskDefinitionInput,
+    CapacityProviderInput, Compatibility, ContainerCondition, ContainerDefinition, EcsServiceSpec,
+    LaunchType, NetworkMode, ServiceTaskDefinition, TaskDefinitionInput,
 };
 
 /// Findings of one object, by field path; their positions come from the manifest.
@@ -52,6 +52,13 @@ pub fn check(manifests: &[Manifest]) -> Vec<Diagnostic> {
     for manifest in manifests {
         let mut findings = Findings::default();
         match &manifest.object {
+            Object::CapacityProvider(provider) => {
+                capacity_provider(
+                    &mut findings,
+                    &provider.spec.capacity_provider,
+                    manifest.object.name(),
+                );
+            }
             Object::Cluster(cluster) => {
                 if let Some(name) = &cluster.spec.cluster.cluster_name {
                     ecs_name(&mut findings, "spec.clusterName", name);
@@ -838,9 +845,124 @@ fn policy(findings: &mut Findings, spec: &EcsServiceSpec) {
     }
 }
 
+/// Capacity providers ECS has in every account and region.
+const BUILT_IN_PROVIDERS: &[&str] = &["FARGATE", "FARGATE_SPOT"];
+
+/// A capacity provider's name and its one kind of capacity.
+fn capacity_provider(findings: &mut Findings, input: &CapacityProviderInput, object_name: &str) {
+    let name = input.name.as_deref().unwrap_or(object_name);
+    ecs_name(findings, "spec.name", name);
+    let lower = name.to_ascii_lowercase();
+    if let Some(prefix) = ["aws", "ecs", "fargate"]
+        .iter()
+        .find(|p| lower.starts_with(*p))
+    {
+        findings.error(
+            "spec.name",
+            format!("capacity provider names cannot start with \"{prefix}\" (ECS reserves aws, ecs and fargate): rename \"{name}\""),
+        );
+    }
+    match (&input.auto_scaling_group_provider, &input.managed_instances_provider) {
+        (Some(_), Some(_)) => findings.error(
+            "spec.managedInstancesProvider",
+            "set autoScalingGroupProvider or managedInstancesProvider, not both",
+        ),
+        (None, None) => findings.error(
+            "spec",
+            "a capacity provider needs its capacity: set autoScalingGroupProvider (an EC2 Auto Scaling group) or managedInstancesProvider (ECS Managed Instances)",
+        ),
+        (None, Some(_)) if input.cluster.is_none() => findings.error(
+            "spec.cluster",
+            "an ECS Managed Instances capacity provider belongs to one cluster: set cluster",
+        ),
+        _ => {}
+    }
+}
+
+/// Capacity providers that clusters and services name: built in, defined in the source, or
+/// (a warning) expected to exist in ECS; a service's must be its cluster's, as ECS requires.
+fn capacity_references(manifests: &[Manifest]) -> Vec<Diagnostic> {
+    let defined: BTreeSet<String> = manifests
+        .iter()
+        .filter_map(|m| match &m.object {
+            Object::CapacityProvider(p) => Some(
+                p.spec
+                    .capacity_provider
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| m.object.name().to_string()),
+            ),
+            _ => None,
+        })
+        .collect();
+    let clusters: BTreeMap<String, Option<&Vec<String>>> = manifests
+        .iter()
+        .filter_map(|m| match &m.object {
+            Object::Cluster(c) => Some((
+                c.spec
+                    .cluster
+                    .cluster_name
+                    .clone()
+                    .unwrap_or_else(|| m.object.name().to_string()),
+                c.spec.cluster.capacity_providers.as_ref(),
+            )),
+            _ => None,
+        })
+        .collect();
+    let known = |name: &str| BUILT_IN_PROVIDERS.contains(&name) || defined.contains(name);
+    let unknown = |name: &str| {
+        format!(
+            "capacity provider \"{name}\" is not defined in this source (no EcsCapacityProvider) nor built in (FARGATE, FARGATE_SPOT): it must exist in ECS already"
+        )
+    };
+    let mut diagnostics = Vec::new();
+    for manifest in manifests {
+        let mut findings = Findings::default();
+        match &manifest.object {
+            Object::Cluster(c) => {
+                for (i, name) in c
+                    .spec
+                    .cluster
+                    .capacity_providers
+                    .iter()
+                    .flatten()
+                    .enumerate()
+                {
+                    if !known(name) {
+                        findings.warning(format!("spec.capacityProviders[{i}]"), unknown(name));
+                    }
+                }
+            }
+            Object::Service(s) => {
+                let cluster = s
+                    .spec
+                    .service
+                    .cluster
+                    .clone()
+                    .unwrap_or_else(|| "default".into());
+                let strategy = s.spec.service.capacity_provider_strategy.iter().flatten();
+                for (i, item) in strategy.enumerate() {
+                    let name = item.capacity_provider.as_str();
+                    let field = format!("spec.capacityProviderStrategy[{i}].capacityProvider");
+                    match clusters.get(&cluster) {
+                        Some(Some(associated)) if !associated.iter().any(|a| a == name) => {
+                            findings.error(field, format!("capacity provider \"{name}\" is not one of cluster {cluster}'s capacityProviders ({}): add it to the EcsCluster, as ECS requires", associated.join(", ")));
+                        }
+                        _ if !known(name) => findings.warning(field, unknown(name)),
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+        diagnostics.extend(findings.0.into_iter().map(|f| manifest.diagnostic(f)));
+    }
+    diagnostics
+}
+
 /// Names that must be unique across the source, and references between objects.
 fn cross_object(manifests: &[Manifest]) -> Vec<Diagnostic> {
-    let mut diagnostics = Vec::new();
+    let mut diagnostics = capacity_references(manifests);
     let mut seen: BTreeMap<(String, &'static str, String), &Manifest> = BTreeMap::new();
     for manifest in manifests {
         for (what, identity) in ecs_identities(&manifest.object) {
@@ -868,6 +990,7 @@ fn cross_object(manifests: &[Manifest]) -> Vec<Diagnostic> {
 
 fn region(object: &Object) -> String {
     match object {
+        Object::CapacityProvider(o) => o.spec.region.clone(),
         Object::Cluster(o) => o.spec.region.clone(),
         Object::TaskDefinition(o) => o.spec.region.clone(),
         Object::Service(o) => o.spec.region.clone(),
@@ -879,6 +1002,14 @@ fn region(object: &Object) -> String {
 fn ecs_identities(object: &Object) -> Vec<(&'static str, String)> {
     let name = object.name();
     match object {
+        Object::CapacityProvider(p) => vec![(
+            "capacity provider",
+            p.spec
+                .capacity_provider
+                .name
+                .clone()
+                .unwrap_or_else(|| name.to_string()),
+        )],
         Object::Cluster(c) => vec![(
             "cluster",
             c.spec

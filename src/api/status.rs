@@ -3,6 +3,8 @@
 //! In Git mode the same structure is served by the status endpoint.
 
 use schemars::JsonSchema;
+
+use super::Kind;
 use serde::{Deserialize, Serialize};
 
 /// Condition types.
@@ -108,6 +110,24 @@ pub struct EcsClusterStatus {
     /// The cluster's status in ECS (`ACTIVE`, `PROVISIONING`, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_status: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EcsCapacityProviderStatus {
+    #[serde(flatten)]
+    pub common: CommonStatus,
+    /// The capacity provider's ARN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_provider_arn: Option<String>,
+    /// Its status in ECS (`ACTIVE`, `INACTIVE`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_provider_status: Option<String>,
+    /// The last update's status (`UPDATE_COMPLETE`, `UPDATE_FAILED`, …) and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_status_reason: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -234,14 +254,26 @@ impl PreDeployTaskStatus {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum KindStatus {
+    CapacityProvider(EcsCapacityProviderStatus),
     Cluster(EcsClusterStatus),
     TaskDefinition(EcsTaskDefinitionStatus),
     Service(EcsServiceStatus),
 }
 
 impl KindStatus {
+    /// An object's status before anything is known of it.
+    pub fn empty(kind: Kind) -> KindStatus {
+        match kind {
+            Kind::EcsCapacityProvider => KindStatus::CapacityProvider(Default::default()),
+            Kind::EcsCluster => KindStatus::Cluster(Default::default()),
+            Kind::EcsTaskDefinition => KindStatus::TaskDefinition(Default::default()),
+            Kind::EcsService => KindStatus::Service(Default::default()),
+        }
+    }
+
     pub fn common(&self) -> &CommonStatus {
         match self {
+            KindStatus::CapacityProvider(s) => &s.common,
             KindStatus::Cluster(s) => &s.common,
             KindStatus::TaskDefinition(s) => &s.common,
             KindStatus::Service(s) => &s.common,
@@ -250,6 +282,7 @@ impl KindStatus {
 
     pub fn common_mut(&mut self) -> &mut CommonStatus {
         match self {
+            KindStatus::CapacityProvider(s) => &mut s.common,
             KindStatus::Cluster(s) => &mut s.common,
             KindStatus::TaskDefinition(s) => &mut s.common,
             KindStatus::Service(s) => &mut s.common,

@@ -33,13 +33,13 @@ use super::status::{ObjectStatus, State};
 use crate::api::status::{CommonStatus, KindStatus, PreDeployTaskStatus, Reason};
 use crate::api::yaml::Pos;
 use crate::api::{
-    API_VERSION, EcsCluster, EcsService, EcsTaskDefinition, Kind, Manifest, Object, ObjectKey,
-    Parsed,
+    API_VERSION, EcsCapacityProvider, EcsCluster, EcsService, EcsTaskDefinition, Kind, Manifest,
+    Object, ObjectKey, Parsed,
 };
 use crate::cli::ControllerArgs;
 use crate::diff::observed::{Owner, Ownership};
 use crate::diff::plan::{Action as PlanAction, Desired, ObjectPlan, Plan, Prune, Verdict};
-use crate::ecs::SdkEcs;
+use crate::ecs::{Ecs, SdkEcs};
 use crate::reconcile::status::{
     Decision, Health, Seen, decide, now_rfc3339, observed_status, with_pre_deploy,
 };
@@ -63,8 +63,8 @@ pub enum CrdError {
     Reconcile(#[from] ReconcileError),
     #[error("{0}")]
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<CrdError>>),
-    #[error("deleting {service} from ECS: {message}")]
-    Delete { service: String, message: String },
+    #[error("deleting {arn} from ECS: {message}")]
+    Delete { arn: String, message: String },
     #[error(
         "the custom resource definitions are not installed (kubectl apply --server-side -f crds/): {0}"
     )]
@@ -288,6 +288,9 @@ impl Wiring {
     async fn run(self) {
         let watched = watcher::Config::default().any_semantic();
         let config = ControllerConfig::default().concurrency(self.concurrency);
+        let capacity_providers = self
+            .controller::<EcsCapacityProvider>(&watched)
+            .with_config(config.clone());
         let clusters = self
             .controller::<EcsCluster>(&watched)
             .with_config(config.clone());
@@ -338,6 +341,11 @@ impl Wiring {
             let _ = shutdown.wait_for(|stop| *stop).await;
         };
         tokio::join!(
+            drain(
+                capacity_providers
+                    .graceful_shutdown_on(stop(self.shutdown.clone()))
+                    .run(reconcile_capacity_provider, error_policy, context.clone())
+            ),
             drain(
                 clusters
                     .graceful_shutdown_on(stop(self.shutdown.clone()))
@@ -403,6 +411,105 @@ fn manifest(object: Object) -> Manifest {
         object,
         pos: Pos { line: 0, col: 0 },
         locations: Default::default(),
+    }
+}
+
+async fn reconcile_capacity_provider(
+    provider: Arc<EcsCapacityProvider>,
+    ctx: Arc<Context>,
+) -> Result<Action, CrdError> {
+    let namespace = provider.namespace().unwrap_or_default();
+    let api: Api<EcsCapacityProvider> = Api::namespaced(ctx.client.clone(), &namespace);
+    finalizer(&api, FINALIZER, provider, |event| async {
+        match event {
+            Finalizing::Apply(provider) => {
+                let key = key_of(&*provider, Kind::EcsCapacityProvider);
+                let manifests = vec![manifest(Object::CapacityProvider((*provider).clone()))];
+                sync(&*provider, &key, manifests, &ctx).await
+            }
+            Finalizing::Cleanup(provider) => cleanup_capacity_provider(&provider, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| CrdError::Finalizer(Box::new(e)))
+}
+
+/// Deleting an EcsCapacityProvider: `Delete` deletes the ECS capacity provider when this
+/// object created it (ECS refuses while a cluster still uses it: retried, and said so);
+/// `Retain`, or another owner's, leaves it.
+async fn cleanup_capacity_provider(
+    provider: &EcsCapacityProvider,
+    ctx: &Context,
+) -> Result<Action, CrdError> {
+    let key = key_of(provider, Kind::EcsCapacityProvider);
+    let reference = provider.object_ref(&());
+    let desired = Desired::from_manifests(
+        &[manifest(Object::CapacityProvider(provider.clone()))],
+        &ctx.region,
+        owner_of(ctx, &key),
+    );
+    let Some(wanted) = desired.capacity_providers.first() else {
+        return Ok(Action::await_change());
+    };
+    if wanted.retain {
+        let note = format!(
+            "deletionPolicy Retain: ECS capacity provider {} stays",
+            wanted.name
+        );
+        publish(ctx, &reference, EventType::Normal, "Retained", note).await;
+        return Ok(Action::await_change());
+    }
+    let observed = ctx.reconciler.observe(&desired, false).await?;
+    let Some(live) = observed
+        .capacity_providers
+        .get(&(wanted.region.clone(), wanted.name.clone()))
+    else {
+        return Ok(Action::await_change());
+    };
+    if Ownership::of(&live.tags, &desired.owner) != Ownership::Ours {
+        let note = format!(
+            "ECS capacity provider {} was not created by this object: left in ECS",
+            live.arn
+        );
+        publish(ctx, &reference, EventType::Warning, "NotDeleted", note).await;
+        return Ok(Action::await_change());
+    }
+    match ctx
+        .reconciler
+        .ecs
+        .delete_capacity_provider(&wanted.region, &wanted.name)
+        .await
+    {
+        Ok(()) => {
+            let note = format!("deleted ECS capacity provider {}", live.arn);
+            publish(ctx, &reference, EventType::Normal, "Deleted", note).await;
+            ctx.state.update(|s| {
+                s.objects.remove(&key.to_string());
+            });
+            Ok(Action::await_change())
+        }
+        Err(e) => {
+            let message = e.to_string();
+            let decision = Decision::new(
+                Health::Stalled,
+                Reason::Blocked,
+                format!("cannot delete the ECS capacity provider: {message}"),
+            );
+            let status = KindStatus::CapacityProvider(Default::default());
+            write_status(provider, &key, status, &decision, None, ctx).await?;
+            publish(
+                ctx,
+                &reference,
+                EventType::Warning,
+                "DeletionFailed",
+                message.clone(),
+            )
+            .await;
+            Err(CrdError::Delete {
+                arn: live.arn.clone(),
+                message,
+            })
+        }
     }
 }
 
@@ -597,7 +704,7 @@ async fn cleanup_service(service: &EcsService, ctx: &Context) -> Result<Action, 
             )
             .await;
             Err(CrdError::Delete {
-                service: live.arn.clone(),
+                arn: live.arn.clone(),
                 message: message.clone(),
             })
         }
@@ -799,7 +906,12 @@ async fn tell(
     for action in &plan.actions {
         let (reason, note) = match action {
             PlanAction::CreateCluster(_) => ("Created", "created the ECS cluster".to_string()),
-            PlanAction::UpdateCluster(_) | PlanAction::UpdateService(_) => {
+            PlanAction::CreateCapacityProvider(_) => {
+                ("Created", "created the ECS capacity provider".to_string())
+            }
+            PlanAction::UpdateCluster(_)
+            | PlanAction::UpdateService(_)
+            | PlanAction::UpdateCapacityProvider(_) => {
                 let Verdict::Update { fields } = &planned.verdict else {
                     continue;
                 };
@@ -813,7 +925,8 @@ async fn tell(
             PlanAction::CreateService(_) => ("Created", "created the ECS service".to_string()),
             PlanAction::FollowRollout(_)
             | PlanAction::Quarantine(_)
-            | PlanAction::DeleteService { .. } => continue,
+            | PlanAction::DeleteService { .. }
+            | PlanAction::DeleteCapacityProvider { .. } => continue,
         };
         publish(ctx, reference, EventType::Normal, reason, note).await;
     }
@@ -988,7 +1101,12 @@ macro_rules! has_status {
     )*};
 }
 
-has_status!(EcsService => Service, EcsTaskDefinition => TaskDefinition, EcsCluster => Cluster);
+has_status!(
+    EcsService => Service,
+    EcsTaskDefinition => TaskDefinition,
+    EcsCluster => Cluster,
+    EcsCapacityProvider => CapacityProvider
+);
 
 /// The resync rounds: every object is due at the same instants, so that their
 /// DescribeServices calls are batched ten at a time; each round is shifted by up to ±10 %

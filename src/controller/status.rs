@@ -40,11 +40,7 @@ pub struct ObjectStatus {
 impl ObjectStatus {
     /// An object seen for the first time, before any status.
     pub fn new(key: &ObjectKey) -> ObjectStatus {
-        let status = match key.kind {
-            Kind::EcsCluster => KindStatus::Cluster(Default::default()),
-            Kind::EcsTaskDefinition => KindStatus::TaskDefinition(Default::default()),
-            Kind::EcsService => KindStatus::Service(Default::default()),
-        };
+        let status = KindStatus::empty(key.kind);
         ObjectStatus {
             kind: key.kind,
             name: key.name.clone(),
@@ -66,7 +62,7 @@ impl ObjectStatus {
         match &self.status {
             KindStatus::Service(s) => s.task_definition.as_deref(),
             KindStatus::TaskDefinition(s) => s.task_definition.as_deref(),
-            KindStatus::Cluster(_) => None,
+            KindStatus::Cluster(_) | KindStatus::CapacityProvider(_) => None,
         }
     }
 }

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use sha2::Digest;
 
 use crate::api::{
-    CapacityProviderStrategyItem, ClusterInput, LaunchType, NetworkConfiguration, ServiceInput,
-    TaskDefinitionInput, TaskOverride,
+    CapacityProviderInput, CapacityProviderStrategyItem, ClusterInput, LaunchType,
+    NetworkConfiguration, ServiceInput, TaskDefinitionInput, TaskOverride,
 };
 
 /// Tags the controller writes on what it owns.
@@ -144,6 +144,20 @@ pub struct ObservedCluster {
     /// Its settings, configuration, capacity providers and Service Connect defaults, in
     /// our schema's shape (tags apart).
     pub spec: ClusterInput,
+    pub tags: Tags,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObservedCapacityProvider {
+    pub arn: String,
+    pub name: String,
+    /// ACTIVE or INACTIVE.
+    pub status: String,
+    /// The last update's status (`UPDATE_COMPLETE`, `UPDATE_FAILED`, `DELETE_IN_PROGRESS`, …).
+    pub update_status: Option<String>,
+    pub update_status_reason: Option<String>,
+    /// Its settings, in our schema's shape (tags apart).
+    pub spec: CapacityProviderInput,
     pub tags: Tags,
 }
 

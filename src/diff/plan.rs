@@ -8,14 +8,15 @@ use serde_json::Value as Json;
 
 use super::changes::{Change, changes, covers};
 use super::observed::{
-    ObservedCluster, ObservedService, ObservedTaskDefinition, Owner, Ownership, Tags, tag_map, tags,
+    ObservedCapacityProvider, ObservedCluster, ObservedService, ObservedTaskDefinition, Owner,
+    Ownership, Tags, tag_map, tags,
 };
 use super::{hash, normalize};
 use crate::api::rules::{family, pre_deploy_family};
 use crate::api::{
-    CapacityProviderStrategyItem, ClusterInput, DeletionPolicy, IgnoredField, Manifest, Object,
-    ObjectKey, PreDeployTask, RolloutPolicy, ServiceInput, ServiceTaskDefinition,
-    TaskDefinitionInput, TaskOverride, parse_duration,
+    CapacityProviderInput, CapacityProviderStrategyItem, ClusterInput, DeletionPolicy,
+    IgnoredField, Manifest, Object, ObjectKey, PreDeployTask, RolloutPolicy, ServiceInput,
+    ServiceTaskDefinition, TaskDefinitionInput, TaskOverride, parse_duration,
 };
 
 /// Annotation that lets the controller take over a service it did not create.
@@ -111,6 +112,17 @@ impl PreDeploy {
 }
 
 #[derive(Clone, Debug)]
+pub struct DesiredCapacityProvider {
+    pub region: String,
+    pub name: String,
+    pub object: ObjectKey,
+    /// With `name` filled in.
+    pub input: CapacityProviderInput,
+    pub adopt: bool,
+    pub retain: bool,
+}
+
+#[derive(Clone, Debug)]
 pub struct DesiredCluster {
     pub region: String,
     pub name: String,
@@ -136,6 +148,7 @@ pub struct Desired {
     /// The source's identity: what it creates carries it, and it changes and prunes nothing
     /// that carries another.
     pub owner: Owner,
+    pub capacity_providers: Vec<DesiredCapacityProvider>,
     pub clusters: Vec<DesiredCluster>,
     pub task_definitions: Vec<DesiredTaskDefinition>,
     pub services: Vec<DesiredService>,
@@ -169,6 +182,18 @@ impl Desired {
             let name = manifest.object.name();
             let object = manifest.object.key();
             match &manifest.object {
+                Object::CapacityProvider(p) => {
+                    let mut input = p.spec.capacity_provider.clone();
+                    let provider = input.name.get_or_insert_with(|| name.to_string()).clone();
+                    desired.capacity_providers.push(DesiredCapacityProvider {
+                        region: p.spec.region.clone().unwrap_or_else(|| region.to_string()),
+                        name: provider,
+                        object,
+                        input,
+                        adopt: annotated(manifest, ADOPT_ANNOTATION),
+                        retain: p.spec.deletion_policy == Some(DeletionPolicy::Retain),
+                    });
+                }
                 Object::Cluster(c) => desired.clusters.push(DesiredCluster {
                     region: c.spec.region.clone().unwrap_or_else(|| region.to_string()),
                     name: c
@@ -308,6 +333,10 @@ fn managed(input: TaskDefinitionInput) -> TaskDefinitionSource {
 /// What the controller saw in ECS for a desired state.
 #[derive(Clone, Debug, Default)]
 pub struct Observed {
+    /// By (region, name); ACTIVE capacity providers.
+    pub capacity_providers: BTreeMap<(String, String), ObservedCapacityProvider>,
+    /// Every capacity provider of the source's regions carrying its owner, for pruning.
+    pub owned_capacity_providers: Vec<(String, ObservedCapacityProvider)>,
     /// By (region, name); clusters known to exist.
     pub clusters: BTreeMap<(String, String), ObservedCluster>,
     pub services: BTreeMap<ServiceKey, ObservedService>,
@@ -365,6 +394,13 @@ pub struct ObjectPlan {
 
 #[derive(Clone, Debug)]
 pub enum Action {
+    CreateCapacityProvider(DesiredCapacityProvider),
+    UpdateCapacityProvider(Box<CapacityProviderUpdate>),
+    DeleteCapacityProvider {
+        region: String,
+        name: String,
+        arn: String,
+    },
     CreateCluster(DesiredCluster),
     RegisterTaskDefinition(DesiredTaskDefinition),
     CreateService(Box<DesiredService>),
@@ -404,6 +440,17 @@ impl FailedRollout {
             self.failed, self.reason, self.running
         )
     }
+}
+
+/// What repairs a capacity provider, decided by the plan.
+#[derive(Clone, Debug)]
+pub struct CapacityProviderUpdate {
+    pub provider: DesiredCapacityProvider,
+    pub arn: String,
+    /// Its settings differ: UpdateCapacityProvider.
+    pub settings: bool,
+    /// Tags to write (the manifest's, and the owner when taking it over).
+    pub tags: Tags,
 }
 
 /// What repairs a cluster, decided by the plan: each part only when it differs.
@@ -572,6 +619,10 @@ pub fn plan(desired: &Desired, observed: &Observed, prune: Prune) -> Plan {
             .collect(),
         ..Plan::default()
     };
+    // Capacity providers first: clusters name them.
+    for provider in &desired.capacity_providers {
+        plan_capacity_provider(provider, &desired.owner, observed, &mut plan);
+    }
     for cluster in &desired.clusters {
         plan_cluster(cluster, &desired.owner, observed, &mut plan);
     }
@@ -583,8 +634,175 @@ pub fn plan(desired: &Desired, observed: &Observed, prune: Prune) -> Plan {
     }
     if prune != Prune::Off {
         plan_prune(desired, observed, prune, &mut plan);
+        prune_capacity_providers(desired, observed, &mut plan);
     }
     plan
+}
+
+/// Fields ECS lets UpdateCapacityProvider change, beside those it never changes.
+const CAPACITY_PROVIDER_SETTINGS: &[&str] =
+    &["autoScalingGroupProvider", "managedInstancesProvider"];
+
+fn plan_capacity_provider(
+    provider: &DesiredCapacityProvider,
+    owner: &Owner,
+    observed: &Observed,
+    plan: &mut Plan,
+) {
+    let object = provider.object.clone();
+    let Some(live) = observed
+        .capacity_providers
+        .get(&(provider.region.clone(), provider.name.clone()))
+    else {
+        plan.actions
+            .push(Action::CreateCapacityProvider(provider.clone()));
+        plan.objects.push(ObjectPlan {
+            object,
+            verdict: Verdict::Create,
+            changes: Vec::new(),
+        });
+        return;
+    };
+    let mut wanted = serde_json::to_value(&provider.input).expect("serializes");
+    let mut seen = serde_json::to_value(&live.spec).expect("serializes");
+    normalize::canonical(&mut wanted);
+    normalize::canonical(&mut seen);
+    let mut changes = Vec::new();
+    for key in CAPACITY_PROVIDER_SETTINGS.iter().chain(&["cluster"]) {
+        let (Some(value), live_value) = (wanted.get(*key), seen.get(*key).unwrap_or(&Json::Null))
+        else {
+            continue;
+        };
+        if !covers(live_value, value) {
+            changes.push(Change {
+                path: key.to_string(),
+                old: Some(live_value.clone()).filter(|v| !v.is_null()),
+                new: Some(value.clone()),
+            });
+        }
+    }
+    let settings = !changes.is_empty();
+    let mut tags = tag_map(&provider.input.tags);
+    tags.retain(|k, v| live.tags.get(k) != Some(v));
+    for (key, value) in &tags {
+        changes.push(Change {
+            path: format!("tags.{key}"),
+            old: live.tags.get(key).cloned().map(Json::String),
+            new: Some(Json::String(value.clone())),
+        });
+    }
+    if changes.is_empty() {
+        plan.objects.push(ObjectPlan {
+            object,
+            verdict: Verdict::InSync,
+            changes,
+        });
+        return;
+    }
+    let ownership = Ownership::of(&live.tags, owner);
+    let blocked = match &ownership {
+        _ if provider.adopt => None,
+        Ownership::Unmanaged => Some((
+            Block::NotOwned,
+            format!(
+                "capacity provider {} exists and is not managed by ecs-gitops: annotate the object with {ADOPT_ANNOTATION}: \"true\" to take it over",
+                live.arn
+            ),
+        )),
+        Ownership::Theirs(other) => Some((
+            Block::NotOwned,
+            format!(
+                "capacity provider {} is owned by {other}: annotate the object with {ADOPT_ANNOTATION}: \"true\" to take it over",
+                live.arn
+            ),
+        )),
+        _ => None,
+    };
+    let immutable = immutable_capacity_change(&provider.input, &live.spec);
+    let blocked = blocked.or(immutable.map(|field| {
+        (
+            Block::Immutable,
+            format!("{field} cannot be changed on an existing capacity provider: give the object another name to create a new one"),
+        )
+    }));
+    if let Some((by, reason)) = blocked {
+        plan.objects.push(ObjectPlan {
+            object,
+            verdict: Verdict::Blocked { by, reason },
+            changes,
+        });
+        return;
+    }
+    if ownership != Ownership::Ours {
+        tags.insert(tags::MANAGED_BY.to_string(), tags::MANAGER.to_string());
+        tags.insert(tags::OWNER.to_string(), owner.to_string());
+    }
+    let mut fields: Vec<String> = changes
+        .iter()
+        .map(|c| c.path.split('.').next().unwrap_or_default().to_string())
+        .collect();
+    fields.dedup();
+    plan.actions.push(Action::UpdateCapacityProvider(Box::new(
+        CapacityProviderUpdate {
+            provider: provider.clone(),
+            arn: live.arn.clone(),
+            settings,
+            tags,
+        },
+    )));
+    plan.objects.push(ObjectPlan {
+        object,
+        verdict: Verdict::Update { fields },
+        changes,
+    });
+}
+
+/// A field UpdateCapacityProvider cannot change: the Auto Scaling group, the kind of
+/// capacity, the managed instances' cluster.
+fn immutable_capacity_change(
+    desired: &CapacityProviderInput,
+    live: &CapacityProviderInput,
+) -> Option<&'static str> {
+    let group = |p: &CapacityProviderInput| {
+        p.auto_scaling_group_provider
+            .as_ref()
+            .map(|a| a.auto_scaling_group_arn.clone())
+    };
+    if desired.auto_scaling_group_provider.is_some() && group(desired) != group(live) {
+        return Some("autoScalingGroupProvider.autoScalingGroupArn");
+    }
+    if desired.managed_instances_provider.is_some() != live.managed_instances_provider.is_some() {
+        return Some("managedInstancesProvider");
+    }
+    if desired.cluster.is_some() && desired.cluster != live.cluster {
+        return Some("cluster");
+    }
+    None
+}
+
+/// This owner's capacity providers that left the source, unless retained.
+fn prune_capacity_providers(desired: &Desired, observed: &Observed, plan: &mut Plan) {
+    for (region, live) in &observed.owned_capacity_providers {
+        let wanted = desired
+            .capacity_providers
+            .iter()
+            .any(|p| p.region == *region && p.name == live.name);
+        let retained = live.tags.get(RETAIN_TAG).is_some_and(|v| v == "Retain");
+        let ours = Ownership::of(&live.tags, &desired.owner) == Ownership::Ours;
+        if wanted || retained || !ours || live.status != "ACTIVE" {
+            continue;
+        }
+        plan.actions.push(Action::DeleteCapacityProvider {
+            region: region.clone(),
+            name: live.name.clone(),
+            arn: live.arn.clone(),
+        });
+        plan.objects.push(ObjectPlan {
+            object: ObjectKey::new(crate::api::Kind::EcsCapacityProvider, "", &live.name),
+            verdict: Verdict::Delete,
+            changes: Vec::new(),
+        });
+    }
 }
 
 fn plan_cluster(cluster: &DesiredCluster, owner: &Owner, observed: &Observed, plan: &mut Plan) {

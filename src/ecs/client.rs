@@ -24,11 +24,15 @@ use super::budget::Budget;
 use super::convert;
 use super::convert_support::{FromSdk, ToSdk, opt};
 use super::{
-    ContainerExit, EcsError, ObservedCluster, ObservedDeployment, ObservedService,
-    ObservedServiceDeployment, ObservedTask, ObservedTaskDefinition, StoppedTask, Tags, TaskLaunch,
-    tag_map,
+    ContainerExit, EcsError, ObservedCapacityProvider, ObservedCluster, ObservedDeployment,
+    ObservedService, ObservedServiceDeployment, ObservedTask, ObservedTaskDefinition, StoppedTask,
+    Tags, TaskLaunch, tag_map,
 };
-use crate::api::{CapacityProviderStrategyItem, ClusterInput, ServiceInput, TaskDefinitionInput};
+use crate::api::{
+    CapacityProviderInput, CapacityProviderStrategyItem, ClusterInput,
+    CreateManagedInstancesProviderConfiguration, ServiceInput, TaskDefinitionInput,
+    UpdateManagedInstancesProviderConfiguration,
+};
 
 /// Attempts of a call that keeps failing with throttling or server errors: at 50 % throttling
 /// a call still fails only once in 30,000.
@@ -295,6 +299,55 @@ fn observed_task_definition(
     })
 }
 
+fn observed_capacity_provider(
+    operation: &'static str,
+    provider: &sdk::CapacityProvider,
+) -> Result<ObservedCapacityProvider, EcsError> {
+    let convert = convert_error(operation);
+    let mut spec = CapacityProviderInput::from_sdk(provider).map_err(&convert)?;
+    // ECS answers with its own shape of the managed instances configuration; the members
+    // are the create's.
+    if let Some(managed) = provider.managed_instances_provider()
+        && let Some(template) = managed.instance_launch_template()
+    {
+        spec.managed_instances_provider = Some(CreateManagedInstancesProviderConfiguration {
+            infrastructure_role_arn: managed
+                .infrastructure_role_arn()
+                .unwrap_or_default()
+                .to_string(),
+            instance_launch_template: FromSdk::from_sdk(template).map_err(&convert)?,
+            propagate_tags: managed
+                .propagate_tags()
+                .map(FromSdk::from_sdk)
+                .transpose()
+                .map_err(&convert)?,
+            infrastructure_optimization: managed
+                .infrastructure_optimization()
+                .map(FromSdk::from_sdk)
+                .transpose()
+                .map_err(&convert)?,
+            auto_repair_configuration: managed
+                .auto_repair_configuration()
+                .map(FromSdk::from_sdk)
+                .transpose()
+                .map_err(&convert)?,
+        });
+    }
+    spec.tags = None;
+    Ok(ObservedCapacityProvider {
+        arn: provider
+            .capacity_provider_arn()
+            .unwrap_or_default()
+            .to_string(),
+        name: provider.name().unwrap_or_default().to_string(),
+        status: provider.status().map_or("", |s| s.as_str()).to_string(),
+        update_status: provider.update_status().map(|s| s.as_str().to_string()),
+        update_status_reason: provider.update_status_reason().map(str::to_string),
+        spec,
+        tags: our_tags(provider.tags()),
+    })
+}
+
 fn observed_cluster(
     operation: &'static str,
     cluster: &sdk::Cluster,
@@ -520,6 +573,139 @@ impl super::Ecs for SdkEcs {
                 .cluster(name)
                 .set_capacity_providers(Some(providers.to_vec()))
                 .set_default_capacity_provider_strategy(Some(strategy))
+                .send()
+                .await
+                .map_err(|e| api_error(OP, e))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn describe_capacity_providers(
+        &self,
+        region: &str,
+        names: &[String],
+    ) -> Result<Vec<ObservedCapacityProvider>, EcsError> {
+        const OP: &str = "DescribeCapacityProviders";
+        let mut found = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let (page, token) = self
+                .call(region, OP, |client| {
+                    let next = next.clone();
+                    async move {
+                        let out = client
+                            .describe_capacity_providers()
+                            .set_capacity_providers((!names.is_empty()).then(|| names.to_vec()))
+                            .include(sdk::CapacityProviderField::Tags)
+                            .set_next_token(next)
+                            .send()
+                            .await
+                            .map_err(|e| api_error(OP, e))?;
+                        let page = out
+                            .capacity_providers()
+                            .iter()
+                            .map(|p| observed_capacity_provider(OP, p))
+                            .collect::<Result<Vec<_>, _>>()?;
+                        Ok((page, out.next_token().map(str::to_string)))
+                    }
+                })
+                .await?;
+            found.extend(page);
+            match token {
+                Some(token) => next = Some(token),
+                None => return Ok(found),
+            }
+        }
+    }
+
+    async fn create_capacity_provider(
+        &self,
+        region: &str,
+        input: &CapacityProviderInput,
+        tags: &Tags,
+    ) -> Result<ObservedCapacityProvider, EcsError> {
+        const OP: &str = "CreateCapacityProvider";
+        self.call(region, OP, |client| async move {
+            let request =
+                convert::create_capacity_provider(&client, input).map_err(build_error(OP))?;
+            let mut all_tags = tag_map(&input.tags);
+            all_tags.extend(tags.clone());
+            let out = request
+                .set_tags(Some(sdk_tags(&all_tags)))
+                .send()
+                .await
+                .map_err(|e| api_error(OP, e))?;
+            let provider = out
+                .capacity_provider()
+                .ok_or_else(|| EcsError::empty_answer(OP, "capacityProvider"))?;
+            let mut observed = observed_capacity_provider(OP, provider)?;
+            observed.tags = all_tags;
+            Ok(observed)
+        })
+        .await
+    }
+
+    async fn update_capacity_provider(
+        &self,
+        region: &str,
+        input: &CapacityProviderInput,
+    ) -> Result<(), EcsError> {
+        const OP: &str = "UpdateCapacityProvider";
+        let auto_scaling = input
+            .auto_scaling_group_provider
+            .as_ref()
+            .map(|p| {
+                Ok::<_, aws_sdk_ecs::error::BuildError>(
+                    sdk::AutoScalingGroupProviderUpdate::builder()
+                        .set_managed_scaling(opt(&p.managed_scaling, ToSdk::to_sdk)?)
+                        .set_managed_termination_protection(opt(
+                            &p.managed_termination_protection,
+                            ToSdk::to_sdk,
+                        )?)
+                        .set_managed_draining(opt(&p.managed_draining, ToSdk::to_sdk)?)
+                        .build(),
+                )
+            })
+            .transpose()
+            .map_err(build_error(OP))?;
+        // The update's configuration has the create's members (a launch template update
+        // takes a subset of the template's): carried over by name.
+        let managed = input
+            .managed_instances_provider
+            .as_ref()
+            .map(|p| {
+                let update: UpdateManagedInstancesProviderConfiguration = serde_json::to_value(p)
+                    .and_then(serde_json::from_value)
+                    .map_err(aws_sdk_ecs::error::BuildError::other)?;
+                update.to_sdk()
+            })
+            .transpose()
+            .map_err(build_error(OP))?;
+        self.call(region, OP, |client| {
+            let (auto_scaling, managed) = (auto_scaling.clone(), managed.clone());
+            async move {
+                client
+                    .update_capacity_provider()
+                    .set_name(input.name.clone())
+                    .set_cluster(input.cluster.clone())
+                    .set_auto_scaling_group_provider(auto_scaling)
+                    .set_managed_instances_provider(managed)
+                    .send()
+                    .await
+                    .map_err(|e| api_error(OP, e))?;
+                Ok(())
+            }
+        })
+        .await
+    }
+
+    async fn delete_capacity_provider(&self, region: &str, name: &str) -> Result<(), EcsError> {
+        const OP: &str = "DeleteCapacityProvider";
+        self.call(region, OP, |client| async move {
+            client
+                .delete_capacity_provider()
+                .capacity_provider(name)
                 .send()
                 .await
                 .map_err(|e| api_error(OP, e))?;

@@ -10,6 +10,83 @@ use aws_sdk_ecs::types as sdk;
 use super::convert_support::{ConvertError, FromSdk, ToSdk, from_document, opt, to_document};
 use crate::api;
 
+impl ToSdk for api::AcceleratorCountRequest {
+    type Sdk = sdk::AcceleratorCountRequest;
+    fn to_sdk(&self) -> Result<sdk::AcceleratorCountRequest, BuildError> {
+        Ok(sdk::AcceleratorCountRequest::builder()
+            .set_max(opt(&self.max, |v| Ok(*v))?)
+            .set_min(opt(&self.min, |v| Ok(*v))?)
+            .build())
+    }
+}
+
+impl FromSdk<sdk::AcceleratorCountRequest> for api::AcceleratorCountRequest {
+    fn from_sdk(value: &sdk::AcceleratorCountRequest) -> Result<Self, ConvertError> {
+        Ok(api::AcceleratorCountRequest {
+            max: match &value.max { Some(v) => Some(*v), None => None },
+            min: match &value.min { Some(v) => Some(*v), None => None },
+        })
+    }
+}
+
+impl ToSdk for api::AcceleratorManufacturer {
+    type Sdk = sdk::AcceleratorManufacturer;
+    fn to_sdk(&self) -> Result<sdk::AcceleratorManufacturer, BuildError> {
+        Ok(sdk::AcceleratorManufacturer::from(self.as_str()))
+    }
+}
+
+impl FromSdk<sdk::AcceleratorManufacturer> for api::AcceleratorManufacturer {
+    fn from_sdk(value: &sdk::AcceleratorManufacturer) -> Result<Self, ConvertError> {
+        api::AcceleratorManufacturer::parse(value.as_str()).ok_or_else(|| ConvertError::unknown("AcceleratorManufacturer", value.as_str()))
+    }
+}
+
+impl ToSdk for api::AcceleratorName {
+    type Sdk = sdk::AcceleratorName;
+    fn to_sdk(&self) -> Result<sdk::AcceleratorName, BuildError> {
+        Ok(sdk::AcceleratorName::from(self.as_str()))
+    }
+}
+
+impl FromSdk<sdk::AcceleratorName> for api::AcceleratorName {
+    fn from_sdk(value: &sdk::AcceleratorName) -> Result<Self, ConvertError> {
+        api::AcceleratorName::parse(value.as_str()).ok_or_else(|| ConvertError::unknown("AcceleratorName", value.as_str()))
+    }
+}
+
+impl ToSdk for api::AcceleratorTotalMemoryMiBRequest {
+    type Sdk = sdk::AcceleratorTotalMemoryMiBRequest;
+    fn to_sdk(&self) -> Result<sdk::AcceleratorTotalMemoryMiBRequest, BuildError> {
+        Ok(sdk::AcceleratorTotalMemoryMiBRequest::builder()
+            .set_max(opt(&self.max, |v| Ok(*v))?)
+            .set_min(opt(&self.min, |v| Ok(*v))?)
+            .build())
+    }
+}
+
+impl FromSdk<sdk::AcceleratorTotalMemoryMiBRequest> for api::AcceleratorTotalMemoryMiBRequest {
+    fn from_sdk(value: &sdk::AcceleratorTotalMemoryMiBRequest) -> Result<Self, ConvertError> {
+        Ok(api::AcceleratorTotalMemoryMiBRequest {
+            max: match &value.max { Some(v) => Some(*v), None => None },
+            min: match &value.min { Some(v) => Some(*v), None => None },
+        })
+    }
+}
+
+impl ToSdk for api::AcceleratorType {
+    type Sdk = sdk::AcceleratorType;
+    fn to_sdk(&self) -> Result<sdk::AcceleratorType, BuildError> {
+        Ok(sdk::AcceleratorType::from(self.as_str()))
+    }
+}
+
+impl FromSdk<sdk::AcceleratorType> for api::AcceleratorType {
+    fn from_sdk(value: &sdk::AcceleratorType) -> Result<Self, ConvertError> {
+        api::AcceleratorType::parse(value.as_str()).ok_or_else(|| ConvertError::unknown("AcceleratorType", value.as_str()))
+    }
+}
+
 impl ToSdk for api::AdvancedConfiguration {
     type Sdk = sdk::AdvancedConfiguration;
     fn to_sdk(&self) -> Result<sdk::AdvancedConfiguration, BuildError> {
@@ -59,6 +136,59 @@ impl FromSdk<sdk::AssignPublicIp> for api::AssignPublicIp {
     }
 }
 
+impl ToSdk for api::AutoRepairActionsStatus {
+    type Sdk = sdk::AutoRepairActionsStatus;
+    fn to_sdk(&self) -> Result<sdk::AutoRepairActionsStatus, BuildError> {
+        Ok(sdk::AutoRepairActionsStatus::from(self.as_str()))
+    }
+}
+
+impl FromSdk<sdk::AutoRepairActionsStatus> for api::AutoRepairActionsStatus {
+    fn from_sdk(value: &sdk::AutoRepairActionsStatus) -> Result<Self, ConvertError> {
+        api::AutoRepairActionsStatus::parse(value.as_str()).ok_or_else(|| ConvertError::unknown("AutoRepairActionsStatus", value.as_str()))
+    }
+}
+
+impl ToSdk for api::AutoRepairConfiguration {
+    type Sdk = sdk::AutoRepairConfiguration;
+    fn to_sdk(&self) -> Result<sdk::AutoRepairConfiguration, BuildError> {
+        Ok(sdk::AutoRepairConfiguration::builder()
+            .set_actions_status(opt(&self.actions_status, |v| Ok(v.to_sdk()?))?)
+            .build())
+    }
+}
+
+impl FromSdk<sdk::AutoRepairConfiguration> for api::AutoRepairConfiguration {
+    fn from_sdk(value: &sdk::AutoRepairConfiguration) -> Result<Self, ConvertError> {
+        Ok(api::AutoRepairConfiguration {
+            actions_status: match &value.actions_status { Some(v) => Some(api::AutoRepairActionsStatus::from_sdk(v)?), None => None },
+        })
+    }
+}
+
+impl ToSdk for api::AutoScalingGroupProvider {
+    type Sdk = sdk::AutoScalingGroupProvider;
+    fn to_sdk(&self) -> Result<sdk::AutoScalingGroupProvider, BuildError> {
+        sdk::AutoScalingGroupProvider::builder()
+            .set_auto_scaling_group_arn(Some({ let v = &self.auto_scaling_group_arn; v.clone() }))
+            .set_managed_draining(opt(&self.managed_draining, |v| Ok(v.to_sdk()?))?)
+            .set_managed_scaling(opt(&self.managed_scaling, |v| Ok(v.to_sdk()?))?)
+            .set_managed_termination_protection(opt(&self.managed_termination_protection, |v| Ok(v.to_sdk()?))?)
+            .build()
+    }
+}
+
+impl FromSdk<sdk::AutoScalingGroupProvider> for api::AutoScalingGroupProvider {
+    fn from_sdk(value: &sdk::AutoScalingGroupProvider) -> Result<Self, ConvertError> {
+        Ok(api::AutoScalingGroupProvider {
+            auto_scaling_group_arn: { let v = &value.auto_scaling_group_arn; v.clone() },
+            managed_draining: match &value.managed_draining { Some(v) => Some(api::ManagedDraining::from_sdk(v)?), None => None },
+            managed_scaling: match &value.managed_scaling { Some(v) => Some(api::ManagedScaling::from_sdk(v)?), None => None },
+            managed_termination_protection: match &value.managed_termination_protection { Some(v) => Some(api::ManagedTerminationProtection::from_sdk(v)?), None => None },
+        })
+    }
+}
+
 impl ToSdk for api::AvailabilityZoneRebalancing {
     type Sdk = sdk::AvailabilityZoneRebalancing;
     fn to_sdk(&self) -> Result<sdk::AvailabilityZoneRebalancing, BuildError> {
@@ -90,6 +220,51 @@ impl FromSdk<sdk::AwsVpcConfiguration> for api::AwsVpcConfiguration {
             security_groups: match &value.security_groups { Some(v) => Some(v.iter().map(|x| Ok(x.clone())).collect::<Result<Vec<_>, ConvertError>>()?), None => None },
             subnets: { let v = &value.subnets; v.iter().map(|x| Ok(x.clone())).collect::<Result<Vec<_>, ConvertError>>()? },
         })
+    }
+}
+
+impl ToSdk for api::BareMetal {
+    type Sdk = sdk::BareMetal;
+    fn to_sdk(&self) -> Result<sdk::BareMetal, BuildError> {
+        Ok(sdk::BareMetal::from(self.as_str()))
+    }
+}
+
+impl FromSdk<sdk::BareMetal> for api::BareMetal {
+    fn from_sdk(value: &sdk::BareMetal) -> Result<Self, ConvertError> {
+        api::BareMetal::parse(value.as_str()).ok_or_else(|| ConvertError::unknown("BareMetal", value.as_str()))
+    }
+}
+
+impl ToSdk for api::BaselineEbsBandwidthMbpsRequest {
+    type Sdk = sdk::BaselineEbsBandwidthMbpsRequest;
+    fn to_sdk(&self) -> Result<sdk::BaselineEbsBandwidthMbpsRequest, BuildError> {
+        Ok(sdk::BaselineEbsBandwidthMbpsRequest::builder()
+            .set_max(opt(&self.max, |v| Ok(*v))?)
+            .set_min(opt(&self.min, |v| Ok(*v))?)
+            .build())
+    }
+}
+
+impl FromSdk<sdk::BaselineEbsBandwidthMbpsRequest> for api::BaselineEbsBandwidthMbpsRequest {
+    fn from_sdk(value: &sdk::BaselineEbsBandwidthMbpsRequest) -> Result<Self, ConvertError> {
+        Ok(api::BaselineEbsBandwidthMbpsRequest {
+            max: match &value.max { Some(v) => Some(*v), None => None },
+            min: match &value.min { Some(v) => Some(*v), None => None },
+        })
+    }
+}
+
+impl ToSdk for api::BurstablePerformance {
+    type Sdk = sdk::BurstablePerformance;
+    fn to_sdk(&self) -> Result<sdk::BurstablePerformance, BuildError> {
+        Ok(sdk::BurstablePerformance::from(self.as_str()))
+    }
+}
+
+impl FromSdk<sdk::BurstablePerformance> for api::BurstablePerformance {
+    fn from_sdk(value: &sdk::BurstablePerformance) -> Result<Self, ConvertError> {
+        api::BurstablePerformance::parse(value.as_str()).ok_or_else(|| ConvertError::unknown("BurstablePerformance", value.as_str()))
     }
 }
 
@@ -125,6 +300,19 @@ impl FromSdk<sdk::CanaryConfiguration> for api::CanaryConfiguration {
     }
 }
 
+impl ToSdk for api::CapacityOptionType {
+    type Sdk = sdk::CapacityOptionType;
+    fn to_sdk(&self) -> Result<sdk::CapacityOptionType, BuildError> {
+        Ok(sdk::CapacityOptionType::from(self.as_str()))
+    }
+}
+
+impl FromSdk<sdk::CapacityOptionType> for api::CapacityOptionType {
+    fn from_sdk(value: &sdk::CapacityOptionType) -> Result<Self, ConvertError> {
+        api::CapacityOptionType::parse(value.as_str()).ok_or_else(|| ConvertError::unknown("CapacityOptionType", value.as_str()))
+    }
+}
+
 impl ToSdk for api::CapacityProviderStrategyItem {
     type Sdk = sdk::CapacityProviderStrategyItem;
     fn to_sdk(&self) -> Result<sdk::CapacityProviderStrategyItem, BuildError> {
@@ -142,6 +330,38 @@ impl FromSdk<sdk::CapacityProviderStrategyItem> for api::CapacityProviderStrateg
             base: Some({ let v = &value.base; *v }),
             capacity_provider: { let v = &value.capacity_provider; v.clone() },
             weight: Some({ let v = &value.weight; *v }),
+        })
+    }
+}
+
+impl ToSdk for api::CapacityReservationPreference {
+    type Sdk = sdk::CapacityReservationPreference;
+    fn to_sdk(&self) -> Result<sdk::CapacityReservationPreference, BuildError> {
+        Ok(sdk::CapacityReservationPreference::from(self.as_str()))
+    }
+}
+
+impl FromSdk<sdk::CapacityReservationPreference> for api::CapacityReservationPreference {
+    fn from_sdk(value: &sdk::CapacityReservationPreference) -> Result<Self, ConvertError> {
+        api::CapacityReservationPreference::parse(value.as_str()).ok_or_else(|| ConvertError::unknown("CapacityReservationPreference", value.as_str()))
+    }
+}
+
+impl ToSdk for api::CapacityReservationRequest {
+    type Sdk = sdk::CapacityReservationRequest;
+    fn to_sdk(&self) -> Result<sdk::CapacityReservationRequest, BuildError> {
+        Ok(sdk::CapacityReservationRequest::builder()
+            .set_reservation_group_arn(opt(&self.reservation_group_arn, |v| Ok(v.clone()))?)
+            .set_reservation_preference(opt(&self.reservation_preference, |v| Ok(v.to_sdk()?))?)
+            .build())
+    }
+}
+
+impl FromSdk<sdk::CapacityReservationRequest> for api::CapacityReservationRequest {
+    fn from_sdk(value: &sdk::CapacityReservationRequest) -> Result<Self, ConvertError> {
+        Ok(api::CapacityReservationRequest {
+            reservation_group_arn: match &value.reservation_group_arn { Some(v) => Some(v.clone()), None => None },
+            reservation_preference: match &value.reservation_preference { Some(v) => Some(api::CapacityReservationPreference::from_sdk(v)?), None => None },
         })
     }
 }
@@ -406,6 +626,44 @@ impl FromSdk<sdk::ContainerRestartPolicy> for api::ContainerRestartPolicy {
             enabled: { let v = &value.enabled; *v },
             ignored_exit_codes: match &value.ignored_exit_codes { Some(v) => Some(v.iter().map(|x| Ok(*x)).collect::<Result<Vec<_>, ConvertError>>()?), None => None },
             restart_attempt_period: match &value.restart_attempt_period { Some(v) => Some(*v), None => None },
+        })
+    }
+}
+
+impl ToSdk for api::CpuManufacturer {
+    type Sdk = sdk::CpuManufacturer;
+    fn to_sdk(&self) -> Result<sdk::CpuManufacturer, BuildError> {
+        Ok(sdk::CpuManufacturer::from(self.as_str()))
+    }
+}
+
+impl FromSdk<sdk::CpuManufacturer> for api::CpuManufacturer {
+    fn from_sdk(value: &sdk::CpuManufacturer) -> Result<Self, ConvertError> {
+        api::CpuManufacturer::parse(value.as_str()).ok_or_else(|| ConvertError::unknown("CpuManufacturer", value.as_str()))
+    }
+}
+
+impl ToSdk for api::CreateManagedInstancesProviderConfiguration {
+    type Sdk = sdk::CreateManagedInstancesProviderConfiguration;
+    fn to_sdk(&self) -> Result<sdk::CreateManagedInstancesProviderConfiguration, BuildError> {
+        sdk::CreateManagedInstancesProviderConfiguration::builder()
+            .set_auto_repair_configuration(opt(&self.auto_repair_configuration, |v| Ok(v.to_sdk()?))?)
+            .set_infrastructure_optimization(opt(&self.infrastructure_optimization, |v| Ok(v.to_sdk()?))?)
+            .set_infrastructure_role_arn(Some({ let v = &self.infrastructure_role_arn; v.clone() }))
+            .set_instance_launch_template(Some({ let v = &self.instance_launch_template; v.to_sdk()? }))
+            .set_propagate_tags(opt(&self.propagate_tags, |v| Ok(v.to_sdk()?))?)
+            .build()
+    }
+}
+
+impl FromSdk<sdk::CreateManagedInstancesProviderConfiguration> for api::CreateManagedInstancesProviderConfiguration {
+    fn from_sdk(value: &sdk::CreateManagedInstancesProviderConfiguration) -> Result<Self, ConvertError> {
+        Ok(api::CreateManagedInstancesProviderConfiguration {
+            auto_repair_configuration: match &value.auto_repair_configuration { Some(v) => Some(api::AutoRepairConfiguration::from_sdk(v)?), None => None },
+            infrastructure_optimization: match &value.infrastructure_optimization { Some(v) => Some(api::InfrastructureOptimization::from_sdk(v)?), None => None },
+            infrastructure_role_arn: { let v = &value.infrastructure_role_arn; v.clone() },
+            instance_launch_template: match &value.instance_launch_template { Some(v) => api::InstanceLaunchTemplate::from_sdk(v)?, None => return Err(ConvertError::missing("instance_launch_template")) },
+            propagate_tags: match &value.propagate_tags { Some(v) => Some(api::PropagateMITags::from_sdk(v)?), None => None },
         })
     }
 }
@@ -1004,6 +1262,165 @@ impl FromSdk<sdk::InferenceAcceleratorOverride> for api::InferenceAcceleratorOve
     }
 }
 
+impl ToSdk for api::InfrastructureOptimization {
+    type Sdk = sdk::InfrastructureOptimization;
+    fn to_sdk(&self) -> Result<sdk::InfrastructureOptimization, BuildError> {
+        Ok(sdk::InfrastructureOptimization::builder()
+            .set_scale_in_after(opt(&self.scale_in_after, |v| Ok(*v))?)
+            .build())
+    }
+}
+
+impl FromSdk<sdk::InfrastructureOptimization> for api::InfrastructureOptimization {
+    fn from_sdk(value: &sdk::InfrastructureOptimization) -> Result<Self, ConvertError> {
+        Ok(api::InfrastructureOptimization {
+            scale_in_after: match &value.scale_in_after { Some(v) => Some(*v), None => None },
+        })
+    }
+}
+
+impl ToSdk for api::InstanceGeneration {
+    type Sdk = sdk::InstanceGeneration;
+    fn to_sdk(&self) -> Result<sdk::InstanceGeneration, BuildError> {
+        Ok(sdk::InstanceGeneration::from(self.as_str()))
+    }
+}
+
+impl FromSdk<sdk::InstanceGeneration> for api::InstanceGeneration {
+    fn from_sdk(value: &sdk::InstanceGeneration) -> Result<Self, ConvertError> {
+        api::InstanceGeneration::parse(value.as_str()).ok_or_else(|| ConvertError::unknown("InstanceGeneration", value.as_str()))
+    }
+}
+
+impl ToSdk for api::InstanceLaunchTemplate {
+    type Sdk = sdk::InstanceLaunchTemplate;
+    fn to_sdk(&self) -> Result<sdk::InstanceLaunchTemplate, BuildError> {
+        sdk::InstanceLaunchTemplate::builder()
+            .set_capacity_option_type(opt(&self.capacity_option_type, |v| Ok(v.to_sdk()?))?)
+            .set_capacity_reservations(opt(&self.capacity_reservations, |v| Ok(v.to_sdk()?))?)
+            .set_ec2_instance_profile_arn(Some({ let v = &self.ec2_instance_profile_arn; v.clone() }))
+            .set_fips_enabled(opt(&self.fips_enabled, |v| Ok(*v))?)
+            .set_instance_metadata_tags_propagation(opt(&self.instance_metadata_tags_propagation, |v| Ok(*v))?)
+            .set_instance_requirements(opt(&self.instance_requirements, |v| Ok(v.to_sdk()?))?)
+            .set_local_storage_configuration(opt(&self.local_storage_configuration, |v| Ok(v.to_sdk()?))?)
+            .set_monitoring(opt(&self.monitoring, |v| Ok(v.to_sdk()?))?)
+            .set_network_configuration(Some({ let v = &self.network_configuration; v.to_sdk()? }))
+            .set_storage_configuration(opt(&self.storage_configuration, |v| Ok(v.to_sdk()?))?)
+            .build()
+    }
+}
+
+impl FromSdk<sdk::InstanceLaunchTemplate> for api::InstanceLaunchTemplate {
+    fn from_sdk(value: &sdk::InstanceLaunchTemplate) -> Result<Self, ConvertError> {
+        Ok(api::InstanceLaunchTemplate {
+            capacity_option_type: match &value.capacity_option_type { Some(v) => Some(api::CapacityOptionType::from_sdk(v)?), None => None },
+            capacity_reservations: match &value.capacity_reservations { Some(v) => Some(api::CapacityReservationRequest::from_sdk(v)?), None => None },
+            ec2_instance_profile_arn: { let v = &value.ec2_instance_profile_arn; v.clone() },
+            fips_enabled: match &value.fips_enabled { Some(v) => Some(*v), None => None },
+            instance_metadata_tags_propagation: match &value.instance_metadata_tags_propagation { Some(v) => Some(*v), None => None },
+            instance_requirements: match &value.instance_requirements { Some(v) => Some(api::InstanceRequirementsRequest::from_sdk(v)?), None => None },
+            local_storage_configuration: match &value.local_storage_configuration { Some(v) => Some(api::ManagedInstancesLocalStorageConfiguration::from_sdk(v)?), None => None },
+            monitoring: match &value.monitoring { Some(v) => Some(api::ManagedInstancesMonitoringOptions::from_sdk(v)?), None => None },
+            network_configuration: match &value.network_configuration { Some(v) => api::ManagedInstancesNetworkConfiguration::from_sdk(v)?, None => return Err(ConvertError::missing("network_configuration")) },
+            storage_configuration: match &value.storage_configuration { Some(v) => Some(api::ManagedInstancesStorageConfiguration::from_sdk(v)?), None => None },
+        })
+    }
+}
+
+impl ToSdk for api::InstanceLaunchTemplateUpdate {
+    type Sdk = sdk::InstanceLaunchTemplateUpdate;
+    fn to_sdk(&self) -> Result<sdk::InstanceLaunchTemplateUpdate, BuildError> {
+        Ok(sdk::InstanceLaunchTemplateUpdate::builder()
+            .set_capacity_reservations(opt(&self.capacity_reservations, |v| Ok(v.to_sdk()?))?)
+            .set_ec2_instance_profile_arn(opt(&self.ec2_instance_profile_arn, |v| Ok(v.clone()))?)
+            .set_instance_metadata_tags_propagation(opt(&self.instance_metadata_tags_propagation, |v| Ok(*v))?)
+            .set_instance_requirements(opt(&self.instance_requirements, |v| Ok(v.to_sdk()?))?)
+            .set_local_storage_configuration(opt(&self.local_storage_configuration, |v| Ok(v.to_sdk()?))?)
+            .set_monitoring(opt(&self.monitoring, |v| Ok(v.to_sdk()?))?)
+            .set_network_configuration(opt(&self.network_configuration, |v| Ok(v.to_sdk()?))?)
+            .set_storage_configuration(opt(&self.storage_configuration, |v| Ok(v.to_sdk()?))?)
+            .build())
+    }
+}
+
+impl FromSdk<sdk::InstanceLaunchTemplateUpdate> for api::InstanceLaunchTemplateUpdate {
+    fn from_sdk(value: &sdk::InstanceLaunchTemplateUpdate) -> Result<Self, ConvertError> {
+        Ok(api::InstanceLaunchTemplateUpdate {
+            capacity_reservations: match &value.capacity_reservations { Some(v) => Some(api::CapacityReservationRequest::from_sdk(v)?), None => None },
+            ec2_instance_profile_arn: match &value.ec2_instance_profile_arn { Some(v) => Some(v.clone()), None => None },
+            instance_metadata_tags_propagation: match &value.instance_metadata_tags_propagation { Some(v) => Some(*v), None => None },
+            instance_requirements: match &value.instance_requirements { Some(v) => Some(api::InstanceRequirementsRequest::from_sdk(v)?), None => None },
+            local_storage_configuration: match &value.local_storage_configuration { Some(v) => Some(api::ManagedInstancesLocalStorageConfiguration::from_sdk(v)?), None => None },
+            monitoring: match &value.monitoring { Some(v) => Some(api::ManagedInstancesMonitoringOptions::from_sdk(v)?), None => None },
+            network_configuration: match &value.network_configuration { Some(v) => Some(api::ManagedInstancesNetworkConfiguration::from_sdk(v)?), None => None },
+            storage_configuration: match &value.storage_configuration { Some(v) => Some(api::ManagedInstancesStorageConfiguration::from_sdk(v)?), None => None },
+        })
+    }
+}
+
+impl ToSdk for api::InstanceRequirementsRequest {
+    type Sdk = sdk::InstanceRequirementsRequest;
+    fn to_sdk(&self) -> Result<sdk::InstanceRequirementsRequest, BuildError> {
+        Ok(sdk::InstanceRequirementsRequest::builder()
+            .set_accelerator_count(opt(&self.accelerator_count, |v| Ok(v.to_sdk()?))?)
+            .set_accelerator_manufacturers(opt(&self.accelerator_manufacturers, |v| Ok(v.iter().map(|x| Ok(x.to_sdk()?)).collect::<Result<Vec<_>, BuildError>>()?))?)
+            .set_accelerator_names(opt(&self.accelerator_names, |v| Ok(v.iter().map(|x| Ok(x.to_sdk()?)).collect::<Result<Vec<_>, BuildError>>()?))?)
+            .set_accelerator_total_memory_mib(opt(&self.accelerator_total_memory_mib, |v| Ok(v.to_sdk()?))?)
+            .set_accelerator_types(opt(&self.accelerator_types, |v| Ok(v.iter().map(|x| Ok(x.to_sdk()?)).collect::<Result<Vec<_>, BuildError>>()?))?)
+            .set_allowed_instance_types(opt(&self.allowed_instance_types, |v| Ok(v.iter().map(|x| Ok(x.clone())).collect::<Result<Vec<_>, BuildError>>()?))?)
+            .set_bare_metal(opt(&self.bare_metal, |v| Ok(v.to_sdk()?))?)
+            .set_baseline_ebs_bandwidth_mbps(opt(&self.baseline_ebs_bandwidth_mbps, |v| Ok(v.to_sdk()?))?)
+            .set_burstable_performance(opt(&self.burstable_performance, |v| Ok(v.to_sdk()?))?)
+            .set_cpu_manufacturers(opt(&self.cpu_manufacturers, |v| Ok(v.iter().map(|x| Ok(x.to_sdk()?)).collect::<Result<Vec<_>, BuildError>>()?))?)
+            .set_excluded_instance_types(opt(&self.excluded_instance_types, |v| Ok(v.iter().map(|x| Ok(x.clone())).collect::<Result<Vec<_>, BuildError>>()?))?)
+            .set_instance_generations(opt(&self.instance_generations, |v| Ok(v.iter().map(|x| Ok(x.to_sdk()?)).collect::<Result<Vec<_>, BuildError>>()?))?)
+            .set_local_storage(opt(&self.local_storage, |v| Ok(v.to_sdk()?))?)
+            .set_local_storage_types(opt(&self.local_storage_types, |v| Ok(v.iter().map(|x| Ok(x.to_sdk()?)).collect::<Result<Vec<_>, BuildError>>()?))?)
+            .set_max_spot_price_as_percentage_of_optimal_on_demand_price(opt(&self.max_spot_price_as_percentage_of_optimal_on_demand_price, |v| Ok(*v))?)
+            .set_memory_gib_per_v_cpu(opt(&self.memory_gib_per_v_cpu, |v| Ok(v.to_sdk()?))?)
+            .set_memory_mib(Some({ let v = &self.memory_mib; v.to_sdk()? }))
+            .set_network_bandwidth_gbps(opt(&self.network_bandwidth_gbps, |v| Ok(v.to_sdk()?))?)
+            .set_network_interface_count(opt(&self.network_interface_count, |v| Ok(v.to_sdk()?))?)
+            .set_on_demand_max_price_percentage_over_lowest_price(opt(&self.on_demand_max_price_percentage_over_lowest_price, |v| Ok(*v))?)
+            .set_require_hibernate_support(opt(&self.require_hibernate_support, |v| Ok(*v))?)
+            .set_spot_max_price_percentage_over_lowest_price(opt(&self.spot_max_price_percentage_over_lowest_price, |v| Ok(*v))?)
+            .set_total_local_storage_gb(opt(&self.total_local_storage_gb, |v| Ok(v.to_sdk()?))?)
+            .set_v_cpu_count(Some({ let v = &self.v_cpu_count; v.to_sdk()? }))
+            .build())
+    }
+}
+
+impl FromSdk<sdk::InstanceRequirementsRequest> for api::InstanceRequirementsRequest {
+    fn from_sdk(value: &sdk::InstanceRequirementsRequest) -> Result<Self, ConvertError> {
+        Ok(api::InstanceRequirementsRequest {
+            accelerator_count: match &value.accelerator_count { Some(v) => Some(api::AcceleratorCountRequest::from_sdk(v)?), None => None },
+            accelerator_manufacturers: match &value.accelerator_manufacturers { Some(v) => Some(v.iter().map(|x| Ok(api::AcceleratorManufacturer::from_sdk(x)?)).collect::<Result<Vec<_>, ConvertError>>()?), None => None },
+            accelerator_names: match &value.accelerator_names { Some(v) => Some(v.iter().map(|x| Ok(api::AcceleratorName::from_sdk(x)?)).collect::<Result<Vec<_>, ConvertError>>()?), None => None },
+            accelerator_total_memory_mib: match &value.accelerator_total_memory_mib { Some(v) => Some(api::AcceleratorTotalMemoryMiBRequest::from_sdk(v)?), None => None },
+            accelerator_types: match &value.accelerator_types { Some(v) => Some(v.iter().map(|x| Ok(api::AcceleratorType::from_sdk(x)?)).collect::<Result<Vec<_>, ConvertError>>()?), None => None },
+            allowed_instance_types: match &value.allowed_instance_types { Some(v) => Some(v.iter().map(|x| Ok(x.clone())).collect::<Result<Vec<_>, ConvertError>>()?), None => None },
+            bare_metal: match &value.bare_metal { Some(v) => Some(api::BareMetal::from_sdk(v)?), None => None },
+            baseline_ebs_bandwidth_mbps: match &value.baseline_ebs_bandwidth_mbps { Some(v) => Some(api::BaselineEbsBandwidthMbpsRequest::from_sdk(v)?), None => None },
+            burstable_performance: match &value.burstable_performance { Some(v) => Some(api::BurstablePerformance::from_sdk(v)?), None => None },
+            cpu_manufacturers: match &value.cpu_manufacturers { Some(v) => Some(v.iter().map(|x| Ok(api::CpuManufacturer::from_sdk(x)?)).collect::<Result<Vec<_>, ConvertError>>()?), None => None },
+            excluded_instance_types: match &value.excluded_instance_types { Some(v) => Some(v.iter().map(|x| Ok(x.clone())).collect::<Result<Vec<_>, ConvertError>>()?), None => None },
+            instance_generations: match &value.instance_generations { Some(v) => Some(v.iter().map(|x| Ok(api::InstanceGeneration::from_sdk(x)?)).collect::<Result<Vec<_>, ConvertError>>()?), None => None },
+            local_storage: match &value.local_storage { Some(v) => Some(api::LocalStorage::from_sdk(v)?), None => None },
+            local_storage_types: match &value.local_storage_types { Some(v) => Some(v.iter().map(|x| Ok(api::LocalStorageType::from_sdk(x)?)).collect::<Result<Vec<_>, ConvertError>>()?), None => None },
+            max_spot_price_as_percentage_of_optimal_on_demand_price: match &value.max_spot_price_as_percentage_of_optimal_on_demand_price { Some(v) => Some(*v), None => None },
+            memory_gib_per_v_cpu: match &value.memory_gib_per_v_cpu { Some(v) => Some(api::MemoryGiBPerVCpuRequest::from_sdk(v)?), None => None },
+            memory_mib: match &value.memory_mib { Some(v) => api::MemoryMiBRequest::from_sdk(v)?, None => return Err(ConvertError::missing("memory_mib")) },
+            network_bandwidth_gbps: match &value.network_bandwidth_gbps { Some(v) => Some(api::NetworkBandwidthGbpsRequest::from_sdk(v)?), None => None },
+            network_interface_count: match &value.network_interface_count { Some(v) => Some(api::NetworkInterfaceCountRequest::from_sdk(v)?), None => None },
+            on_demand_max_price_percentage_over_lowest_price: match &value.on_demand_max_price_percentage_over_lowest_price { Some(v) => Some(*v), None => None },
+            require_hibernate_support: match &value.require_hibernate_support { Some(v) => Some(*v), None => None },
+            spot_max_price_percentage_over_lowest_price: match &value.spot_max_price_percentage_over_lowest_price { Some(v) => Some(*v), None => None },
+            total_local_storage_gb: match &value.total_local_storage_gb { Some(v) => Some(api::TotalLocalStorageGBRequest::from_sdk(v)?), None => None },
+            v_cpu_count: match &value.v_cpu_count { Some(v) => api::VCpuCountRangeRequest::from_sdk(v)?, None => return Err(ConvertError::missing("v_cpu_count")) },
+        })
+    }
+}
+
 impl ToSdk for api::IpcMode {
     type Sdk = sdk::IpcMode;
     fn to_sdk(&self) -> Result<sdk::IpcMode, BuildError> {
@@ -1141,6 +1558,32 @@ impl FromSdk<sdk::LoadBalancer> for api::LoadBalancer {
     }
 }
 
+impl ToSdk for api::LocalStorage {
+    type Sdk = sdk::LocalStorage;
+    fn to_sdk(&self) -> Result<sdk::LocalStorage, BuildError> {
+        Ok(sdk::LocalStorage::from(self.as_str()))
+    }
+}
+
+impl FromSdk<sdk::LocalStorage> for api::LocalStorage {
+    fn from_sdk(value: &sdk::LocalStorage) -> Result<Self, ConvertError> {
+        api::LocalStorage::parse(value.as_str()).ok_or_else(|| ConvertError::unknown("LocalStorage", value.as_str()))
+    }
+}
+
+impl ToSdk for api::LocalStorageType {
+    type Sdk = sdk::LocalStorageType;
+    fn to_sdk(&self) -> Result<sdk::LocalStorageType, BuildError> {
+        Ok(sdk::LocalStorageType::from(self.as_str()))
+    }
+}
+
+impl FromSdk<sdk::LocalStorageType> for api::LocalStorageType {
+    fn from_sdk(value: &sdk::LocalStorageType) -> Result<Self, ConvertError> {
+        api::LocalStorageType::parse(value.as_str()).ok_or_else(|| ConvertError::unknown("LocalStorageType", value.as_str()))
+    }
+}
+
 impl ToSdk for api::LogConfiguration {
     type Sdk = sdk::LogConfiguration;
     fn to_sdk(&self) -> Result<sdk::LogConfiguration, BuildError> {
@@ -1175,6 +1618,123 @@ impl FromSdk<sdk::LogDriver> for api::LogDriver {
     }
 }
 
+impl ToSdk for api::ManagedDraining {
+    type Sdk = sdk::ManagedDraining;
+    fn to_sdk(&self) -> Result<sdk::ManagedDraining, BuildError> {
+        Ok(sdk::ManagedDraining::from(self.as_str()))
+    }
+}
+
+impl FromSdk<sdk::ManagedDraining> for api::ManagedDraining {
+    fn from_sdk(value: &sdk::ManagedDraining) -> Result<Self, ConvertError> {
+        api::ManagedDraining::parse(value.as_str()).ok_or_else(|| ConvertError::unknown("ManagedDraining", value.as_str()))
+    }
+}
+
+impl ToSdk for api::ManagedInstancesLocalStorageConfiguration {
+    type Sdk = sdk::ManagedInstancesLocalStorageConfiguration;
+    fn to_sdk(&self) -> Result<sdk::ManagedInstancesLocalStorageConfiguration, BuildError> {
+        Ok(sdk::ManagedInstancesLocalStorageConfiguration::builder()
+            .set_use_local_storage(opt(&self.use_local_storage, |v| Ok(*v))?)
+            .build())
+    }
+}
+
+impl FromSdk<sdk::ManagedInstancesLocalStorageConfiguration> for api::ManagedInstancesLocalStorageConfiguration {
+    fn from_sdk(value: &sdk::ManagedInstancesLocalStorageConfiguration) -> Result<Self, ConvertError> {
+        Ok(api::ManagedInstancesLocalStorageConfiguration {
+            use_local_storage: Some({ let v = &value.use_local_storage; *v }),
+        })
+    }
+}
+
+impl ToSdk for api::ManagedInstancesMonitoringOptions {
+    type Sdk = sdk::ManagedInstancesMonitoringOptions;
+    fn to_sdk(&self) -> Result<sdk::ManagedInstancesMonitoringOptions, BuildError> {
+        Ok(sdk::ManagedInstancesMonitoringOptions::from(self.as_str()))
+    }
+}
+
+impl FromSdk<sdk::ManagedInstancesMonitoringOptions> for api::ManagedInstancesMonitoringOptions {
+    fn from_sdk(value: &sdk::ManagedInstancesMonitoringOptions) -> Result<Self, ConvertError> {
+        api::ManagedInstancesMonitoringOptions::parse(value.as_str()).ok_or_else(|| ConvertError::unknown("ManagedInstancesMonitoringOptions", value.as_str()))
+    }
+}
+
+impl ToSdk for api::ManagedInstancesNetworkConfiguration {
+    type Sdk = sdk::ManagedInstancesNetworkConfiguration;
+    fn to_sdk(&self) -> Result<sdk::ManagedInstancesNetworkConfiguration, BuildError> {
+        Ok(sdk::ManagedInstancesNetworkConfiguration::builder()
+            .set_security_groups(opt(&self.security_groups, |v| Ok(v.iter().map(|x| Ok(x.clone())).collect::<Result<Vec<_>, BuildError>>()?))?)
+            .set_subnets(opt(&self.subnets, |v| Ok(v.iter().map(|x| Ok(x.clone())).collect::<Result<Vec<_>, BuildError>>()?))?)
+            .build())
+    }
+}
+
+impl FromSdk<sdk::ManagedInstancesNetworkConfiguration> for api::ManagedInstancesNetworkConfiguration {
+    fn from_sdk(value: &sdk::ManagedInstancesNetworkConfiguration) -> Result<Self, ConvertError> {
+        Ok(api::ManagedInstancesNetworkConfiguration {
+            security_groups: match &value.security_groups { Some(v) => Some(v.iter().map(|x| Ok(x.clone())).collect::<Result<Vec<_>, ConvertError>>()?), None => None },
+            subnets: match &value.subnets { Some(v) => Some(v.iter().map(|x| Ok(x.clone())).collect::<Result<Vec<_>, ConvertError>>()?), None => None },
+        })
+    }
+}
+
+impl ToSdk for api::ManagedInstancesStorageConfiguration {
+    type Sdk = sdk::ManagedInstancesStorageConfiguration;
+    fn to_sdk(&self) -> Result<sdk::ManagedInstancesStorageConfiguration, BuildError> {
+        Ok(sdk::ManagedInstancesStorageConfiguration::builder()
+            .set_storage_size_gib(opt(&self.storage_size_gib, |v| Ok(*v))?)
+            .build())
+    }
+}
+
+impl FromSdk<sdk::ManagedInstancesStorageConfiguration> for api::ManagedInstancesStorageConfiguration {
+    fn from_sdk(value: &sdk::ManagedInstancesStorageConfiguration) -> Result<Self, ConvertError> {
+        Ok(api::ManagedInstancesStorageConfiguration {
+            storage_size_gib: match &value.storage_size_gib { Some(v) => Some(*v), None => None },
+        })
+    }
+}
+
+impl ToSdk for api::ManagedScaling {
+    type Sdk = sdk::ManagedScaling;
+    fn to_sdk(&self) -> Result<sdk::ManagedScaling, BuildError> {
+        Ok(sdk::ManagedScaling::builder()
+            .set_instance_warmup_period(opt(&self.instance_warmup_period, |v| Ok(*v))?)
+            .set_maximum_scaling_step_size(opt(&self.maximum_scaling_step_size, |v| Ok(*v))?)
+            .set_minimum_scaling_step_size(opt(&self.minimum_scaling_step_size, |v| Ok(*v))?)
+            .set_status(opt(&self.status, |v| Ok(v.to_sdk()?))?)
+            .set_target_capacity(opt(&self.target_capacity, |v| Ok(*v))?)
+            .build())
+    }
+}
+
+impl FromSdk<sdk::ManagedScaling> for api::ManagedScaling {
+    fn from_sdk(value: &sdk::ManagedScaling) -> Result<Self, ConvertError> {
+        Ok(api::ManagedScaling {
+            instance_warmup_period: match &value.instance_warmup_period { Some(v) => Some(*v), None => None },
+            maximum_scaling_step_size: match &value.maximum_scaling_step_size { Some(v) => Some(*v), None => None },
+            minimum_scaling_step_size: match &value.minimum_scaling_step_size { Some(v) => Some(*v), None => None },
+            status: match &value.status { Some(v) => Some(api::ManagedScalingStatus::from_sdk(v)?), None => None },
+            target_capacity: match &value.target_capacity { Some(v) => Some(*v), None => None },
+        })
+    }
+}
+
+impl ToSdk for api::ManagedScalingStatus {
+    type Sdk = sdk::ManagedScalingStatus;
+    fn to_sdk(&self) -> Result<sdk::ManagedScalingStatus, BuildError> {
+        Ok(sdk::ManagedScalingStatus::from(self.as_str()))
+    }
+}
+
+impl FromSdk<sdk::ManagedScalingStatus> for api::ManagedScalingStatus {
+    fn from_sdk(value: &sdk::ManagedScalingStatus) -> Result<Self, ConvertError> {
+        api::ManagedScalingStatus::parse(value.as_str()).ok_or_else(|| ConvertError::unknown("ManagedScalingStatus", value.as_str()))
+    }
+}
+
 impl ToSdk for api::ManagedStorageConfiguration {
     type Sdk = sdk::ManagedStorageConfiguration;
     fn to_sdk(&self) -> Result<sdk::ManagedStorageConfiguration, BuildError> {
@@ -1190,6 +1750,57 @@ impl FromSdk<sdk::ManagedStorageConfiguration> for api::ManagedStorageConfigurat
         Ok(api::ManagedStorageConfiguration {
             fargate_ephemeral_storage_kms_key_id: match &value.fargate_ephemeral_storage_kms_key_id { Some(v) => Some(v.clone()), None => None },
             kms_key_id: match &value.kms_key_id { Some(v) => Some(v.clone()), None => None },
+        })
+    }
+}
+
+impl ToSdk for api::ManagedTerminationProtection {
+    type Sdk = sdk::ManagedTerminationProtection;
+    fn to_sdk(&self) -> Result<sdk::ManagedTerminationProtection, BuildError> {
+        Ok(sdk::ManagedTerminationProtection::from(self.as_str()))
+    }
+}
+
+impl FromSdk<sdk::ManagedTerminationProtection> for api::ManagedTerminationProtection {
+    fn from_sdk(value: &sdk::ManagedTerminationProtection) -> Result<Self, ConvertError> {
+        api::ManagedTerminationProtection::parse(value.as_str()).ok_or_else(|| ConvertError::unknown("ManagedTerminationProtection", value.as_str()))
+    }
+}
+
+impl ToSdk for api::MemoryGiBPerVCpuRequest {
+    type Sdk = sdk::MemoryGiBPerVCpuRequest;
+    fn to_sdk(&self) -> Result<sdk::MemoryGiBPerVCpuRequest, BuildError> {
+        Ok(sdk::MemoryGiBPerVCpuRequest::builder()
+            .set_max(opt(&self.max, |v| Ok(*v))?)
+            .set_min(opt(&self.min, |v| Ok(*v))?)
+            .build())
+    }
+}
+
+impl FromSdk<sdk::MemoryGiBPerVCpuRequest> for api::MemoryGiBPerVCpuRequest {
+    fn from_sdk(value: &sdk::MemoryGiBPerVCpuRequest) -> Result<Self, ConvertError> {
+        Ok(api::MemoryGiBPerVCpuRequest {
+            max: match &value.max { Some(v) => Some(*v), None => None },
+            min: match &value.min { Some(v) => Some(*v), None => None },
+        })
+    }
+}
+
+impl ToSdk for api::MemoryMiBRequest {
+    type Sdk = sdk::MemoryMiBRequest;
+    fn to_sdk(&self) -> Result<sdk::MemoryMiBRequest, BuildError> {
+        sdk::MemoryMiBRequest::builder()
+            .set_max(opt(&self.max, |v| Ok(*v))?)
+            .set_min(Some({ let v = &self.min; *v }))
+            .build()
+    }
+}
+
+impl FromSdk<sdk::MemoryMiBRequest> for api::MemoryMiBRequest {
+    fn from_sdk(value: &sdk::MemoryMiBRequest) -> Result<Self, ConvertError> {
+        Ok(api::MemoryMiBRequest {
+            max: match &value.max { Some(v) => Some(*v), None => None },
+            min: { let v = &value.min; *v },
         })
     }
 }
@@ -1215,6 +1826,25 @@ impl FromSdk<sdk::MountPoint> for api::MountPoint {
     }
 }
 
+impl ToSdk for api::NetworkBandwidthGbpsRequest {
+    type Sdk = sdk::NetworkBandwidthGbpsRequest;
+    fn to_sdk(&self) -> Result<sdk::NetworkBandwidthGbpsRequest, BuildError> {
+        Ok(sdk::NetworkBandwidthGbpsRequest::builder()
+            .set_max(opt(&self.max, |v| Ok(*v))?)
+            .set_min(opt(&self.min, |v| Ok(*v))?)
+            .build())
+    }
+}
+
+impl FromSdk<sdk::NetworkBandwidthGbpsRequest> for api::NetworkBandwidthGbpsRequest {
+    fn from_sdk(value: &sdk::NetworkBandwidthGbpsRequest) -> Result<Self, ConvertError> {
+        Ok(api::NetworkBandwidthGbpsRequest {
+            max: match &value.max { Some(v) => Some(*v), None => None },
+            min: match &value.min { Some(v) => Some(*v), None => None },
+        })
+    }
+}
+
 impl ToSdk for api::NetworkConfiguration {
     type Sdk = sdk::NetworkConfiguration;
     fn to_sdk(&self) -> Result<sdk::NetworkConfiguration, BuildError> {
@@ -1228,6 +1858,25 @@ impl FromSdk<sdk::NetworkConfiguration> for api::NetworkConfiguration {
     fn from_sdk(value: &sdk::NetworkConfiguration) -> Result<Self, ConvertError> {
         Ok(api::NetworkConfiguration {
             awsvpc_configuration: match &value.awsvpc_configuration { Some(v) => Some(api::AwsVpcConfiguration::from_sdk(v)?), None => None },
+        })
+    }
+}
+
+impl ToSdk for api::NetworkInterfaceCountRequest {
+    type Sdk = sdk::NetworkInterfaceCountRequest;
+    fn to_sdk(&self) -> Result<sdk::NetworkInterfaceCountRequest, BuildError> {
+        Ok(sdk::NetworkInterfaceCountRequest::builder()
+            .set_max(opt(&self.max, |v| Ok(*v))?)
+            .set_min(opt(&self.min, |v| Ok(*v))?)
+            .build())
+    }
+}
+
+impl FromSdk<sdk::NetworkInterfaceCountRequest> for api::NetworkInterfaceCountRequest {
+    fn from_sdk(value: &sdk::NetworkInterfaceCountRequest) -> Result<Self, ConvertError> {
+        Ok(api::NetworkInterfaceCountRequest {
+            max: match &value.max { Some(v) => Some(*v), None => None },
+            min: match &value.min { Some(v) => Some(*v), None => None },
         })
     }
 }
@@ -1359,6 +2008,19 @@ impl FromSdk<sdk::PortMapping> for api::PortMapping {
             name: match &value.name { Some(v) => Some(v.clone()), None => None },
             protocol: match &value.protocol { Some(v) => Some(api::TransportProtocol::from_sdk(v)?), None => None },
         })
+    }
+}
+
+impl ToSdk for api::PropagateMITags {
+    type Sdk = sdk::PropagateMiTags;
+    fn to_sdk(&self) -> Result<sdk::PropagateMiTags, BuildError> {
+        Ok(sdk::PropagateMiTags::from(self.as_str()))
+    }
+}
+
+impl FromSdk<sdk::PropagateMiTags> for api::PropagateMITags {
+    fn from_sdk(value: &sdk::PropagateMiTags) -> Result<Self, ConvertError> {
+        api::PropagateMITags::parse(value.as_str()).ok_or_else(|| ConvertError::unknown("PropagateMITags", value.as_str()))
     }
 }
 
@@ -1985,6 +2647,25 @@ impl FromSdk<sdk::Tmpfs> for api::Tmpfs {
     }
 }
 
+impl ToSdk for api::TotalLocalStorageGBRequest {
+    type Sdk = sdk::TotalLocalStorageGbRequest;
+    fn to_sdk(&self) -> Result<sdk::TotalLocalStorageGbRequest, BuildError> {
+        Ok(sdk::TotalLocalStorageGbRequest::builder()
+            .set_max(opt(&self.max, |v| Ok(*v))?)
+            .set_min(opt(&self.min, |v| Ok(*v))?)
+            .build())
+    }
+}
+
+impl FromSdk<sdk::TotalLocalStorageGbRequest> for api::TotalLocalStorageGBRequest {
+    fn from_sdk(value: &sdk::TotalLocalStorageGbRequest) -> Result<Self, ConvertError> {
+        Ok(api::TotalLocalStorageGBRequest {
+            max: match &value.max { Some(v) => Some(*v), None => None },
+            min: match &value.min { Some(v) => Some(*v), None => None },
+        })
+    }
+}
+
 impl ToSdk for api::TransportProtocol {
     type Sdk = sdk::TransportProtocol;
     fn to_sdk(&self) -> Result<sdk::TransportProtocol, BuildError> {
@@ -2029,6 +2710,50 @@ impl ToSdk for api::UlimitName {
 impl FromSdk<sdk::UlimitName> for api::UlimitName {
     fn from_sdk(value: &sdk::UlimitName) -> Result<Self, ConvertError> {
         api::UlimitName::parse(value.as_str()).ok_or_else(|| ConvertError::unknown("UlimitName", value.as_str()))
+    }
+}
+
+impl ToSdk for api::UpdateManagedInstancesProviderConfiguration {
+    type Sdk = sdk::UpdateManagedInstancesProviderConfiguration;
+    fn to_sdk(&self) -> Result<sdk::UpdateManagedInstancesProviderConfiguration, BuildError> {
+        sdk::UpdateManagedInstancesProviderConfiguration::builder()
+            .set_auto_repair_configuration(opt(&self.auto_repair_configuration, |v| Ok(v.to_sdk()?))?)
+            .set_infrastructure_optimization(opt(&self.infrastructure_optimization, |v| Ok(v.to_sdk()?))?)
+            .set_infrastructure_role_arn(Some({ let v = &self.infrastructure_role_arn; v.clone() }))
+            .set_instance_launch_template(Some({ let v = &self.instance_launch_template; v.to_sdk()? }))
+            .set_propagate_tags(opt(&self.propagate_tags, |v| Ok(v.to_sdk()?))?)
+            .build()
+    }
+}
+
+impl FromSdk<sdk::UpdateManagedInstancesProviderConfiguration> for api::UpdateManagedInstancesProviderConfiguration {
+    fn from_sdk(value: &sdk::UpdateManagedInstancesProviderConfiguration) -> Result<Self, ConvertError> {
+        Ok(api::UpdateManagedInstancesProviderConfiguration {
+            auto_repair_configuration: match &value.auto_repair_configuration { Some(v) => Some(api::AutoRepairConfiguration::from_sdk(v)?), None => None },
+            infrastructure_optimization: match &value.infrastructure_optimization { Some(v) => Some(api::InfrastructureOptimization::from_sdk(v)?), None => None },
+            infrastructure_role_arn: { let v = &value.infrastructure_role_arn; v.clone() },
+            instance_launch_template: match &value.instance_launch_template { Some(v) => api::InstanceLaunchTemplateUpdate::from_sdk(v)?, None => return Err(ConvertError::missing("instance_launch_template")) },
+            propagate_tags: match &value.propagate_tags { Some(v) => Some(api::PropagateMITags::from_sdk(v)?), None => None },
+        })
+    }
+}
+
+impl ToSdk for api::VCpuCountRangeRequest {
+    type Sdk = sdk::VCpuCountRangeRequest;
+    fn to_sdk(&self) -> Result<sdk::VCpuCountRangeRequest, BuildError> {
+        sdk::VCpuCountRangeRequest::builder()
+            .set_max(opt(&self.max, |v| Ok(*v))?)
+            .set_min(Some({ let v = &self.min; *v }))
+            .build()
+    }
+}
+
+impl FromSdk<sdk::VCpuCountRangeRequest> for api::VCpuCountRangeRequest {
+    fn from_sdk(value: &sdk::VCpuCountRangeRequest) -> Result<Self, ConvertError> {
+        Ok(api::VCpuCountRangeRequest {
+            max: match &value.max { Some(v) => Some(*v), None => None },
+            min: { let v = &value.min; *v },
+        })
     }
 }
 
@@ -2208,6 +2933,17 @@ pub fn create_cluster(client: &aws_sdk_ecs::Client, input: &api::ClusterInput) -
     Ok(builder)
 }
 
+/// A `CreateCapacityProvider` call carrying every member of `input`.
+pub fn create_capacity_provider(client: &aws_sdk_ecs::Client, input: &api::CapacityProviderInput) -> Result<aws_sdk_ecs::operation::create_capacity_provider::builders::CreateCapacityProviderFluentBuilder, BuildError> {
+    let mut builder = client.create_capacity_provider();
+    builder = builder.set_auto_scaling_group_provider(opt(&input.auto_scaling_group_provider, |v| Ok(v.to_sdk()?))?);
+    builder = builder.set_cluster(opt(&input.cluster, |v| Ok(v.clone()))?);
+    builder = builder.set_managed_instances_provider(opt(&input.managed_instances_provider, |v| Ok(v.to_sdk()?))?);
+    builder = builder.set_name(opt(&input.name, |v| Ok(v.clone()))?);
+    builder = builder.set_tags(opt(&input.tags, |v| Ok(v.iter().map(|x| Ok(x.to_sdk()?)).collect::<Result<Vec<_>, BuildError>>()?))?);
+    Ok(builder)
+}
+
 impl FromSdk<sdk::TaskDefinition> for api::TaskDefinitionInput {
     fn from_sdk(value: &sdk::TaskDefinition) -> Result<Self, ConvertError> {
         Ok(api::TaskDefinitionInput {
@@ -2262,6 +2998,18 @@ impl FromSdk<sdk::Service> for api::ServiceInput {
             volume_configurations: None,
             vpc_lattice_configurations: None,
             force_new_deployment: None,
+        })
+    }
+}
+
+impl FromSdk<sdk::CapacityProvider> for api::CapacityProviderInput {
+    fn from_sdk(value: &sdk::CapacityProvider) -> Result<Self, ConvertError> {
+        Ok(api::CapacityProviderInput {
+            auto_scaling_group_provider: match &value.auto_scaling_group_provider { Some(v) => Some(api::AutoScalingGroupProvider::from_sdk(v)?), None => None },
+            cluster: match &value.cluster { Some(v) => Some(v.clone()), None => None },
+            managed_instances_provider: None,
+            name: match &value.name { Some(v) => Some(v.clone()), None => None },
+            tags: match &value.tags { Some(v) => Some(v.iter().map(|x| Ok(api::Tag::from_sdk(x)?)).collect::<Result<Vec<_>, ConvertError>>()?), None => None },
         })
     }
 }

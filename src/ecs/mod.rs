@@ -14,11 +14,15 @@ pub use client::{EcsConfig, SdkEcs, backoff};
 pub use convert_support::ConvertError;
 // What ECS is observed to hold: plain data, defined where the plan reads it.
 pub use crate::diff::observed::{
-    ContainerExit, ObservedCluster, ObservedDeployment, ObservedService, ObservedServiceDeployment,
-    ObservedTask, ObservedTaskDefinition, Owner, Ownership, Tags, TaskLaunch, tag_map, tags,
+    ContainerExit, ObservedCapacityProvider, ObservedCluster, ObservedDeployment, ObservedService,
+    ObservedServiceDeployment, ObservedTask, ObservedTaskDefinition, Owner, Ownership, Tags,
+    TaskLaunch, tag_map, tags,
 };
 
-use crate::api::{CapacityProviderStrategyItem, ClusterInput, ServiceInput, TaskDefinitionInput};
+use crate::api::{
+    CapacityProviderInput, CapacityProviderStrategyItem, ClusterInput, ServiceInput,
+    TaskDefinitionInput,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EcsError {
@@ -164,6 +168,36 @@ pub trait Ecs: Send + Sync {
         name: &str,
         providers: &[String],
         strategy: &[CapacityProviderStrategyItem],
+    ) -> impl Future<Output = Result<(), EcsError>> + Send;
+
+    /// Capacity providers by name (at most 100), with their tags; missing ones are left out.
+    /// No names: every capacity provider of the region (for an owner's inventory).
+    fn describe_capacity_providers(
+        &self,
+        region: &str,
+        names: &[String],
+    ) -> impl Future<Output = Result<Vec<ObservedCapacityProvider>, EcsError>> + Send;
+
+    fn create_capacity_provider(
+        &self,
+        region: &str,
+        input: &CapacityProviderInput,
+        tags: &Tags,
+    ) -> impl Future<Output = Result<ObservedCapacityProvider, EcsError>> + Send;
+
+    /// Sends what UpdateCapacityProvider can change: the Auto Scaling group provider's
+    /// managed scaling, termination protection and draining, or the managed instances
+    /// configuration.
+    fn update_capacity_provider(
+        &self,
+        region: &str,
+        input: &CapacityProviderInput,
+    ) -> impl Future<Output = Result<(), EcsError>> + Send;
+
+    fn delete_capacity_provider(
+        &self,
+        region: &str,
+        name: &str,
     ) -> impl Future<Output = Result<(), EcsError>> + Send;
 
     /// At most 10 services, as ECS takes them; missing ones are left out.

@@ -14,7 +14,8 @@ use super::{Follow, Options, Progress, Reconciler, Step};
 use crate::api::status::PreDeployTaskStatus;
 use crate::api::{ObjectKey, OnFailure, ServiceInput, TaskDefinitionInput, parse_duration};
 use crate::diff::plan::{
-    Action, ClusterUpdate, DesiredService, Plan, RETAIN_TAG, ServiceUpdate, TaskDefinitionSource,
+    Action, CapacityProviderUpdate, ClusterUpdate, DesiredService, Plan, RETAIN_TAG, ServiceUpdate,
+    TaskDefinitionSource,
 };
 use crate::ecs::{
     Ecs, EcsError, ObservedTaskDefinition, Owner, Ownership, Tags, backoff, tag_map, tags,
@@ -136,6 +137,34 @@ impl<E: Ecs + 'static> Reconciler<E> {
         let mut report = Report::default();
         for action in &plan.actions {
             match action {
+                Action::CreateCapacityProvider(provider) => {
+                    let mut provider_tags = owner_tags(&plan.owner, options);
+                    if provider.retain {
+                        provider_tags.insert(RETAIN_TAG.to_string(), "Retain".to_string());
+                    }
+                    match self
+                        .ecs
+                        .create_capacity_provider(&provider.region, &provider.input, &provider_tags)
+                        .await
+                    {
+                        Ok(created) => {
+                            let line = format!("created capacity provider {}", created.arn);
+                            progress(&provider.object, Step::End(&line));
+                            report.done(&provider.object, format!("created {}", created.arn));
+                        }
+                        Err(e) => report.fail(&provider.object, e.to_string()),
+                    }
+                }
+                Action::UpdateCapacityProvider(update) => {
+                    let object = &update.provider.object;
+                    match self.update_capacity_provider(update).await {
+                        Ok(()) => {
+                            progress(object, Step::End("updated capacity provider"));
+                            report.done(object, format!("updated {}", update.arn));
+                        }
+                        Err(e) => report.fail(object, e.to_string()),
+                    }
+                }
                 Action::CreateCluster(cluster) => {
                     let mut cluster_tags = owner_tags(&plan.owner, options);
                     cluster_tags.extend(tag_map(&cluster.input.tags));
@@ -323,6 +352,8 @@ impl<E: Ecs + 'static> Reconciler<E> {
                 }
             }
         }
+        self.delete_capacity_providers(plan, progress, &mut report)
+            .await;
         report
     }
 
@@ -477,6 +508,47 @@ impl<E: Ecs + 'static> Reconciler<E> {
             }
         }
         Ok(running)
+    }
+
+    async fn update_capacity_provider(
+        &self,
+        update: &CapacityProviderUpdate,
+    ) -> Result<(), EcsError> {
+        let provider = &update.provider;
+        if update.settings {
+            self.ecs
+                .update_capacity_provider(&provider.region, &provider.input)
+                .await?;
+        }
+        if !update.tags.is_empty() {
+            self.ecs
+                .tag_resource(&provider.region, &update.arn, &update.tags)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the capacity providers this owner's source no longer has (after the services
+    /// and clusters that used them changed).
+    async fn delete_capacity_providers(
+        &self,
+        plan: &Plan,
+        progress: Progress<'_>,
+        report: &mut Report,
+    ) {
+        for action in &plan.actions {
+            let Action::DeleteCapacityProvider { region, name, arn } = action else {
+                continue;
+            };
+            let object = ObjectKey::new(crate::api::Kind::EcsCapacityProvider, "", name);
+            match self.ecs.delete_capacity_provider(region, name).await {
+                Ok(()) => {
+                    progress(&object, Step::End(&format!("pruned {arn}")));
+                    report.done(&object, format!("deleted {arn}"));
+                }
+                Err(e) => report.fail(&object, e.to_string()),
+            }
+        }
     }
 
     /// Repairs a cluster's settings, capacity providers and tags, each only where it differs.

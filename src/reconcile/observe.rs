@@ -21,6 +21,8 @@ impl<E: Ecs + 'static> Reconciler<E> {
         prune: bool,
     ) -> Result<Observed, ReconcileError> {
         let mut observed = Observed::default();
+        self.observe_capacity_providers(desired, prune, &mut observed)
+            .await?;
         self.observe_clusters(desired, &mut observed).await?;
         self.observe_services(desired, &mut observed).await?;
         let rolling = observed
@@ -37,6 +39,60 @@ impl<E: Ecs + 'static> Reconciler<E> {
             self.observe_owned(desired, &mut observed).await?;
         }
         Ok(observed)
+    }
+
+    /// Every desired capacity provider (a hundred per call); when pruning, every one of the
+    /// source's regions, for this owner's inventory.
+    async fn observe_capacity_providers(
+        &self,
+        desired: &Desired,
+        prune: bool,
+        observed: &mut Observed,
+    ) -> Result<(), ReconcileError> {
+        let mut by_region: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for provider in &desired.capacity_providers {
+            by_region
+                .entry(&provider.region)
+                .or_default()
+                .push(provider.name.clone());
+        }
+        for (region, names) in &by_region {
+            for chunk in names.chunks(100) {
+                let found = self
+                    .ecs
+                    .describe_capacity_providers(region, chunk)
+                    .await
+                    .map_err(observe_error(format!("capacity providers in {region}")))?;
+                for provider in found.into_iter().filter(|p| p.status == "ACTIVE") {
+                    observed
+                        .capacity_providers
+                        .insert((region.to_string(), provider.name.clone()), provider);
+                }
+            }
+        }
+        if !prune {
+            return Ok(());
+        }
+        let regions: std::collections::BTreeSet<&str> = desired
+            .clusters
+            .iter()
+            .map(|c| c.region.as_str())
+            .chain(desired.services.iter().map(|s| s.key.region.as_str()))
+            .chain(by_region.keys().copied())
+            .collect();
+        for region in regions {
+            let all = self
+                .ecs
+                .describe_capacity_providers(region, &[])
+                .await
+                .map_err(observe_error(format!("capacity providers in {region}")))?;
+            observed.owned_capacity_providers.extend(
+                all.into_iter()
+                    .filter(|p| Ownership::of(&p.tags, &desired.owner) == Ownership::Ours)
+                    .map(|p| (region.to_string(), p)),
+            );
+        }
+        Ok(())
     }
 
     /// Every desired cluster, read again each time: its settings are compared too.

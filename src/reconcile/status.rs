@@ -9,8 +9,8 @@
 //! ```
 
 use crate::api::status::{
-    Condition, EcsClusterStatus, EcsServiceStatus, EcsTaskDefinitionStatus, KindStatus,
-    PreDeployTaskStatus, Reason, RolloutStatus, condition,
+    Condition, EcsCapacityProviderStatus, EcsClusterStatus, EcsServiceStatus,
+    EcsTaskDefinitionStatus, KindStatus, PreDeployTaskStatus, Reason, RolloutStatus, condition,
 };
 use crate::api::{Kind, ObjectKey};
 use crate::diff::changes::Change;
@@ -215,6 +215,25 @@ pub fn rollout_of(live: &ObservedService) -> Option<RolloutStatus> {
 /// (the conditions are added from the decision).
 pub fn observed_status(object: &ObjectKey, desired: &Desired, observed: &Observed) -> KindStatus {
     match object.kind {
+        Kind::EcsCapacityProvider => {
+            let mut status = EcsCapacityProviderStatus::default();
+            if let Some(live) = desired
+                .capacity_providers
+                .iter()
+                .find(|p| p.object == *object)
+                .and_then(|p| {
+                    observed
+                        .capacity_providers
+                        .get(&(p.region.clone(), p.name.clone()))
+                })
+            {
+                status.capacity_provider_arn = Some(live.arn.clone());
+                status.capacity_provider_status = Some(live.status.clone());
+                status.update_status = live.update_status.clone();
+                status.update_status_reason = live.update_status_reason.clone();
+            }
+            KindStatus::CapacityProvider(status)
+        }
         Kind::EcsCluster => {
             let mut status = EcsClusterStatus::default();
             if let Some(live) = desired

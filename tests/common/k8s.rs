@@ -19,7 +19,12 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub const GROUP: &str = "ecs-gitops.dev";
-pub const KINDS: [&str; 3] = ["ecsclusters", "ecstaskdefinitions", "ecsservices"];
+pub const KINDS: [&str; 4] = [
+    "ecscapacityproviders",
+    "ecsclusters",
+    "ecstaskdefinitions",
+    "ecsservices",
+];
 pub const CONTROLLER_USER: &str = "system:serviceaccount:ecs-gitops:ecs-gitops";
 
 /// Every kubectl call is bounded by this; the server answers in well under a second.
