@@ -30,7 +30,7 @@ pub const KINDS: &[&str] = &[
 /// One of our objects, as read from a source.
 #[derive(Clone, Debug)]
 pub enum Object {
-    CapacityProvider(EcsCapacityProvider),
+    CapacityProvider(Box<EcsCapacityProvider>),
     Cluster(EcsCluster),
     TaskDefinition(EcsTaskDefinition),
     Service(Box<EcsService>),
@@ -454,11 +454,11 @@ fn build(kind: &str, spec: Json, metadata: &Json) -> Result<Object, serde_json::
         serde_json::from_value(spec)
     }
     Ok(match kind {
-        "EcsCapacityProvider" => Object::CapacityProvider(EcsCapacityProvider {
+        "EcsCapacityProvider" => Object::CapacityProvider(Box::new(EcsCapacityProvider {
             metadata,
             spec: typed(spec)?,
             status: None,
-        }),
+        })),
         "EcsCluster" => Object::Cluster(EcsCluster {
             metadata,
             spec: typed(spec)?,

@@ -424,7 +424,9 @@ async fn reconcile_capacity_provider(
         match event {
             Finalizing::Apply(provider) => {
                 let key = key_of(&*provider, Kind::EcsCapacityProvider);
-                let manifests = vec![manifest(Object::CapacityProvider((*provider).clone()))];
+                let manifests = vec![manifest(Object::CapacityProvider(Box::new(
+                    (*provider).clone(),
+                )))];
                 sync(&*provider, &key, manifests, &ctx).await
             }
             Finalizing::Cleanup(provider) => cleanup_capacity_provider(&provider, &ctx).await,
@@ -444,7 +446,9 @@ async fn cleanup_capacity_provider(
     let key = key_of(provider, Kind::EcsCapacityProvider);
     let reference = provider.object_ref(&());
     let desired = Desired::from_manifests(
-        &[manifest(Object::CapacityProvider(provider.clone()))],
+        &[manifest(Object::CapacityProvider(Box::new(
+            provider.clone(),
+        )))],
         &ctx.region,
         owner_of(ctx, &key),
     );

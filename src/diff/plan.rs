@@ -394,7 +394,7 @@ pub struct ObjectPlan {
 
 #[derive(Clone, Debug)]
 pub enum Action {
-    CreateCapacityProvider(DesiredCapacityProvider),
+    CreateCapacityProvider(Box<DesiredCapacityProvider>),
     UpdateCapacityProvider(Box<CapacityProviderUpdate>),
     DeleteCapacityProvider {
         region: String,
@@ -655,7 +655,7 @@ fn plan_capacity_provider(
         .get(&(provider.region.clone(), provider.name.clone()))
     else {
         plan.actions
-            .push(Action::CreateCapacityProvider(provider.clone()));
+            .push(Action::CreateCapacityProvider(Box::new(provider.clone())));
         plan.objects.push(ObjectPlan {
             object,
             verdict: Verdict::Create,
