@@ -1334,4 +1334,63 @@ mod tests {
             "networkMode awsvpc",
         );
     }
+
+    #[test]
+    fn capacity_providers_are_named_as_ecs_allows_and_referenced_where_they_are_associated() {
+        let provider = |name: &str, spec: &str| {
+            format!("{HEAD}kind: EcsCapacityProvider\nmetadata:\n  name: {name}\nspec:\n{spec}")
+        };
+        let asg = "  autoScalingGroupProvider:\n    autoScalingGroupArn: arn:aws:autoscaling:us-east-1:1:autoScalingGroup:x:autoScalingGroupName/asg\n";
+        assert!(errors(&provider("spot", asg)).is_empty());
+        assert_one(
+            &provider("ecs-spot", asg),
+            "spec.name",
+            "cannot start with \"ecs\"",
+        );
+        assert_one(
+            &provider("spot", "  tags: []\n"),
+            "spec",
+            "set autoScalingGroupProvider",
+        );
+        assert_one(
+            &provider(
+                "mi",
+                "  managedInstancesProvider:\n    infrastructureRoleArn: r\n    instanceLaunchTemplate: {ec2InstanceProfileArn: p, networkConfiguration: {subnets: [s]}}\n",
+            ),
+            "spec.cluster",
+            "belongs to one cluster",
+        );
+        // A service's provider must be one of its cluster's.
+        let cluster = format!(
+            "{HEAD}kind: EcsCluster\nmetadata:\n  name: c1\nspec:\n  capacityProviders: [spot, FARGATE]\n"
+        );
+        let web = |provider_name: &str| {
+            service(&format!(
+                "  cluster: c1\n  capacityProviderStrategy: [{{capacityProvider: {provider_name}, weight: 1}}]\n  taskDefinition: app:1\n"
+            ))
+        };
+        let source = |p: &str| format!("{}---\n{cluster}---\n{}", provider("spot", asg), web(p));
+        assert!(
+            errors(&source("spot")).is_empty(),
+            "{:?}",
+            errors(&source("spot"))
+        );
+        assert_one(
+            &source("FARGATE_SPOT"),
+            "spec.capacityProviderStrategy[0].capacityProvider",
+            "capacity provider \"FARGATE_SPOT\" is not one of cluster c1's capacityProviders (spot, FARGATE)",
+        );
+        // Unknown to the source: ECS must have it, a warning.
+        let mut parsed = parse_file(
+            "t.yaml",
+            &format!("{cluster}").replace("[spot, FARGATE]", "[other]"),
+        );
+        parsed.check_rules();
+        assert_eq!(parsed.errors(), 0);
+        assert!(
+            parsed.diagnostics[0]
+                .message
+                .contains("\"other\" is not defined in this source")
+        );
+    }
 }
