@@ -1383,7 +1383,7 @@ mod tests {
         // Unknown to the source: ECS must have it, a warning.
         let mut parsed = parse_file(
             "t.yaml",
-            &format!("{cluster}").replace("[spot, FARGATE]", "[other]"),
+            &cluster.replace("[spot, FARGATE]", "[other]"),
         );
         parsed.check_rules();
         assert_eq!(parsed.errors(), 0);
