@@ -659,6 +659,8 @@ async fn a_capacity_provider_strategy_change_is_refused_without_force_new_deploy
     let ecs = ecs_client(&sim.endpoint(), "us-east-1", false);
     ecs.create_cluster()
         .cluster_name("c1")
+        .capacity_providers("FARGATE")
+        .capacity_providers("FARGATE_SPOT")
         .send()
         .await
         .unwrap();

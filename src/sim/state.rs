@@ -1,4 +1,5 @@
-//! The simulated account: per region, its clusters, task definitions, services and tasks.
+//! The simulated account: per region, its clusters, capacity providers, task definitions,
+//! services and tasks.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
@@ -92,6 +93,9 @@ pub struct Region {
     /// Stopped tasks started by RunTask, with when they stopped, oldest first: ECS describes
     /// them for an hour.
     pub stopped_one_off: VecDeque<(f64, String)>,
+    /// Capacity providers created in the region, oldest first, deleted ones included while
+    /// ECS still describes them. FARGATE and FARGATE_SPOT are built in, not stored.
+    pub capacity_providers: Vec<CapacityProvider>,
 }
 
 impl Region {
@@ -137,6 +141,68 @@ pub struct Cluster {
     /// serviceConnectDefaults, as given.
     pub config: Map<String, Json>,
     pub tags: Vec<Json>,
+}
+
+/// Seconds a deleted capacity provider stays DELETE_IN_PROGRESS before it is INACTIVE.
+const CAPACITY_PROVIDER_DELETE_SECONDS: f64 = 15.0;
+/// Seconds ECS goes on describing an INACTIVE capacity provider (it documents no period).
+const CAPACITY_PROVIDER_KEPT_SECONDS: f64 = 3600.0;
+
+/// What a capacity provider draws its capacity from.
+#[derive(Debug, Clone)]
+pub enum Capacity {
+    /// `autoScalingGroupProvider`, with ECS's defaults filled in.
+    AutoScalingGroup(Map<String, Json>),
+    /// `managedInstancesProvider`, serving only the cluster it was created in.
+    ManagedInstances {
+        config: Map<String, Json>,
+        cluster: String,
+    },
+}
+
+/// Where a capacity provider is in its life; it follows from when it was deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Active,
+    /// DELETE_IN_PROGRESS.
+    Deleting,
+    /// INACTIVE and DELETE_COMPLETE, still described; its name may be taken again.
+    Deleted,
+    /// No longer described.
+    Gone,
+}
+
+#[derive(Debug, Clone)]
+pub struct CapacityProvider {
+    pub arn: String,
+    pub name: String,
+    pub capacity: Capacity,
+    /// UPDATE_COMPLETE or DELETE_FAILED, set by the last update or refused deletion.
+    pub update_status: Option<&'static str>,
+    pub update_status_reason: Option<String>,
+    /// When DeleteCapacityProvider accepted it.
+    pub deleted_at: Option<f64>,
+    pub tags: Vec<Json>,
+}
+
+impl CapacityProvider {
+    /// Derived from the time of deletion, so that no clock has to move it on.
+    pub fn phase(&self, now: f64) -> Phase {
+        match self.deleted_at {
+            None => Phase::Active,
+            Some(at) if now < at + CAPACITY_PROVIDER_DELETE_SECONDS => Phase::Deleting,
+            Some(at) if now < at + CAPACITY_PROVIDER_KEPT_SECONDS => Phase::Deleted,
+            Some(_) => Phase::Gone,
+        }
+    }
+
+    /// The cluster a Managed Instances provider serves.
+    pub fn scoped_cluster(&self) -> Option<&str> {
+        match &self.capacity {
+            Capacity::ManagedInstances { cluster, .. } => Some(cluster),
+            Capacity::AutoScalingGroup(_) => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -101,6 +101,15 @@ impl Sim {
         panic!("no steady state: {:#}", self.service());
     }
 
+    /// Puts the capacity providers on cluster c1, with no default strategy.
+    fn associate(&mut self, providers: &[&str]) -> Json {
+        self.call(
+            "PutClusterCapacityProviders",
+            json!({"cluster": "c1", "capacityProviders": providers,
+                   "defaultCapacityProviderStrategy": []}),
+        )
+    }
+
     fn create_service(&mut self, task_definition: &str, desired: i64, deployment: Json) {
         self.call(
             "CreateService",
@@ -798,6 +807,7 @@ fn run_task_checks_its_request_as_ecs_does() {
         "Network Configuration must be provided when networkMode 'awsvpc' is specified."
     );
     // A capacity provider strategy places the task on its provider; FARGATE_SPOT is Fargate.
+    sim.associate(&["FARGATE", "FARGATE_SPOT"]);
     let network = json!({"awsvpcConfiguration": {"subnets": ["subnet-1"]}});
     let out = sim.call(
         "RunTask",
@@ -990,6 +1000,7 @@ fn a_revision_in_use_stays_delete_in_progress_until_nothing_uses_it() {
 #[test]
 fn a_capacity_provider_strategy_change_needs_a_forced_new_deployment() {
     let mut sim = Sim::new();
+    sim.associate(&["FARGATE", "FARGATE_SPOT"]);
     let v1 = sim.register("nginx:1", false);
     sim.call(
         "CreateService",
@@ -1483,4 +1494,741 @@ fn a_new_deployment_stops_the_one_in_flight_and_reconciles_first() {
     assert_eq!(done["sourceServiceRevisions"].as_array().unwrap().len(), 2);
     assert!(most_tasks <= 9, "{most_tasks}");
     assert_eq!(sim.settle(|_| {})["taskDefinition"], json!(v3));
+}
+
+fn group_arn(group: &str) -> String {
+    format!(
+        "arn:aws:autoscaling:us-east-1:000000000000:autoScalingGroup:57ffcb94-11f0-4d6d-bf60-3bac5e000000:autoScalingGroupName/{group}"
+    )
+}
+
+fn managed_instances() -> Json {
+    json!({
+        "infrastructureRoleArn": "arn:aws:iam::000000000000:role/infra",
+        "instanceLaunchTemplate": {
+            "ec2InstanceProfileArn": "arn:aws:iam::000000000000:instance-profile/ecs",
+            "networkConfiguration": {"subnets": ["subnet-1"], "securityGroups": ["sg-1"]},
+        },
+    })
+}
+
+impl Sim {
+    /// An Auto Scaling group capacity provider `name` on the group `group`.
+    fn create_provider(&mut self, name: &str, group: &str) -> Json {
+        self.call(
+            "CreateCapacityProvider",
+            json!({"name": name, "autoScalingGroupProvider": {"autoScalingGroupArn": group_arn(group)}}),
+        )["capacityProvider"]
+            .clone()
+    }
+
+    /// The error code and message of a call that must fail.
+    fn refusal(&mut self, operation: &str, request: Json) -> (&'static str, String) {
+        let e = self.try_call(operation, request).unwrap_err();
+        (e.code, e.message)
+    }
+
+    fn describe_provider(&mut self, name: &str) -> Json {
+        let out = self.call(
+            "DescribeCapacityProviders",
+            json!({"capacityProviders": [name], "include": ["TAGS"]}),
+        );
+        out["capacityProviders"][0].clone()
+    }
+
+    fn delete_provider(&mut self, name: &str) -> Json {
+        self.call("DeleteCapacityProvider", json!({"capacityProvider": name}))["capacityProvider"]
+            .clone()
+    }
+}
+
+#[test]
+fn a_capacity_provider_is_created_with_the_defaults_ecs_fills_in() {
+    let mut sim = Sim::new();
+    let out = sim.create_provider("asg-1", "group-1");
+    assert_eq!(
+        out,
+        json!({
+            "capacityProviderArn": "arn:aws:ecs:us-east-1:000000000000:capacity-provider/asg-1",
+            "name": "asg-1",
+            "status": "ACTIVE",
+            "type": "EC2_AUTOSCALING",
+            "autoScalingGroupProvider": {
+                "autoScalingGroupArn": group_arn("group-1"),
+                "managedScaling": {"status": "DISABLED", "targetCapacity": 100,
+                                   "minimumScalingStepSize": 1, "maximumScalingStepSize": 10000,
+                                   "instanceWarmupPeriod": 300},
+                "managedTerminationProtection": "DISABLED",
+                "managedDraining": "ENABLED",
+            },
+            "tags": [],
+        })
+    );
+    // What is given is kept; what is left out of managedScaling is filled in.
+    let out = sim.call(
+        "CreateCapacityProvider",
+        json!({"name": "asg-2", "tags": [{"key": "team", "value": "web"}],
+               "autoScalingGroupProvider": {
+                   "autoScalingGroupArn": group_arn("group-2"),
+                   "managedScaling": {"status": "ENABLED", "targetCapacity": 90},
+                   "managedTerminationProtection": "ENABLED", "managedDraining": "DISABLED"}}),
+    );
+    let provider = &out["capacityProvider"];
+    assert_eq!(
+        provider["autoScalingGroupProvider"]["managedScaling"],
+        json!({"status": "ENABLED", "targetCapacity": 90, "minimumScalingStepSize": 1,
+               "maximumScalingStepSize": 10000, "instanceWarmupPeriod": 300})
+    );
+    assert_eq!(
+        provider["autoScalingGroupProvider"]["managedTerminationProtection"],
+        "ENABLED"
+    );
+    assert_eq!(
+        provider["autoScalingGroupProvider"]["managedDraining"],
+        "DISABLED"
+    );
+    assert_eq!(provider["tags"], json!([{"key": "team", "value": "web"}]));
+}
+
+#[test]
+fn capacity_provider_names_follow_ecs_rules_and_are_unique() {
+    let mut sim = Sim::new();
+    for name in [
+        "aws-asg",
+        "ecs_asg",
+        "fargate-2",
+        "FARGATE_SPOT",
+        "Ecs1",
+        "no spaces",
+        &"a".repeat(256),
+    ] {
+        let (code, message) = sim.refusal(
+            "CreateCapacityProvider",
+            json!({"name": name, "autoScalingGroupProvider": {"autoScalingGroupArn": group_arn(name)}}),
+        );
+        assert_eq!(code, "InvalidParameterException", "{name}");
+        assert!(message.contains("\"fargate\""), "{name}: {message}");
+    }
+    sim.create_provider(&"a".repeat(255), "group-long");
+    sim.create_provider("my-asg_1", "group-1");
+    assert_eq!(
+        sim.refusal(
+            "CreateCapacityProvider",
+            json!({"name": "my-asg_1", "autoScalingGroupProvider": {"autoScalingGroupArn": group_arn("group-2")}}),
+        ),
+        (
+            "ClientException",
+            "The specified capacity provider already exists. To change the configuration of an existing capacity provider, update the capacity provider.".to_string()
+        )
+    );
+}
+
+#[test]
+fn a_capacity_provider_has_exactly_one_kind_of_capacity() {
+    let mut sim = Sim::new();
+    let asg = json!({"autoScalingGroupArn": group_arn("group-1")});
+    for request in [
+        json!({"name": "none"}),
+        json!({"name": "both", "cluster": "c1", "autoScalingGroupProvider": asg,
+               "managedInstancesProvider": managed_instances()}),
+    ] {
+        assert_eq!(
+            sim.refusal("CreateCapacityProvider", request).0,
+            "InvalidParameterException"
+        );
+    }
+}
+
+#[test]
+fn managed_scaling_keeps_to_the_models_ranges() {
+    let mut sim = Sim::new();
+    for (key, value) in [
+        ("targetCapacity", 0),
+        ("targetCapacity", 101),
+        ("minimumScalingStepSize", 0),
+        ("maximumScalingStepSize", 10001),
+        ("instanceWarmupPeriod", -1),
+        ("instanceWarmupPeriod", 10001),
+    ] {
+        let (code, message) = sim.refusal(
+            "CreateCapacityProvider",
+            json!({"name": "asg", "autoScalingGroupProvider": {
+                "autoScalingGroupArn": group_arn("group"), "managedScaling": {key: value}}}),
+        );
+        assert_eq!(code, "InvalidParameterException", "{key} {value}");
+        assert!(message.starts_with(key), "{message}");
+    }
+    let out = sim.call(
+        "CreateCapacityProvider",
+        json!({"name": "asg", "autoScalingGroupProvider": {
+            "autoScalingGroupArn": group_arn("group"),
+            "managedScaling": {"targetCapacity": 1, "instanceWarmupPeriod": 0,
+                               "minimumScalingStepSize": 10000, "maximumScalingStepSize": 10000}}}),
+    );
+    assert_eq!(
+        out["capacityProvider"]["autoScalingGroupProvider"]["managedScaling"]["targetCapacity"],
+        1
+    );
+}
+
+#[test]
+fn an_auto_scaling_group_serves_one_capacity_provider_until_that_one_is_deleted() {
+    let mut sim = Sim::new();
+    sim.create_provider("first", "group-1");
+    let used = |sim: &mut Sim, group: String| {
+        sim.refusal(
+            "CreateCapacityProvider",
+            json!({"name": "second", "autoScalingGroupProvider": {"autoScalingGroupArn": group}}),
+        )
+    };
+    let expected = (
+        "ClientException",
+        "The specified Auto Scaling group ARN is already being used by another capacity provider. Specify a unique Auto Scaling group ARN and try again.".to_string(),
+    );
+    assert_eq!(used(&mut sim, group_arn("group-1")), expected);
+    // The group's name stands for the same group.
+    assert_eq!(used(&mut sim, "group-1".to_string()), expected);
+    sim.delete_provider("first");
+    assert_eq!(
+        used(&mut sim, group_arn("group-1")),
+        expected,
+        "DELETE_IN_PROGRESS"
+    );
+    sim.now += 20.0;
+    sim.create_provider("second", "group-1");
+}
+
+#[test]
+fn describe_lists_created_and_built_in_providers_in_pages_with_failures() {
+    let mut sim = Sim::new();
+    sim.call(
+        "CreateCapacityProvider",
+        json!({"name": "asg-1", "tags": [{"key": "k", "value": "v"}],
+               "autoScalingGroupProvider": {"autoScalingGroupArn": group_arn("group-1")}}),
+    );
+    sim.create_provider("asg-2", "group-2");
+    let names = |out: &Json| -> Vec<String> {
+        out["capacityProviders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let all = sim.call("DescribeCapacityProviders", json!({}));
+    assert_eq!(names(&all), ["asg-1", "asg-2", "FARGATE", "FARGATE_SPOT"]);
+    assert!(all.get("nextToken").is_none());
+    assert!(
+        all["capacityProviders"][0].get("tags").is_none(),
+        "tags only when asked for"
+    );
+    assert_eq!(
+        all["capacityProviders"][2],
+        json!({"capacityProviderArn": "arn:aws:ecs:us-east-1:000000000000:capacity-provider/FARGATE",
+               "name": "FARGATE", "status": "ACTIVE", "type": "FARGATE"})
+    );
+    let first = sim.call("DescribeCapacityProviders", json!({"maxResults": 3}));
+    assert_eq!(names(&first), ["asg-1", "asg-2", "FARGATE"]);
+    let rest = sim.call(
+        "DescribeCapacityProviders",
+        json!({"maxResults": 3, "nextToken": first["nextToken"]}),
+    );
+    assert_eq!(names(&rest), ["FARGATE_SPOT"]);
+    let named = sim.call(
+        "DescribeCapacityProviders",
+        json!({"capacityProviders": ["arn:aws:ecs:us-east-1:000000000000:capacity-provider/asg-1", "nope"],
+               "include": ["TAGS"]}),
+    );
+    assert_eq!(names(&named), ["asg-1"]);
+    assert_eq!(
+        named["capacityProviders"][0]["tags"],
+        json!([{"key": "k", "value": "v"}])
+    );
+    assert_eq!(
+        named["failures"],
+        json!([{"arn": "arn:aws:ecs:us-east-1:000000000000:capacity-provider/nope", "reason": "MISSING"}])
+    );
+    assert_eq!(
+        sim.refusal("DescribeCapacityProviders", json!({"maxResults": 11}))
+            .0,
+        "InvalidParameterException"
+    );
+    // With a cluster: the providers associated with it only.
+    sim.associate(&["asg-2", "FARGATE"]);
+    let of_cluster = sim.call("DescribeCapacityProviders", json!({"cluster": "c1"}));
+    assert_eq!(names(&of_cluster), ["asg-2", "FARGATE"]);
+}
+
+#[test]
+fn update_changes_what_the_model_lets_it_change() {
+    let mut sim = Sim::new();
+    sim.create_provider("asg", "group-1");
+    let out = sim.call(
+        "UpdateCapacityProvider",
+        json!({"name": "asg", "autoScalingGroupProvider": {
+            "managedScaling": {"status": "ENABLED", "targetCapacity": 90, "instanceWarmupPeriod": 150},
+            "managedTerminationProtection": "ENABLED", "managedDraining": "DISABLED"}}),
+    );
+    let provider = &out["capacityProvider"];
+    assert_eq!(provider["updateStatus"], "UPDATE_COMPLETE");
+    assert_eq!(
+        provider["autoScalingGroupProvider"],
+        json!({"autoScalingGroupArn": group_arn("group-1"),
+               "managedScaling": {"status": "ENABLED", "targetCapacity": 90,
+                                  "minimumScalingStepSize": 1, "maximumScalingStepSize": 10000,
+                                  "instanceWarmupPeriod": 150},
+               "managedTerminationProtection": "ENABLED", "managedDraining": "DISABLED"})
+    );
+    // A refused update changes nothing.
+    let refused = sim.refusal(
+        "UpdateCapacityProvider",
+        json!({"name": "asg", "autoScalingGroupProvider": {
+            "managedScaling": {"targetCapacity": 0}, "managedDraining": "ENABLED"}}),
+    );
+    assert_eq!(refused.0, "InvalidParameterException");
+    assert_eq!(
+        sim.describe_provider("asg")["autoScalingGroupProvider"],
+        provider["autoScalingGroupProvider"]
+    );
+    // Settings of the other kind, a provider that does not exist, a built-in one.
+    assert_eq!(
+        sim.refusal(
+            "UpdateCapacityProvider",
+            json!({"name": "asg", "managedInstancesProvider": managed_instances()}),
+        )
+        .0,
+        "InvalidParameterException"
+    );
+    assert_eq!(
+        sim.refusal(
+            "UpdateCapacityProvider",
+            json!({"name": "nope", "autoScalingGroupProvider": {"managedDraining": "ENABLED"}}),
+        ),
+        (
+            "ClientException",
+            "The specified capacity provider does not exist. Specify a valid name or ARN and try again.".to_string()
+        )
+    );
+    assert_eq!(
+        sim.refusal(
+            "UpdateCapacityProvider",
+            json!({"name": "FARGATE", "autoScalingGroupProvider": {"managedDraining": "ENABLED"}}),
+        )
+        .0,
+        "ClientException"
+    );
+}
+
+#[test]
+fn a_managed_instances_provider_belongs_to_the_cluster_it_was_created_in() {
+    let mut sim = Sim::new();
+    sim.call("CreateCluster", json!({"clusterName": "c2"}));
+    let create = |cluster: Option<&str>| {
+        let mut request = json!({"name": "mi", "managedInstancesProvider": managed_instances()});
+        if let Some(cluster) = cluster {
+            request["cluster"] = json!(cluster);
+        }
+        request
+    };
+    assert_eq!(
+        sim.refusal("CreateCapacityProvider", create(None)).0,
+        "InvalidParameterException"
+    );
+    assert_eq!(
+        sim.refusal("CreateCapacityProvider", create(Some("nope")))
+            .0,
+        "ClusterNotFoundException"
+    );
+    let out = sim.call("CreateCapacityProvider", create(Some("c1")));
+    let provider = &out["capacityProvider"];
+    assert_eq!(
+        (provider["type"].as_str(), provider["cluster"].as_str()),
+        (Some("MANAGED_INSTANCES"), Some("c1"))
+    );
+    assert_eq!(
+        provider["managedInstancesProvider"]["instanceLaunchTemplate"]["capacityOptionType"],
+        "ON_DEMAND"
+    );
+    // Not put on clusters by PutClusterCapacityProviders: it is c1's from its creation.
+    assert_eq!(
+        sim.refusal(
+            "PutClusterCapacityProviders",
+            json!({"cluster": "c2", "capacityProviders": ["mi"], "defaultCapacityProviderStrategy": []}),
+        ),
+        (
+            "InvalidParameterException",
+            "Cannot associate Managed Instances capacity provider to clusters using this API."
+                .to_string()
+        )
+    );
+    let v1 = sim.register("nginx:1", false);
+    let service = |cluster: &str| {
+        json!({"cluster": cluster, "serviceName": "web", "taskDefinition": v1,
+               "capacityProviderStrategy": [{"capacityProvider": "mi", "weight": 1}]})
+    };
+    assert_eq!(
+        sim.refusal("CreateService", service("c2")).0,
+        "InvalidParameterException"
+    );
+    sim.call("CreateService", service("c1"));
+    // Updated and deleted within its cluster only.
+    let update = |cluster: Option<&str>| {
+        let mut request = json!({"name": "mi", "managedInstancesProvider": {
+            "infrastructureRoleArn": "arn:aws:iam::000000000000:role/infra-2",
+            "instanceLaunchTemplate": {"monitoring": "DETAILED"}, "propagateTags": "NONE"}});
+        if let Some(cluster) = cluster {
+            request["cluster"] = json!(cluster);
+        }
+        request
+    };
+    assert_eq!(
+        sim.refusal("UpdateCapacityProvider", update(None)).0,
+        "ClientException"
+    );
+    let out = sim.call("UpdateCapacityProvider", update(Some("c1")));
+    let updated = &out["capacityProvider"]["managedInstancesProvider"];
+    assert_eq!(
+        updated["infrastructureRoleArn"],
+        "arn:aws:iam::000000000000:role/infra-2"
+    );
+    assert_eq!(updated["propagateTags"], "NONE");
+    assert_eq!(
+        updated["instanceLaunchTemplate"],
+        json!({"ec2InstanceProfileArn": "arn:aws:iam::000000000000:instance-profile/ecs",
+               "networkConfiguration": {"subnets": ["subnet-1"], "securityGroups": ["sg-1"]},
+               "capacityOptionType": "ON_DEMAND", "monitoring": "DETAILED"})
+    );
+    // The service that uses it keeps it; the cluster keeps it too.
+    let kept = sim.call(
+        "DeleteCapacityProvider",
+        json!({"capacityProvider": "mi", "cluster": "c1"}),
+    );
+    assert_eq!(kept["capacityProvider"]["updateStatus"], "DELETE_FAILED");
+    assert_eq!(kept["capacityProvider"]["status"], "ACTIVE");
+    sim.call(
+        "DeleteService",
+        json!({"cluster": "c1", "service": "web", "force": true}),
+    );
+    sim.steps(60.0);
+    assert_eq!(
+        sim.refusal("DeleteCluster", json!({"cluster": "c1"})),
+        (
+            "ClientException",
+            "The Cluster cannot be deleted while Cluster Scoped Capacity Providers are attached to the cluster.".to_string()
+        )
+    );
+    let deleting = sim.call(
+        "DeleteCapacityProvider",
+        json!({"capacityProvider": "mi", "cluster": "c1"}),
+    );
+    assert_eq!(
+        (
+            deleting["capacityProvider"]["status"].as_str(),
+            deleting["capacityProvider"]["updateStatus"].as_str()
+        ),
+        (Some("DEPROVISIONING"), Some("DELETE_IN_PROGRESS"))
+    );
+    sim.now += 20.0;
+    sim.call("DeleteCluster", json!({"cluster": "c1"}));
+}
+
+#[test]
+fn deleting_an_associated_provider_fails_then_goes_inactive_once_taken_off() {
+    let mut sim = Sim::new();
+    sim.create_provider("asg", "group-1");
+    sim.associate(&["asg"]);
+    let failed = sim.delete_provider("asg");
+    assert_eq!(
+        (failed["status"].as_str(), failed["updateStatus"].as_str()),
+        (Some("ACTIVE"), Some("DELETE_FAILED"))
+    );
+    assert_eq!(
+        failed["updateStatusReason"],
+        "The capacity provider cannot be deleted because it is associated with cluster: c1. Remove the capacity provider from the cluster and try again."
+    );
+    assert_eq!(
+        sim.describe_provider("asg")["updateStatus"],
+        "DELETE_FAILED"
+    );
+    sim.associate(&[]);
+    let deleting = sim.delete_provider("asg");
+    assert_eq!(
+        (
+            deleting["status"].as_str(),
+            deleting["updateStatus"].as_str()
+        ),
+        (Some("ACTIVE"), Some("DELETE_IN_PROGRESS"))
+    );
+    assert!(deleting.get("updateStatusReason").is_none());
+    // Still in progress: the name is taken, and it can be neither used nor deleted again.
+    assert_eq!(
+        sim.refusal(
+            "CreateCapacityProvider",
+            json!({"name": "asg", "autoScalingGroupProvider": {"autoScalingGroupArn": group_arn("group-2")}}),
+        )
+        .0,
+        "ClientException"
+    );
+    assert_eq!(
+        sim.refusal(
+            "PutClusterCapacityProviders",
+            json!({"cluster": "c1", "capacityProviders": ["asg"], "defaultCapacityProviderStrategy": []}),
+        )
+        .0,
+        "InvalidParameterException"
+    );
+    assert_eq!(
+        sim.refusal(
+            "UpdateCapacityProvider",
+            json!({"name": "asg", "autoScalingGroupProvider": {"managedDraining": "DISABLED"}}),
+        )
+        .0,
+        "ClientException"
+    );
+    sim.now += 20.0;
+    let inactive = sim.describe_provider("asg");
+    assert_eq!(
+        (
+            inactive["status"].as_str(),
+            inactive["updateStatus"].as_str()
+        ),
+        (Some("INACTIVE"), Some("DELETE_COMPLETE"))
+    );
+    assert_eq!(
+        sim.refusal("DeleteCapacityProvider", json!({"capacityProvider": "asg"}))
+            .0,
+        "ClientException"
+    );
+    // An hour on, ECS no longer describes it.
+    sim.now += 3600.0;
+    let out = sim.call(
+        "DescribeCapacityProviders",
+        json!({"capacityProviders": ["asg"]}),
+    );
+    assert_eq!(out["failures"][0]["reason"], "MISSING");
+}
+
+#[test]
+fn the_name_of_a_deleted_provider_can_be_taken_again() {
+    let mut sim = Sim::new();
+    sim.create_provider("asg", "group-1");
+    sim.delete_provider("asg");
+    sim.now += 20.0;
+    let again = sim.create_provider("asg", "group-2");
+    assert_eq!(again["status"], "ACTIVE");
+    let all = sim.call("DescribeCapacityProviders", json!({}));
+    assert_eq!(
+        all["capacityProviders"].as_array().unwrap().len(),
+        3,
+        "{all:#}"
+    );
+    assert_eq!(
+        sim.describe_provider("asg")["autoScalingGroupProvider"]["autoScalingGroupArn"],
+        group_arn("group-2")
+    );
+}
+
+#[test]
+fn clusters_refuse_providers_that_do_not_exist_or_are_on_another_cluster() {
+    let mut sim = Sim::new();
+    let not_found = (
+        "InvalidParameterException",
+        "The specified capacity provider was not found. Specify a valid capacity provider and try again.".to_string(),
+    );
+    assert_eq!(
+        sim.refusal(
+            "CreateCluster",
+            json!({"clusterName": "c2", "capacityProviders": ["nope"]})
+        ),
+        not_found
+    );
+    assert!(
+        sim.call("DescribeClusters", json!({"clusters": ["c2"]}))["clusters"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "nothing created"
+    );
+    assert_eq!(
+        sim.refusal(
+            "PutClusterCapacityProviders",
+            json!({"cluster": "c1", "capacityProviders": ["nope"], "defaultCapacityProviderStrategy": []}),
+        ),
+        not_found
+    );
+    sim.create_provider("asg", "group-1");
+    sim.associate(&["asg", "FARGATE"]);
+    let on_another = sim.refusal(
+        "CreateCluster",
+        json!({"clusterName": "c2", "capacityProviders": ["FARGATE", "asg"]}),
+    );
+    assert_eq!(on_another.0, "InvalidParameterException");
+    assert!(on_another.1.contains("another cluster"), "{}", on_another.1);
+    // The Fargate providers go on any number of clusters.
+    sim.call(
+        "CreateCluster",
+        json!({"clusterName": "c2", "capacityProviders": ["FARGATE", "FARGATE_SPOT"]}),
+    );
+    let put_on_c2 = json!({"cluster": "c2", "capacityProviders": ["asg"],
+                           "defaultCapacityProviderStrategy": []});
+    assert_eq!(
+        sim.refusal("PutClusterCapacityProviders", put_on_c2.clone())
+            .0,
+        "InvalidParameterException"
+    );
+    // Putting the same list on its own cluster again is no move; once off c1, c2 may take it.
+    sim.associate(&["asg", "FARGATE"]);
+    sim.associate(&["FARGATE"]);
+    sim.call("PutClusterCapacityProviders", put_on_c2);
+}
+
+#[test]
+fn a_default_strategy_names_providers_of_its_own_cluster() {
+    let mut sim = Sim::new();
+    let not_associated = (
+        "InvalidParameterException",
+        "The specified capacity provider strategy cannot contain a capacity provider that is not associated with the cluster. Associate the capacity provider with the cluster or specify a valid capacity provider and try again.".to_string(),
+    );
+    let spot = json!([{"capacityProvider": "FARGATE_SPOT", "weight": 1}]);
+    assert_eq!(
+        sim.refusal(
+            "CreateCluster",
+            json!({"clusterName": "c2", "capacityProviders": ["FARGATE"],
+                   "defaultCapacityProviderStrategy": spot}),
+        ),
+        not_associated
+    );
+    assert_eq!(
+        sim.refusal(
+            "PutClusterCapacityProviders",
+            json!({"cluster": "c1", "capacityProviders": ["FARGATE"],
+                   "defaultCapacityProviderStrategy": spot}),
+        ),
+        not_associated
+    );
+    sim.call(
+        "PutClusterCapacityProviders",
+        json!({"cluster": "c1", "capacityProviders": ["FARGATE_SPOT"],
+               "defaultCapacityProviderStrategy": spot}),
+    );
+}
+
+#[test]
+fn services_and_tasks_use_only_providers_associated_with_their_cluster() {
+    let mut sim = Sim::new();
+    let not_associated = "The specified capacity provider strategy cannot contain a capacity provider that is not associated with the cluster. Associate the capacity provider with the cluster or specify a valid capacity provider and try again.";
+    let v1 = sim.register("nginx:1", false);
+    let spot = json!([{"capacityProvider": "FARGATE_SPOT", "weight": 1}]);
+    let create = json!({"cluster": "c1", "serviceName": "web", "taskDefinition": v1,
+                        "desiredCount": 1, "capacityProviderStrategy": spot});
+    let run = json!({"cluster": "c1", "taskDefinition": v1, "capacityProviderStrategy": spot});
+    for (operation, request) in [("CreateService", &create), ("RunTask", &run)] {
+        assert_eq!(
+            sim.refusal(operation, request.clone()),
+            ("InvalidParameterException", not_associated.to_string()),
+            "{operation}"
+        );
+    }
+    sim.associate(&["FARGATE"]);
+    sim.call(
+        "CreateService",
+        json!({"cluster": "c1", "serviceName": "web", "taskDefinition": v1, "desiredCount": 1,
+               "capacityProviderStrategy": [{"capacityProvider": "FARGATE", "weight": 1}]}),
+    );
+    let update = json!({"cluster": "c1", "service": "web", "capacityProviderStrategy": spot,
+                        "forceNewDeployment": true});
+    assert_eq!(
+        sim.refusal("UpdateService", update.clone()),
+        ("InvalidParameterException", not_associated.to_string())
+    );
+    sim.associate(&["FARGATE", "FARGATE_SPOT"]);
+    sim.call("UpdateService", update);
+    sim.call("RunTask", run);
+}
+
+#[test]
+fn a_provider_in_use_cannot_be_taken_off_its_cluster() {
+    let mut sim = Sim::new();
+    sim.associate(&["FARGATE", "FARGATE_SPOT"]);
+    let v1 = sim.register("nginx:1", false);
+    sim.call(
+        "CreateService",
+        json!({"cluster": "c1", "serviceName": "web", "taskDefinition": v1, "desiredCount": 1,
+               "capacityProviderStrategy": [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]}),
+    );
+    let in_use = (
+        "ResourceInUseException",
+        "The specified capacity provider is in use and cannot be removed.".to_string(),
+    );
+    let only_fargate = json!({"cluster": "c1", "capacityProviders": ["FARGATE"],
+                              "defaultCapacityProviderStrategy": []});
+    assert_eq!(
+        sim.refusal("PutClusterCapacityProviders", only_fargate.clone()),
+        in_use
+    );
+    // A one-off task on it holds it as well, until it stops.
+    sim.call(
+        "DeleteService",
+        json!({"cluster": "c1", "service": "web", "force": true}),
+    );
+    sim.steps(120.0);
+    let run = sim.call(
+        "RunTask",
+        json!({"cluster": "c1", "taskDefinition": v1,
+               "capacityProviderStrategy": [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]}),
+    );
+    assert_eq!(
+        sim.refusal("PutClusterCapacityProviders", only_fargate.clone()),
+        in_use
+    );
+    let task = run["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    sim.call("StopTask", json!({"cluster": "c1", "task": task}));
+    sim.steps(60.0);
+    sim.call("PutClusterCapacityProviders", only_fargate);
+}
+
+#[test]
+fn capacity_provider_tags_go_through_tag_resource() {
+    let mut sim = Sim::new();
+    let arn = sim.create_provider("asg", "group-1")["capacityProviderArn"].clone();
+    sim.call(
+        "TagResource",
+        json!({"resourceArn": arn, "tags": [{"key": "a", "value": "1"}, {"key": "b", "value": "2"}]}),
+    );
+    sim.call(
+        "UntagResource",
+        json!({"resourceArn": arn, "tagKeys": ["a"]}),
+    );
+    let listed = sim.call("ListTagsForResource", json!({"resourceArn": arn}));
+    assert_eq!(listed["tags"], json!([{"key": "b", "value": "2"}]));
+    assert_eq!(sim.describe_provider("asg")["tags"], listed["tags"]);
+    assert_eq!(
+        sim.refusal(
+            "ListTagsForResource",
+            json!({"resourceArn": "arn:aws:ecs:us-east-1:000000000000:capacity-provider/nope"}),
+        )
+        .0,
+        "ResourceNotFoundException"
+    );
+}
+
+#[test]
+fn the_built_in_providers_cannot_be_deleted() {
+    let mut sim = Sim::new();
+    for name in [
+        "FARGATE",
+        "arn:aws:ecs:us-east-1:000000000000:capacity-provider/FARGATE_SPOT",
+    ] {
+        let (code, message) =
+            sim.refusal("DeleteCapacityProvider", json!({"capacityProvider": name}));
+        assert_eq!(code, "ClientException");
+        assert!(message.contains("reserved"), "{name}: {message}");
+    }
+    assert_eq!(
+        sim.refusal("DeleteCapacityProvider", json!({"capacityProvider": "nope"})),
+        (
+            "ClientException",
+            "The specified capacity provider does not exist. Specify a valid name or ARN and try again.".to_string()
+        )
+    );
 }

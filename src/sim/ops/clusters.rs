@@ -3,6 +3,7 @@
 
 use serde_json::{Map, Value as Json, json};
 
+use super::capacity_providers::{check_cluster_request, check_removal, scoped_to};
 use super::{Ctx, failure, page, string, strings, tags};
 use crate::sim::error::ApiError;
 use crate::sim::state::{Cluster, Region};
@@ -41,6 +42,7 @@ pub fn create(ctx: &mut Ctx, request: &Json) -> Result<Json, ApiError> {
         // ECS answers a repeated CreateCluster with the existing cluster.
         return Ok(json!({"cluster": render(ctx.region, existing, true)}));
     }
+    check_cluster_request(ctx.region, &name, request, ctx.now)?;
     let mut config = Map::new();
     for key in CONFIG_KEYS {
         if let Some(value) = request.get(*key) {
@@ -176,6 +178,11 @@ pub fn delete(ctx: &mut Ctx, request: &Json) -> Result<Json, ApiError> {
             "The Cluster cannot be deleted while Tasks are active.",
         ));
     }
+    if scoped_to(ctx.region, &name, ctx.now) {
+        return Err(ApiError::client_exception(
+            "The Cluster cannot be deleted while Cluster Scoped Capacity Providers are attached to the cluster.",
+        ));
+    }
     let mut cluster = ctx.region.clusters.remove(&name).expect("found above");
     cluster.status = "INACTIVE".into();
     Ok(json!({"cluster": render(ctx.region, &cluster, false)}))
@@ -197,6 +204,13 @@ pub fn put_capacity_providers(ctx: &mut Ctx, request: &Json) -> Result<Json, Api
             )));
         }
     }
+    let name = Region::cluster_name(string(request, "cluster")).to_string();
+    let cluster = ctx
+        .region
+        .active_cluster(Some(&name))
+        .ok_or_else(ApiError::cluster_not_found)?;
+    check_removal(ctx.region, cluster, request)?;
+    check_cluster_request(ctx.region, &name, request, ctx.now)?;
     modify(
         ctx,
         request,

@@ -1,5 +1,6 @@
 //! The ECS operations the simulator serves, by `X-Amz-Target` name.
 
+mod capacity_providers;
 mod clusters;
 mod deployments;
 mod services;
@@ -37,6 +38,10 @@ pub fn call(operation: &str, ctx: &mut Ctx, request: &Json) -> Result<String, Ap
         "DeleteCluster" => clusters::delete(ctx, request),
         "UpdateCluster" => clusters::update(ctx, request),
         "PutClusterCapacityProviders" => clusters::put_capacity_providers(ctx, request),
+        "CreateCapacityProvider" => capacity_providers::create(ctx, request),
+        "DescribeCapacityProviders" => capacity_providers::describe(ctx, request),
+        "UpdateCapacityProvider" => capacity_providers::update(ctx, request),
+        "DeleteCapacityProvider" => capacity_providers::delete(ctx, request),
         "RegisterTaskDefinition" => task_definitions::register(ctx, request),
         "DescribeTaskDefinition" => task_definitions::describe(ctx, request),
         "ListTaskDefinitions" => task_definitions::list(ctx, request),

@@ -2,6 +2,7 @@
 
 use serde_json::{Map, Value as Json, json};
 
+use super::capacity_providers::{associated, check_strategy};
 use super::task_definitions::find as find_task_definition;
 use super::{Ctx, failure, int, page, request_hash, required, string, strings, tags};
 use crate::sim::error::ApiError;
@@ -180,6 +181,10 @@ pub fn create(ctx: &mut Ctx, request: &Json) -> Result<Json, ApiError> {
             "Specifying both a launch type and capacity provider strategy is not supported.",
         ));
     }
+    check_strategy(
+        &associated(ctx.region, &cluster, ctx.now),
+        request.get("capacityProviderStrategy"),
+    )?;
     let desired = int(request, "desiredCount").unwrap_or(0);
     if desired < 0 {
         return Err(ApiError::invalid_parameter(
@@ -321,6 +326,11 @@ pub fn update(ctx: &mut Ctx, request: &Json) -> Result<Json, ApiError> {
     }
     let force = request.get("forceNewDeployment") == Some(&json!(true));
     let strategy = strategy_change(&ctx.region.services[&arn], request);
+    let cluster = ctx
+        .region
+        .active_cluster(string(request, "cluster"))
+        .expect("found with the service");
+    check_strategy(&associated(ctx.region, cluster, ctx.now), strategy.as_ref())?;
     if strategy.is_some() && !force {
         return Err(ApiError::invalid_parameter(STRATEGY_NEEDS_NEW_DEPLOYMENT));
     }

@@ -1,13 +1,14 @@
-//! TagResource, UntagResource, ListTagsForResource on clusters, task definitions, services and
-//! tasks.
+//! TagResource, UntagResource, ListTagsForResource on clusters, capacity providers, task
+//! definitions, services and tasks.
 
 use serde_json::{Value as Json, json};
 
+use super::capacity_providers;
 use super::{Ctx, merge_tags, required, strings, tags};
 use crate::sim::error::ApiError;
 use crate::sim::state::Region;
 
-fn tags_of<'a>(region: &'a mut Region, arn: &str) -> Result<&'a mut Vec<Json>, ApiError> {
+fn tags_of<'a>(region: &'a mut Region, arn: &str, now: f64) -> Result<&'a mut Vec<Json>, ApiError> {
     if !arn.starts_with("arn:aws:ecs:") {
         return Err(ApiError::invalid_parameter("The ARN provided is invalid."));
     }
@@ -24,6 +25,9 @@ fn tags_of<'a>(region: &'a mut Region, arn: &str) -> Result<&'a mut Vec<Json>, A
             .get_mut(&name)
             .map(|c| &mut c.tags)
             .ok_or_else(not_found);
+    }
+    if arn.contains(":capacity-provider/") {
+        return capacity_providers::tags_of(region, arn, now).ok_or_else(not_found);
     }
     if arn.contains(":task-definition/") {
         return region
@@ -53,7 +57,7 @@ fn tags_of<'a>(region: &'a mut Region, arn: &str) -> Result<&'a mut Vec<Json>, A
 pub fn tag(ctx: &mut Ctx, request: &Json) -> Result<Json, ApiError> {
     let arn = required(request, "resourceArn")?;
     let new = tags(request)?;
-    let existing = tags_of(ctx.region, arn)?;
+    let existing = tags_of(ctx.region, arn, ctx.now)?;
     merge_tags(existing, new);
     if existing.len() > 50 {
         return Err(ApiError::invalid_parameter(
@@ -66,12 +70,12 @@ pub fn tag(ctx: &mut Ctx, request: &Json) -> Result<Json, ApiError> {
 pub fn untag(ctx: &mut Ctx, request: &Json) -> Result<Json, ApiError> {
     let arn = required(request, "resourceArn")?;
     let keys = strings(request, "tagKeys");
-    let existing = tags_of(ctx.region, arn)?;
+    let existing = tags_of(ctx.region, arn, ctx.now)?;
     existing.retain(|t| !keys.iter().any(|k| t.get("key") == Some(&json!(k))));
     Ok(json!({}))
 }
 
 pub fn list(ctx: &mut Ctx, request: &Json) -> Result<Json, ApiError> {
     let arn = required(request, "resourceArn")?;
-    Ok(json!({"tags": tags_of(ctx.region, arn)?.clone()}))
+    Ok(json!({"tags": tags_of(ctx.region, arn, ctx.now)?.clone()}))
 }

@@ -2,6 +2,7 @@
 
 use serde_json::{Value as Json, json};
 
+use super::capacity_providers::{associated, check_strategy};
 use super::task_definitions::find as find_task_definition;
 use super::{Ctx, failure, int, merge_tags, page, request_hash, required, string, strings, tags};
 use crate::sim::error::ApiError;
@@ -130,6 +131,7 @@ pub fn run(ctx: &mut Ctx, request: &Json) -> Result<Json, ApiError> {
             "Specifying both a launch type and capacity provider strategy is not supported.",
         ));
     }
+    check_strategy(&associated(ctx.region, &cluster, ctx.now), strategy)?;
     let cluster_strategy = cluster
         .config
         .get("defaultCapacityProviderStrategy")
