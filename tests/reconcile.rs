@@ -1359,3 +1359,134 @@ async fn rollout_stop_rolls_a_blue_green_deployment_back_and_quarantines_its_spe
         "{out}"
     );
 }
+
+const ASG: &str = "arn:aws:autoscaling:us-east-1:000000000000:autoScalingGroup:0f1e2d3c-aaaa-bbbb-cccc-000000000001:autoScalingGroupName/spot";
+
+/// A capacity provider per `(name, group, target capacity)`, cluster `c1` using the first,
+/// and service `web` placed on it.
+fn write_capacity(dir: &Path, providers: &[(&str, &str, u32)]) {
+    let mut yaml = String::new();
+    for (name, group, target) in providers {
+        yaml.push_str(&format!(
+            "apiVersion: ecs-gitops.dev/v1alpha1\nkind: EcsCapacityProvider\nmetadata:\n  name: {name}\nspec:\n  autoScalingGroupProvider:\n    autoScalingGroupArn: \"{group}\"\n    managedScaling: {{status: ENABLED, targetCapacity: {target}}}\n    managedTerminationProtection: DISABLED\n---\n"
+        ));
+    }
+    yaml.push_str(
+        "apiVersion: ecs-gitops.dev/v1alpha1\nkind: EcsCluster\nmetadata:\n  name: c1\nspec:\n  capacityProviders: [spot]\n  defaultCapacityProviderStrategy: [{capacityProvider: spot, weight: 1}]\n---\n",
+    );
+    yaml.push_str("apiVersion: ecs-gitops.dev/v1alpha1\nkind: EcsService\nmetadata:\n  name: web\nspec:\n  cluster: c1\n  desiredCount: 1\n  capacityProviderStrategy: [{capacityProvider: spot, weight: 1}]\n  taskDefinition:\n    containerDefinitions: [{name: app, image: \"nginx:1\", memory: 128}]\n");
+    std::fs::write(dir.join("capacity.yaml"), yaml).unwrap();
+}
+
+async fn target_capacity(ecs: &aws_sdk_ecs::Client, name: &str) -> Option<i32> {
+    let found = ecs
+        .describe_capacity_providers()
+        .capacity_providers(name)
+        .send()
+        .await
+        .unwrap();
+    let provider = found.capacity_providers().first()?;
+    let deleting = provider
+        .update_status()
+        .is_some_and(|s| s.as_str().starts_with("DELETE"));
+    if provider.status().map(|s| s.as_str()) != Some("ACTIVE") || deleting {
+        return None;
+    }
+    provider
+        .auto_scaling_group_provider()?
+        .managed_scaling()?
+        .target_capacity()
+}
+
+#[tokio::test]
+async fn capacity_providers_are_created_used_repaired_and_pruned_only_when_owned() {
+    let sim = simulator().await;
+    let ecs = ecs_client(&sim.endpoint(), "us-east-1", false);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_str().unwrap();
+    let spare = ASG
+        .replace("spot", "spare")
+        .replace("000000000001", "000000000002");
+    write_capacity(dir.path(), &[("spot", ASG, 80), ("spare", &spare, 100)]);
+    let (code, out) = run(&sim.endpoint(), &["apply", path]).await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(target_capacity(&ecs, "spot").await, Some(80));
+    let cluster = ecs.describe_clusters().clusters("c1").send().await.unwrap();
+    assert_eq!(cluster.clusters()[0].capacity_providers(), ["spot"]);
+    let web = ecs
+        .describe_services()
+        .cluster("c1")
+        .services("web")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        web.services()[0].capacity_provider_strategy()[0].capacity_provider(),
+        "spot"
+    );
+    assert_eq!(run(&sim.endpoint(), &["diff", path]).await.0, 0);
+
+    // A change in the source, then a change behind its back: both made right.
+    write_capacity(dir.path(), &[("spot", ASG, 90), ("spare", &spare, 100)]);
+    let (code, out) = run(&sim.endpoint(), &["diff", path]).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("~ EcsCapacityProvider/spot: update autoScalingGroupProvider"),
+        "{out}"
+    );
+    assert_eq!(run(&sim.endpoint(), &["apply", path]).await.0, 0);
+    assert_eq!(target_capacity(&ecs, "spot").await, Some(90));
+    ecs.update_capacity_provider()
+        .name("spot")
+        .auto_scaling_group_provider(
+            aws_sdk_ecs::types::AutoScalingGroupProviderUpdate::builder()
+                .managed_scaling(
+                    aws_sdk_ecs::types::ManagedScaling::builder()
+                        .status(aws_sdk_ecs::types::ManagedScalingStatus::Enabled)
+                        .target_capacity(50)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(run(&sim.endpoint(), &["diff", path]).await.0, 1);
+    assert_eq!(run(&sim.endpoint(), &["apply", path]).await.0, 0);
+    assert_eq!(target_capacity(&ecs, "spot").await, Some(90));
+    assert_eq!(run(&sim.endpoint(), &["diff", path]).await.0, 0);
+
+    // Someone else's capacity provider; then "spare" leaves the source: only ours goes.
+    let theirs = ASG
+        .replace("spot", "theirs")
+        .replace("000000000001", "000000000003");
+    ecs.create_capacity_provider()
+        .name("theirs")
+        .auto_scaling_group_provider(
+            aws_sdk_ecs::types::AutoScalingGroupProvider::builder()
+                .auto_scaling_group_arn(theirs)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    write_capacity(dir.path(), &[("spot", ASG, 90)]);
+    let (code, out) = run(&sim.endpoint(), &["apply", path, "--prune"]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("EcsCapacityProvider/spare"), "{out}");
+    assert_eq!(target_capacity(&ecs, "spare").await, None, "pruned: {out}");
+    let left = ecs
+        .describe_capacity_providers()
+        .capacity_providers("theirs")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        left.capacity_providers()[0].update_status(),
+        None,
+        "not ours: left alone"
+    );
+    assert_eq!(target_capacity(&ecs, "spot").await, Some(90));
+    assert_eq!(run(&sim.endpoint(), &["diff", path, "--prune"]).await.0, 0);
+}

@@ -1381,10 +1381,7 @@ mod tests {
             "capacity provider \"FARGATE_SPOT\" is not one of cluster c1's capacityProviders (spot, FARGATE)",
         );
         // Unknown to the source: ECS must have it, a warning.
-        let mut parsed = parse_file(
-            "t.yaml",
-            &cluster.replace("[spot, FARGATE]", "[other]"),
-        );
+        let mut parsed = parse_file("t.yaml", &cluster.replace("[spot, FARGATE]", "[other]"));
         parsed.check_rules();
         assert_eq!(parsed.errors(), 0);
         assert!(

@@ -161,6 +161,17 @@ pub struct ObservedCapacityProvider {
     pub tags: Tags,
 }
 
+impl ObservedCapacityProvider {
+    /// ACTIVE and not being deleted (ECS keeps it ACTIVE while DELETE_IN_PROGRESS).
+    pub fn usable(&self) -> bool {
+        self.status == "ACTIVE"
+            && !self
+                .update_status
+                .as_deref()
+                .is_some_and(|s| s.starts_with("DELETE"))
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct ObservedTaskDefinition {
     pub arn: String,

@@ -789,7 +789,7 @@ fn prune_capacity_providers(desired: &Desired, observed: &Observed, plan: &mut P
             .any(|p| p.region == *region && p.name == live.name);
         let retained = live.tags.get(RETAIN_TAG).is_some_and(|v| v == "Retain");
         let ours = Ownership::of(&live.tags, &desired.owner) == Ownership::Ours;
-        if wanted || retained || !ours || live.status != "ACTIVE" {
+        if wanted || retained || !ours || !live.usable() {
             continue;
         }
         plan.actions.push(Action::DeleteCapacityProvider {

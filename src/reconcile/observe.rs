@@ -63,7 +63,7 @@ impl<E: Ecs + 'static> Reconciler<E> {
                     .describe_capacity_providers(region, chunk)
                     .await
                     .map_err(observe_error(format!("capacity providers in {region}")))?;
-                for provider in found.into_iter().filter(|p| p.status == "ACTIVE") {
+                for provider in found.into_iter().filter(|p| p.usable()) {
                     observed
                         .capacity_providers
                         .insert((region.to_string(), provider.name.clone()), provider);
