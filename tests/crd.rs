@@ -762,3 +762,71 @@ async fn pre_deploy_tasks_gate_the_update_and_are_shown_in_the_status_and_events
     );
     drop(controller);
 }
+
+#[tokio::test]
+async fn a_capacity_provider_is_created_made_ready_and_deleted_with_its_object() {
+    let Some(setup) = Setup::new("capacity").await else {
+        return;
+    };
+    let controller = setup.controller("capacity", &[]).await;
+    let provider = |name: &str, group: &str, policy: &str| {
+        format!(
+            "apiVersion: ecs-gitops.dev/v1alpha1\nkind: EcsCapacityProvider\nmetadata:\n  name: {name}\nspec:\n  deletionPolicy: {policy}\n  autoScalingGroupProvider:\n    autoScalingGroupArn: \"arn:aws:autoscaling:us-east-1:000000000000:autoScalingGroup:0f1e2d3c-aaaa-bbbb-cccc-00000000000{group}:autoScalingGroupName/{name}\"\n    managedScaling: {{status: ENABLED, targetCapacity: 75}}\n"
+        )
+    };
+    setup.apply(&format!(
+        "{}---\n{}",
+        provider("spot", "1", "Delete"),
+        provider("kept", "2", "Retain")
+    ));
+    let spot = setup
+        .wait("ecscapacityprovider/spot", &controller, |o| {
+            is(o, "Ready", "True")
+        })
+        .await;
+    assert!(
+        spot["status"]["capacityProviderArn"]
+            .as_str()
+            .is_some_and(|a| a.ends_with(":capacity-provider/spot")),
+        "{spot:#}"
+    );
+    assert_eq!(spot["status"]["capacityProviderStatus"], "ACTIVE");
+    setup
+        .wait("ecscapacityprovider/kept", &controller, |o| {
+            is(o, "Ready", "True")
+        })
+        .await;
+    setup.wait_event(&["Created"]).await;
+    let listed = setup.kubectl(&["get", "ecscp"]);
+    assert!(
+        listed.contains("spot") && listed.contains("ACTIVE"),
+        "{listed}"
+    );
+
+    setup.kubectl(&[
+        "delete",
+        "ecscapacityprovider/spot",
+        "ecscapacityprovider/kept",
+        "--timeout=30s",
+    ]);
+    let ecs = ecs_client(&setup.endpoint(), "us-east-1", false);
+    let found = ecs
+        .describe_capacity_providers()
+        .capacity_providers("spot")
+        .capacity_providers("kept")
+        .send()
+        .await
+        .unwrap();
+    let deleting = |name: &str| {
+        found
+            .capacity_providers()
+            .iter()
+            .find(|p| p.name() == Some(name))
+            .and_then(|p| p.update_status())
+            .is_some_and(|s| s.as_str().starts_with("DELETE"))
+    };
+    assert!(deleting("spot"), "Delete: deleted in ECS");
+    assert!(!deleting("kept"), "Retain: left in ECS");
+    assert_eq!(setup.calls("DeleteCapacityProvider").await, 1);
+    drop(controller);
+}

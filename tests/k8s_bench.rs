@@ -95,6 +95,14 @@ fn crds_are_established_and_explained() {
             "explain lacks {phrase:?}:\n{explained}"
         );
     }
+    let explained = words(&explain(
+        bench,
+        "ecscapacityprovider.spec.autoScalingGroupProvider.managedScaling",
+    ));
+    assert!(
+        explained.contains("targetCapacity"),
+        "explain lacks targetCapacity:\n{explained}"
+    );
     let explained = words(&explain(bench, "ecsservice.spec.taskDefinitionRef"));
     assert!(
         explained.contains("The name of an EcsTaskDefinition of the same source"),
