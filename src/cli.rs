@@ -258,6 +258,10 @@ pub struct EcsArgs {
     /// How long one ECS call may go unanswered before it is tried again.
     #[arg(long, default_value = "30s", value_parser = duration_ms)]
     pub call_timeout: std::time::Duration,
+    /// A YAML file naming the AWS accounts objects may choose with `spec.account`: a list
+    /// of `{name, roleArn, externalId?, regions?}`. The controller assumes each one's role.
+    #[arg(long)]
+    pub accounts: Option<PathBuf>,
     /// The owner identity tagged on what this source creates (`ecs-gitops.dev/owner`); it
     /// changes and prunes only what carries it. Default: the Git URL and path, or the
     /// directory's absolute path.

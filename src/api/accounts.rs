@@ -41,6 +41,13 @@ impl AccountRegion {
     }
 }
 
+/// A region of the controller's own credentials.
+impl From<&str> for AccountRegion {
+    fn from(region: &str) -> AccountRegion {
+        AccountRegion::resolve(None, Some(region), region)
+    }
+}
+
 /// `us-east-1`, or `us-east-1 of account prod`.
 impl fmt::Display for AccountRegion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -324,9 +331,11 @@ impl Reader<'_> {
         for (i, entry) in entries.iter().enumerate() {
             let at = format!("{at}[{i}]");
             match entry.as_str() {
-                Some(region) if regions.iter().any(|r| r == region) => {
-                    self.error(entry.pos, &at, format!("region \"{region}\" is listed twice"))
-                }
+                Some(region) if regions.iter().any(|r| r == region) => self.error(
+                    entry.pos,
+                    &at,
+                    format!("region \"{region}\" is listed twice"),
+                ),
                 Some(region) if looks_like_region(region) => regions.push(region.to_string()),
                 _ => self.error(
                     entry.pos,
@@ -447,20 +456,28 @@ mod tests {
     fn the_file_is_a_list() {
         assert_eq!(
             problems("prod:\n  roleArn: arn:aws:iam::111111111111:role/x\n"),
-            ["accounts.yaml:1:1: expected a list of accounts (- name: …, roleArn: …), got a mapping"]
+            [
+                "accounts.yaml:1:1: expected a list of accounts (- name: …, roleArn: …), got a mapping"
+            ]
         );
         assert_eq!(
             problems("- name: [prod\n"),
             ["accounts.yaml:2:1: invalid YAML: while parsing a flow sequence, expected ',' or ']'"]
         );
         assert_eq!(
-            problems("- {name: p, roleArn: arn:aws:iam::111111111111:role/x, regions: eu-west-1}\n"),
-            ["accounts.yaml:1:65: [0].regions: expected a list of regions (e.g. [eu-west-1]), got a string"]
+            problems(
+                "- {name: p, roleArn: arn:aws:iam::111111111111:role/x, regions: eu-west-1}\n"
+            ),
+            [
+                "accounts.yaml:1:65: [0].regions: expected a list of regions (e.g. [eu-west-1]), got a string"
+            ]
         );
     }
 
     fn cluster(name: &str, spec: &str) -> String {
-        format!("apiVersion: ecs-gitops.dev/v1alpha1\nkind: EcsCluster\nmetadata:\n  name: {name}\nspec:\n{spec}---\n")
+        format!(
+            "apiVersion: ecs-gitops.dev/v1alpha1\nkind: EcsCluster\nmetadata:\n  name: {name}\nspec:\n{spec}---\n"
+        )
     }
 
     #[test]
@@ -492,7 +509,11 @@ mod tests {
                 "c.yaml:21:3: EcsCluster/implicit: spec.account: account \"prod\" allows the regions eu-west-1, not the default region us-east-1: set spec.region",
             ]
         );
-        assert_eq!(check(&accounts, None).len(), 2, "validate knows no default region");
+        assert_eq!(
+            check(&accounts, None).len(),
+            2,
+            "validate knows no default region"
+        );
         assert_eq!(
             check(&Accounts::default(), None)[0],
             "c.yaml:6:3: EcsCluster/typo: spec.account: account \"prd\" is not configured: no accounts file was given (the controller's --accounts FILE names the accounts and the roles it may assume)"
@@ -506,6 +527,9 @@ mod tests {
         assert_eq!(default.account_name(), "");
         let prod = AccountRegion::resolve(Some("prod"), Some("eu-west-1"), "us-east-1");
         assert_eq!(prod.to_string(), "eu-west-1 of account prod");
-        assert_ne!(prod, AccountRegion::resolve(None, Some("eu-west-1"), "us-east-1"));
+        assert_ne!(
+            prod,
+            AccountRegion::resolve(None, Some("eu-west-1"), "us-east-1")
+        );
     }
 }

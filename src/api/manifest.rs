@@ -74,6 +74,11 @@ impl Object {
         }
     }
 
+    /// The account and region the object lives in; `default_region` where it names none.
+    pub fn place(&self, default_region: &str) -> super::AccountRegion {
+        super::AccountRegion::resolve(self.account(), self.region(), default_region)
+    }
+
     /// The region `spec.region` names, if any.
     pub fn region(&self) -> Option<&str> {
         match self {

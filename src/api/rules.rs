@@ -761,7 +761,9 @@ fn same_place(a: Place, b: Place) -> bool {
 
 /// `in account A, region R`, as a message says where an object is.
 fn describe_place((account, region): Place) -> String {
-    let account = account.map_or("the default account".to_string(), |a| format!("account {a}"));
+    let account = account.map_or("the default account".to_string(), |a| {
+        format!("account {a}")
+    });
     let region = region.map_or("the default region".to_string(), |r| format!("region {r}"));
     format!("in {account}, {region}")
 }
@@ -788,7 +790,9 @@ fn references_elsewhere(manifests: &[Manifest]) -> Vec<Diagnostic> {
                 manifests
                     .iter()
                     .filter(|m| matches!(&m.object, Object::TaskDefinition(_)))
-                    .filter(|m| service.spec.task_definition_ref.as_deref() == Some(m.object.name()))
+                    .filter(|m| {
+                        service.spec.task_definition_ref.as_deref() == Some(m.object.name())
+                    })
                     .collect(),
             ),
         ];
@@ -1073,7 +1077,8 @@ mod tests {
         let yaml = format!(
             "{}\n---\n{}",
             task(TWO),
-            task(&format!("  family: app\n  account: prod\n{TWO}")).replace("name: app", "name: app-prod")
+            task(&format!("  family: app\n  account: prod\n{TWO}"))
+                .replace("name: app", "name: app-prod")
         );
         assert_eq!(errors(&yaml), []);
     }
@@ -1083,14 +1088,17 @@ mod tests {
         let cluster = format!(
             "{HEAD}kind: EcsCluster\nmetadata:\n  name: c1\nspec:\n  account: prod\n  region: eu-west-1\n"
         );
-        let web = |place: &str| {
-            service(&format!("  cluster: c1\n{place}  taskDefinitionRef: app\n"))
-        };
+        let web =
+            |place: &str| service(&format!("  cluster: c1\n{place}  taskDefinitionRef: app\n"));
         let app = task(&format!("  account: prod\n{TWO}"));
         let yaml = [cluster.as_str(), &app, &web("  account: prod\n")].join("\n---\n");
         assert_eq!(errors(&yaml), [], "an unset region is the default one");
-        let yaml = [cluster.as_str(), &app, &web("  account: dev\n  region: eu-west-1\n")]
-            .join("\n---\n");
+        let yaml = [
+            cluster.as_str(),
+            &app,
+            &web("  account: dev\n  region: eu-west-1\n"),
+        ]
+        .join("\n---\n");
         assert_eq!(
             errors(&yaml),
             [
@@ -1104,9 +1112,16 @@ mod tests {
                 ),
             ]
         );
-        let yaml = [cluster.as_str(), &web("  account: prod\n  region: us-east-1\n  taskDefinition: app:1\n")]
-            .join("\n---\n")
-            .replace("  taskDefinitionRef: app\n", "");
-        assert_one(&yaml, "spec.cluster", "EcsCluster/c1 is in account prod, region eu-west-1");
+        let yaml = [
+            cluster.as_str(),
+            &web("  account: prod\n  region: us-east-1\n  taskDefinition: app:1\n"),
+        ]
+        .join("\n---\n")
+        .replace("  taskDefinitionRef: app\n", "");
+        assert_one(
+            &yaml,
+            "spec.cluster",
+            "EcsCluster/c1 is in account prod, region eu-west-1",
+        );
     }
 }

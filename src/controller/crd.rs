@@ -80,7 +80,7 @@ pub enum CrdError {
         source: std::io::Error,
     },
     #[error("connecting to ECS: {0}")]
-    Ecs(#[source] std::io::Error),
+    Ecs(#[source] crate::commands::ConnectError),
 }
 
 impl CrdError {

@@ -12,8 +12,9 @@ use super::observed::{
 use super::{hash, normalize};
 use crate::api::rules::family;
 use crate::api::{
-    CapacityProviderStrategyItem, ClusterInput, DeletionPolicy, IgnoredField, Manifest, Object,
-    ObjectKey, RolloutPolicy, ServiceInput, ServiceTaskDefinition, TaskDefinitionInput,
+    AccountRegion, CapacityProviderStrategyItem, ClusterInput, DeletionPolicy, IgnoredField,
+    Manifest, Object, ObjectKey, RolloutPolicy, ServiceInput, ServiceTaskDefinition,
+    TaskDefinitionInput,
 };
 
 /// Annotation that lets the controller take over a service it did not create.
@@ -39,7 +40,7 @@ const NOT_COMPARED: &[&str] = &[
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ServiceKey {
-    pub region: String,
+    pub region: AccountRegion,
     pub cluster: String,
     pub name: String,
 }
@@ -84,7 +85,7 @@ pub struct DesiredService {
 
 #[derive(Clone, Debug)]
 pub struct DesiredCluster {
-    pub region: String,
+    pub region: AccountRegion,
     pub name: String,
     pub object: ObjectKey,
     pub input: ClusterInput,
@@ -93,7 +94,7 @@ pub struct DesiredCluster {
 
 #[derive(Clone, Debug)]
 pub struct DesiredTaskDefinition {
-    pub region: String,
+    pub region: AccountRegion,
     pub family: String,
     pub object: ObjectKey,
     pub input: TaskDefinitionInput,
@@ -142,7 +143,7 @@ impl Desired {
             let object = manifest.object.key();
             match &manifest.object {
                 Object::Cluster(c) => desired.clusters.push(DesiredCluster {
-                    region: c.spec.region.clone().unwrap_or_else(|| region.to_string()),
+                    region: manifest.object.place(region),
                     name: c
                         .spec
                         .cluster
@@ -156,7 +157,7 @@ impl Desired {
                 Object::TaskDefinition(td) => {
                     let input = with_family(&td.spec.task_definition, name);
                     desired.task_definitions.push(DesiredTaskDefinition {
-                        region: td.spec.region.clone().unwrap_or_else(|| region.to_string()),
+                        region: manifest.object.place(region),
                         family: input.family.clone().unwrap_or_default(),
                         object,
                         hash: hash::task_definition(&input),
@@ -192,7 +193,7 @@ impl Desired {
                     spec.service_name = Some(service_name.clone());
                     desired.services.push(DesiredService {
                         key: ServiceKey {
-                            region: s.spec.region.clone().unwrap_or_else(|| region.to_string()),
+                            region: manifest.object.place(region),
                             cluster,
                             name: service_name,
                         },
@@ -238,13 +239,13 @@ fn managed(input: TaskDefinitionInput) -> TaskDefinitionSource {
 /// What the controller saw in ECS for a desired state.
 #[derive(Clone, Debug, Default)]
 pub struct Observed {
-    /// By (region, name); clusters known to exist.
-    pub clusters: BTreeMap<(String, String), ObservedCluster>,
+    /// By (account and region, name); clusters known to exist.
+    pub clusters: BTreeMap<(AccountRegion, String), ObservedCluster>,
     pub services: BTreeMap<ServiceKey, ObservedService>,
     /// Described revisions by ARN (immutable, so cached).
     pub task_definitions: BTreeMap<String, ObservedTaskDefinition>,
-    /// The latest ACTIVE revision of standalone families, by (region, family).
-    pub families: BTreeMap<(String, String), ObservedTaskDefinition>,
+    /// The latest ACTIVE revision of standalone families, by (account and region, family).
+    pub families: BTreeMap<(AccountRegion, String), ObservedTaskDefinition>,
     /// Services carrying the managed-by tag in the source's clusters, for pruning.
     pub owned: Vec<(ServiceKey, ObservedService)>,
 }
@@ -263,6 +264,9 @@ pub enum Block {
     Deleting,
     /// A prune held back by the limit on deletions per sweep.
     PrunePending,
+    /// A service whose object now names another account or region: left to the people who
+    /// moved it (a wrong `account` must not delete a running service).
+    Moved,
 }
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -1056,7 +1060,7 @@ fn service_field(spec: &ServiceInput, key: &str) -> Json {
 }
 
 fn plan_prune(desired: &Desired, observed: &Observed, prune: Prune, plan: &mut Plan) {
-    let doomed: Vec<&(ServiceKey, ObservedService)> = observed
+    let (moved, doomed): (Vec<_>, Vec<_>) = observed
         .owned
         .iter()
         .filter(|(key, live)| {
@@ -1065,7 +1069,21 @@ fn plan_prune(desired: &Desired, observed: &Observed, prune: Prune, plan: &mut P
             let ours = live.ownership(&desired.owner) == Ownership::Ours;
             ours && !wanted && !retained && live.status == "ACTIVE"
         })
-        .collect();
+        .partition(|(key, _)| moved_to(desired, key).is_some());
+    for (key, _) in moved {
+        let to = moved_to(desired, key).expect("partitioned so");
+        plan.objects.push(ObjectPlan {
+            object: ObjectKey::pruned_service(&key.cluster, &key.name),
+            verdict: Verdict::Blocked {
+                by: Block::Moved,
+                reason: format!(
+                    "not pruned: {} now names {to}; this service in {} keeps running until you delete it",
+                    key.name, key.region
+                ),
+            },
+            changes: Vec::new(),
+        });
+    }
     // A half-read or half-written source must not empty a cluster: at most half of this
     // owner's services (and always one) go in one sweep, unless asked.
     let owned = observed
@@ -1106,6 +1124,16 @@ fn plan_prune(desired: &Desired, observed: &Observed, prune: Prune, plan: &mut P
             changes: Vec::new(),
         });
     }
+}
+
+/// Where the desired service of the same cluster and name lives, when not at `key`.
+fn moved_to<'d>(desired: &'d Desired, key: &ServiceKey) -> Option<&'d AccountRegion> {
+    desired
+        .services
+        .iter()
+        .find(|s| s.key.cluster == key.cluster && s.key.name == key.name)
+        .map(|s| &s.key.region)
+        .filter(|region| **region != key.region)
 }
 
 #[cfg(test)]
@@ -1294,6 +1322,48 @@ mod tests {
         assert!(
             quarantined.in_sync(),
             "a quarantined spec is no difference to act on"
+        );
+    }
+
+    #[test]
+    fn a_service_moved_to_another_account_is_not_pruned_where_it_was() {
+        let desired = desired("  account: prod\n", "");
+        let key = &desired.services[0].key;
+        assert_eq!(
+            key.region,
+            AccountRegion::resolve(Some("prod"), None, "us-east-1")
+        );
+        let mut left = observed(&desired, true);
+        let (_, live) = left.services.pop_first().unwrap();
+        let before = ServiceKey {
+            region: "us-east-1".into(),
+            ..key.clone()
+        };
+        left.owned.push((before, live));
+        let planned = plan(&desired, &left, Prune::AllowMass);
+        assert!(
+            !planned
+                .actions
+                .iter()
+                .any(|a| matches!(a, Action::DeleteService { .. })),
+            "{:?}",
+            planned.actions
+        );
+        let moved = planned
+            .objects
+            .iter()
+            .find(|o| o.object == ObjectKey::pruned_service("c1", "web"))
+            .unwrap();
+        assert_eq!(
+            moved.verdict,
+            Verdict::Blocked {
+                by: Block::Moved,
+                reason: "not pruned: web now names us-east-1 of account prod; this service in us-east-1 keeps running until you delete it".into()
+            }
+        );
+        assert!(
+            matches!(verdict(&planned), Verdict::Create),
+            "and it is created in its new account"
         );
     }
 

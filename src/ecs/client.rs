@@ -10,10 +10,11 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use aws_config::sts::AssumeRoleProvider;
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::config::retry::RetryConfig;
 use aws_sdk_ecs::config::timeout::TimeoutConfig;
-use aws_sdk_ecs::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_ecs::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
 use aws_sdk_ecs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::types::{
     self as sdk, ClusterField, DesiredStatus, ServiceField, SortOrder, TaskDefinitionField,
@@ -27,7 +28,10 @@ use super::{
     EcsError, ObservedCluster, ObservedDeployment, ObservedService, ObservedTaskDefinition,
     StoppedTask, Tags, tag_map,
 };
-use crate::api::{CapacityProviderStrategyItem, ClusterInput, ServiceInput, TaskDefinitionInput};
+use crate::api::{
+    AccountRegion, Accounts, CapacityProviderStrategyItem, ClusterInput, ServiceInput,
+    TaskDefinitionInput,
+};
 
 /// Attempts of a call that keeps failing with throttling or server errors: at 50 % throttling
 /// a call still fails only once in 30,000.
@@ -47,6 +51,8 @@ pub struct EcsConfig {
     pub anonymous: bool,
     /// How long one attempt of a call may take before it counts as failed (and is retried).
     pub call_timeout: Duration,
+    /// The accounts objects may name, with the role assumed for each.
+    pub accounts: Accounts,
 }
 
 impl Default for EcsConfig {
@@ -57,6 +63,7 @@ impl Default for EcsConfig {
             budget_scale: 1.0,
             anonymous: false,
             call_timeout: DEFAULT_CALL_TIMEOUT,
+            accounts: Accounts::default(),
         }
     }
 }
@@ -68,14 +75,25 @@ pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// something new. Their callers look for the result first (the spec-hash tag).
 const NOT_REPLAYABLE: &[&str] = &["RegisterTaskDefinition"];
 
+/// The role session name the account's CloudTrail shows for the controller's calls.
+const SESSION_NAME: &str = "ecs-gitops";
+
+/// Calls by (account, operation, outcome): the account's name (`""` for the default
+/// credentials), and `ok` or the error code.
+pub type Calls = BTreeMap<(String, String, String), u64>;
+
 pub struct SdkEcs {
     base: aws_config::SdkConfig,
     endpoint_url: Option<String>,
     default_region: String,
-    clients: Mutex<HashMap<String, Client>>,
+    accounts: Accounts,
+    /// Each account's assumed role; one per account, so that its clients in every region
+    /// share the SDK's cached credentials.
+    roles: HashMap<String, SharedCredentialsProvider>,
+    clients: Mutex<HashMap<AccountRegion, Client>>,
     budget: Budget,
-    /// Calls by operation and outcome (`ok` or the error code), for metrics and benchmarks.
-    calls: Mutex<BTreeMap<(String, String), u64>>,
+    /// For metrics and benchmarks.
+    calls: Mutex<Calls>,
 }
 
 impl SdkEcs {
@@ -89,6 +107,10 @@ impl SdkEcs {
                 None,
                 "ecs-gitops-local",
             ));
+            // The embedded simulator answers STS's AssumeRole as well.
+            if let Some(endpoint) = &config.endpoint_url {
+                loader = loader.endpoint_url(endpoint);
+            }
         }
         if let Some(region) = &config.region {
             loader = loader.region(Region::new(region.clone()));
@@ -102,10 +124,13 @@ impl SdkEcs {
         let default_region = base
             .region()
             .map_or("us-east-1".to_string(), |r| r.to_string());
+        let roles = assume_roles(&base, &config.accounts, &default_region).await;
         SdkEcs {
             base,
             endpoint_url: config.endpoint_url,
             default_region,
+            accounts: config.accounts,
+            roles,
             clients: Mutex::new(HashMap::new()),
             budget: Budget::new(if config.budget_scale > 0.0 {
                 config.budget_scale
@@ -120,39 +145,58 @@ impl SdkEcs {
         &self.default_region
     }
 
-    /// Calls so far by (operation, outcome).
-    pub fn calls(&self) -> BTreeMap<(String, String), u64> {
+    /// The accounts objects may name.
+    pub fn accounts(&self) -> &Accounts {
+        &self.accounts
+    }
+
+    /// Calls so far.
+    pub fn calls(&self) -> Calls {
         self.calls.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    fn client(&self, region: &str) -> Client {
+    /// The client of an account and region: the account's assumed role, or the default
+    /// credentials.
+    fn client(&self, at: &AccountRegion, operation: &'static str) -> Result<Client, EcsError> {
+        let role = match &at.account {
+            None => None,
+            Some(account) => Some(self.roles.get(account).ok_or_else(|| EcsError::Account {
+                operation,
+                account: account.clone(),
+            })?),
+        };
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        clients
-            .entry(region.to_string())
-            .or_insert_with(|| {
-                let mut config = aws_sdk_ecs::config::Builder::from(&self.base)
-                    .region(Region::new(region.to_string()))
-                    // Retries are ours: they go through the budget.
-                    .retry_config(RetryConfig::disabled());
-                if let Some(endpoint) = &self.endpoint_url {
-                    config = config.endpoint_url(endpoint);
-                }
-                Client::from_conf(config.build())
-            })
-            .clone()
+        let client = clients.entry(at.clone()).or_insert_with(|| {
+            let mut config = aws_sdk_ecs::config::Builder::from(&self.base)
+                .region(Region::new(at.region.clone()))
+                // Retries are ours: they go through the budget.
+                .retry_config(RetryConfig::disabled());
+            if let Some(endpoint) = &self.endpoint_url {
+                config = config.endpoint_url(endpoint);
+            }
+            if let Some(role) = role {
+                // The provider itself, not a wrapper: its cache partition is the account's.
+                config.set_credentials_provider(Some(role.clone()));
+            }
+            Client::from_conf(config.build())
+        });
+        Ok(client.clone())
     }
 
-    fn record(&self, operation: &str, outcome: &str) {
+    fn record(&self, at: &AccountRegion, operation: &str, outcome: &str) {
         let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
-        *calls
-            .entry((operation.to_string(), outcome.to_string()))
-            .or_default() += 1;
+        let key = (
+            at.account_name().to_string(),
+            operation.to_string(),
+            outcome.to_string(),
+        );
+        *calls.entry(key).or_default() += 1;
     }
 
     /// One ECS call: budget, then the call, retried with full-jitter backoff while retryable.
     async fn call<T, F, Fut>(
         &self,
-        region: &str,
+        at: &AccountRegion,
         operation: &'static str,
         send: F,
     ) -> Result<T, EcsError>
@@ -160,12 +204,13 @@ impl SdkEcs {
         F: Fn(Client) -> Fut,
         Fut: Future<Output = Result<T, EcsError>>,
     {
-        let client = self.client(region);
+        let client = self.client(at, operation)?;
         let mut attempt = 0;
         loop {
-            self.budget.acquire(region, operation).await;
+            self.budget.acquire(at, operation).await;
             let result = send(client.clone()).await;
             self.record(
+                at,
                 operation,
                 result
                     .as_ref()
@@ -178,7 +223,7 @@ impl SdkEcs {
                     }
                     // Throttling is the budget at work; anything else is said at once.
                     if attempt == 0 && e.code() != "ThrottlingException" {
-                        tracing::warn!(operation, region, error = %e, "ECS call failed; retrying");
+                        tracing::warn!(operation, at = %at, error = %e, "ECS call failed; retrying");
                     } else {
                         tracing::debug!(operation, attempt, error = %e, "retrying");
                     }
@@ -189,6 +234,29 @@ impl SdkEcs {
             }
         }
     }
+}
+
+/// One credentials provider per configured account: its role, assumed with the default
+/// credentials through STS (in the default region; `AWS_ENDPOINT_URL_STS` is honoured). Nothing
+/// is called until an object of the account needs ECS.
+async fn assume_roles(
+    base: &aws_config::SdkConfig,
+    accounts: &Accounts,
+    region: &str,
+) -> HashMap<String, SharedCredentialsProvider> {
+    let mut roles = HashMap::new();
+    for account in accounts.iter() {
+        let mut role = AssumeRoleProvider::builder(&account.role_arn)
+            .session_name(SESSION_NAME)
+            .region(Region::new(region.to_string()))
+            .configure(base);
+        if let Some(external_id) = &account.external_id {
+            role = role.external_id(external_id);
+        }
+        let provider = SharedCredentialsProvider::new(role.build().await);
+        roles.insert(account.name.clone(), provider);
+    }
+    roles
 }
 
 /// Full jitter: a random wait up to `base × 2^attempt`, capped.
@@ -419,11 +487,11 @@ fn observed_service(
 impl super::Ecs for SdkEcs {
     async fn describe_clusters(
         &self,
-        region: &str,
+        at: &AccountRegion,
         names: &[String],
     ) -> Result<Vec<ObservedCluster>, EcsError> {
         const OP: &str = "DescribeClusters";
-        self.call(region, OP, |client| async move {
+        self.call(at, OP, |client| async move {
             let out = client
                 .describe_clusters()
                 .set_clusters(Some(names.to_vec()))
@@ -443,12 +511,12 @@ impl super::Ecs for SdkEcs {
 
     async fn create_cluster(
         &self,
-        region: &str,
+        at: &AccountRegion,
         input: &ClusterInput,
         tags: &Tags,
     ) -> Result<ObservedCluster, EcsError> {
         const OP: &str = "CreateCluster";
-        self.call(region, OP, |client| async move {
+        self.call(at, OP, |client| async move {
             let request = convert::create_cluster(&client, input).map_err(build_error(OP))?;
             let out = request
                 .set_tags(Some(sdk_tags(tags)))
@@ -465,12 +533,12 @@ impl super::Ecs for SdkEcs {
 
     async fn update_cluster(
         &self,
-        region: &str,
+        at: &AccountRegion,
         name: &str,
         input: &ClusterInput,
     ) -> Result<(), EcsError> {
         const OP: &str = "UpdateCluster";
-        self.call(region, OP, |client| async move {
+        self.call(at, OP, |client| async move {
             let settings = input
                 .settings
                 .iter()
@@ -500,13 +568,13 @@ impl super::Ecs for SdkEcs {
 
     async fn put_cluster_capacity_providers(
         &self,
-        region: &str,
+        at: &AccountRegion,
         name: &str,
         providers: &[String],
         strategy: &[CapacityProviderStrategyItem],
     ) -> Result<(), EcsError> {
         const OP: &str = "PutClusterCapacityProviders";
-        self.call(region, OP, |client| async move {
+        self.call(at, OP, |client| async move {
             let strategy = strategy
                 .iter()
                 .map(ToSdk::to_sdk)
@@ -527,12 +595,12 @@ impl super::Ecs for SdkEcs {
 
     async fn describe_services(
         &self,
-        region: &str,
+        at: &AccountRegion,
         cluster: &str,
         names: &[String],
     ) -> Result<Vec<ObservedService>, EcsError> {
         const OP: &str = "DescribeServices";
-        self.call(region, OP, |client| async move {
+        self.call(at, OP, |client| async move {
             let out = client
                 .describe_services()
                 .cluster(cluster)
@@ -549,13 +617,17 @@ impl super::Ecs for SdkEcs {
         .await
     }
 
-    async fn list_services(&self, region: &str, cluster: &str) -> Result<Vec<String>, EcsError> {
+    async fn list_services(
+        &self,
+        at: &AccountRegion,
+        cluster: &str,
+    ) -> Result<Vec<String>, EcsError> {
         const OP: &str = "ListServices";
         let mut arns = Vec::new();
         let mut token: Option<String> = None;
         loop {
             let page = self
-                .call(region, OP, |client| {
+                .call(at, OP, |client| {
                     let token = token.clone();
                     async move {
                         client
@@ -579,11 +651,11 @@ impl super::Ecs for SdkEcs {
 
     async fn describe_task_definition(
         &self,
-        region: &str,
+        at: &AccountRegion,
         task_definition: &str,
     ) -> Result<ObservedTaskDefinition, EcsError> {
         const OP: &str = "DescribeTaskDefinition";
-        self.call(region, OP, |client| async move {
+        self.call(at, OP, |client| async move {
             let out = client
                 .describe_task_definition()
                 .task_definition(task_definition)
@@ -601,12 +673,12 @@ impl super::Ecs for SdkEcs {
 
     async fn list_task_definitions(
         &self,
-        region: &str,
+        at: &AccountRegion,
         family: &str,
         limit: i32,
     ) -> Result<Vec<String>, EcsError> {
         const OP: &str = "ListTaskDefinitions";
-        self.call(region, OP, |client| async move {
+        self.call(at, OP, |client| async move {
             let out = client
                 .list_task_definitions()
                 .family_prefix(family)
@@ -630,12 +702,12 @@ impl super::Ecs for SdkEcs {
 
     async fn register_task_definition(
         &self,
-        region: &str,
+        at: &AccountRegion,
         input: &TaskDefinitionInput,
         tags: &Tags,
     ) -> Result<ObservedTaskDefinition, EcsError> {
         const OP: &str = "RegisterTaskDefinition";
-        self.call(region, OP, |client| async move {
+        self.call(at, OP, |client| async move {
             let request =
                 convert::register_task_definition(&client, input).map_err(build_error(OP))?;
             let mut all_tags = tag_map(&input.tags);
@@ -657,9 +729,13 @@ impl super::Ecs for SdkEcs {
         .await
     }
 
-    async fn deregister_task_definition(&self, region: &str, arn: &str) -> Result<(), EcsError> {
+    async fn deregister_task_definition(
+        &self,
+        at: &AccountRegion,
+        arn: &str,
+    ) -> Result<(), EcsError> {
         const OP: &str = "DeregisterTaskDefinition";
-        self.call(region, OP, |client| async move {
+        self.call(at, OP, |client| async move {
             client
                 .deregister_task_definition()
                 .task_definition(arn)
@@ -671,9 +747,13 @@ impl super::Ecs for SdkEcs {
         .await
     }
 
-    async fn delete_task_definitions(&self, region: &str, arns: &[String]) -> Result<(), EcsError> {
+    async fn delete_task_definitions(
+        &self,
+        at: &AccountRegion,
+        arns: &[String],
+    ) -> Result<(), EcsError> {
         const OP: &str = "DeleteTaskDefinitions";
-        self.call(region, OP, |client| async move {
+        self.call(at, OP, |client| async move {
             client
                 .delete_task_definitions()
                 .set_task_definitions(Some(arns.to_vec()))
@@ -687,14 +767,14 @@ impl super::Ecs for SdkEcs {
 
     async fn create_service(
         &self,
-        region: &str,
+        at: &AccountRegion,
         input: &ServiceInput,
         task_definition: &str,
         tags: &Tags,
         client_token: &str,
     ) -> Result<ObservedService, EcsError> {
         const OP: &str = "CreateService";
-        self.call(region, OP, |client| async move {
+        self.call(at, OP, |client| async move {
             let request = convert::create_service(&client, input).map_err(build_error(OP))?;
             let mut all_tags = tag_map(&input.tags);
             all_tags.extend(tags.clone());
@@ -717,14 +797,14 @@ impl super::Ecs for SdkEcs {
 
     async fn update_service(
         &self,
-        region: &str,
+        at: &AccountRegion,
         cluster: &str,
         service: &str,
         changes: &ServiceInput,
         task_definition: Option<&str>,
     ) -> Result<ObservedService, EcsError> {
         const OP: &str = "UpdateService";
-        self.call(region, OP, |client| async move {
+        self.call(at, OP, |client| async move {
             let request = convert::update_service(&client, changes).map_err(build_error(OP))?;
             let out = request
                 .cluster(cluster)
@@ -743,12 +823,12 @@ impl super::Ecs for SdkEcs {
 
     async fn delete_service(
         &self,
-        region: &str,
+        at: &AccountRegion,
         cluster: &str,
         service: &str,
     ) -> Result<(), EcsError> {
         const OP: &str = "DeleteService";
-        self.call(region, OP, |client| async move {
+        self.call(at, OP, |client| async move {
             client
                 .delete_service()
                 .cluster(cluster)
@@ -761,9 +841,14 @@ impl super::Ecs for SdkEcs {
         .await
     }
 
-    async fn tag_resource(&self, region: &str, arn: &str, tags: &Tags) -> Result<(), EcsError> {
+    async fn tag_resource(
+        &self,
+        at: &AccountRegion,
+        arn: &str,
+        tags: &Tags,
+    ) -> Result<(), EcsError> {
         const OP: &str = "TagResource";
-        self.call(region, OP, |client| async move {
+        self.call(at, OP, |client| async move {
             client
                 .tag_resource()
                 .resource_arn(arn)
@@ -776,9 +861,14 @@ impl super::Ecs for SdkEcs {
         .await
     }
 
-    async fn untag_resource(&self, region: &str, arn: &str, keys: &[&str]) -> Result<(), EcsError> {
+    async fn untag_resource(
+        &self,
+        at: &AccountRegion,
+        arn: &str,
+        keys: &[&str],
+    ) -> Result<(), EcsError> {
         const OP: &str = "UntagResource";
-        self.call(region, OP, |client| async move {
+        self.call(at, OP, |client| async move {
             let keys = keys.iter().map(|k| k.to_string()).collect();
             client
                 .untag_resource()
@@ -794,7 +884,7 @@ impl super::Ecs for SdkEcs {
 
     async fn stopped_tasks(
         &self,
-        region: &str,
+        at: &AccountRegion,
         cluster: &str,
         deployment_id: &str,
         limit: usize,
@@ -802,7 +892,7 @@ impl super::Ecs for SdkEcs {
         const LIST: &str = "ListTasks";
         const DESCRIBE: &str = "DescribeTasks";
         let arns = self
-            .call(region, LIST, |client| async move {
+            .call(at, LIST, |client| async move {
                 let out = client
                     .list_tasks()
                     .cluster(cluster)
@@ -823,7 +913,7 @@ impl super::Ecs for SdkEcs {
         if arns.is_empty() {
             return Ok(Vec::new());
         }
-        self.call(region, DESCRIBE, |client| {
+        self.call(at, DESCRIBE, |client| {
             let arns = arns.clone();
             async move {
                 let out = client

@@ -10,7 +10,7 @@ mod convert_support;
 use std::future::Future;
 
 pub use budget::{Budget, category};
-pub use client::{EcsConfig, SdkEcs, backoff};
+pub use client::{Calls, EcsConfig, SdkEcs, backoff};
 pub use convert_support::ConvertError;
 // What ECS is observed to hold: plain data, defined where the plan reads it.
 pub use crate::diff::observed::{
@@ -18,7 +18,9 @@ pub use crate::diff::observed::{
     Tags, tag_map, tags,
 };
 
-use crate::api::{CapacityProviderStrategyItem, ClusterInput, ServiceInput, TaskDefinitionInput};
+use crate::api::{
+    AccountRegion, CapacityProviderStrategyItem, ClusterInput, ServiceInput, TaskDefinitionInput,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EcsError {
@@ -40,6 +42,11 @@ pub enum EcsError {
         operation: &'static str,
         #[source]
         source: aws_sdk_ecs::error::BuildError,
+    },
+    #[error("{operation}: account \"{account}\" is not configured (--accounts)")]
+    Account {
+        operation: &'static str,
+        account: String,
     },
     #[error("{operation}: {source}")]
     Convert {
@@ -118,6 +125,7 @@ impl EcsError {
             EcsError::Transport { .. } => "Transport",
             EcsError::Build { .. } => "Build",
             EcsError::Convert { .. } => "Convert",
+            EcsError::Account { .. } => "UnknownAccount",
         }
     }
 
@@ -134,18 +142,18 @@ pub struct StoppedTask {
     pub reason: String,
 }
 
-/// The ECS calls the controller makes. Every implementation shares one API budget per
-/// account and region; `SdkEcs` is the production one.
+/// The ECS calls the controller makes, each in one account and region. Every implementation
+/// keeps one API budget per account and region; `SdkEcs` is the production one.
 pub trait Ecs: Send + Sync {
     fn describe_clusters(
         &self,
-        region: &str,
+        at: &AccountRegion,
         names: &[String],
     ) -> impl Future<Output = Result<Vec<ObservedCluster>, EcsError>> + Send;
 
     fn create_cluster(
         &self,
-        region: &str,
+        at: &AccountRegion,
         input: &ClusterInput,
         tags: &Tags,
     ) -> impl Future<Output = Result<ObservedCluster, EcsError>> + Send;
@@ -153,14 +161,14 @@ pub trait Ecs: Send + Sync {
     /// Sends the cluster's `settings`, `configuration` and `serviceConnectDefaults`.
     fn update_cluster(
         &self,
-        region: &str,
+        at: &AccountRegion,
         name: &str,
         input: &ClusterInput,
     ) -> impl Future<Output = Result<(), EcsError>> + Send;
 
     fn put_cluster_capacity_providers(
         &self,
-        region: &str,
+        at: &AccountRegion,
         name: &str,
         providers: &[String],
         strategy: &[CapacityProviderStrategyItem],
@@ -169,7 +177,7 @@ pub trait Ecs: Send + Sync {
     /// At most 10 services, as ECS takes them; missing ones are left out.
     fn describe_services(
         &self,
-        region: &str,
+        at: &AccountRegion,
         cluster: &str,
         names: &[String],
     ) -> impl Future<Output = Result<Vec<ObservedService>, EcsError>> + Send;
@@ -177,47 +185,47 @@ pub trait Ecs: Send + Sync {
     /// Every ACTIVE service ARN of a cluster.
     fn list_services(
         &self,
-        region: &str,
+        at: &AccountRegion,
         cluster: &str,
     ) -> impl Future<Output = Result<Vec<String>, EcsError>> + Send;
 
     fn describe_task_definition(
         &self,
-        region: &str,
+        at: &AccountRegion,
         task_definition: &str,
     ) -> impl Future<Output = Result<ObservedTaskDefinition, EcsError>> + Send;
 
     /// The newest ACTIVE revisions' ARNs of a family, newest first, at most `limit`.
     fn list_task_definitions(
         &self,
-        region: &str,
+        at: &AccountRegion,
         family: &str,
         limit: i32,
     ) -> impl Future<Output = Result<Vec<String>, EcsError>> + Send;
 
     fn register_task_definition(
         &self,
-        region: &str,
+        at: &AccountRegion,
         input: &TaskDefinitionInput,
         tags: &Tags,
     ) -> impl Future<Output = Result<ObservedTaskDefinition, EcsError>> + Send;
 
     fn deregister_task_definition(
         &self,
-        region: &str,
+        at: &AccountRegion,
         arn: &str,
     ) -> impl Future<Output = Result<(), EcsError>> + Send;
 
     /// Deletes deregistered revisions, at most ten.
     fn delete_task_definitions(
         &self,
-        region: &str,
+        at: &AccountRegion,
         arns: &[String],
     ) -> impl Future<Output = Result<(), EcsError>> + Send;
 
     fn create_service(
         &self,
-        region: &str,
+        at: &AccountRegion,
         input: &ServiceInput,
         task_definition: &str,
         tags: &Tags,
@@ -227,7 +235,7 @@ pub trait Ecs: Send + Sync {
     /// Sends the fields set in `changes`, and the task definition when given.
     fn update_service(
         &self,
-        region: &str,
+        at: &AccountRegion,
         cluster: &str,
         service: &str,
         changes: &ServiceInput,
@@ -236,21 +244,21 @@ pub trait Ecs: Send + Sync {
 
     fn delete_service(
         &self,
-        region: &str,
+        at: &AccountRegion,
         cluster: &str,
         service: &str,
     ) -> impl Future<Output = Result<(), EcsError>> + Send;
 
     fn tag_resource(
         &self,
-        region: &str,
+        at: &AccountRegion,
         arn: &str,
         tags: &Tags,
     ) -> impl Future<Output = Result<(), EcsError>> + Send;
 
     fn untag_resource(
         &self,
-        region: &str,
+        at: &AccountRegion,
         arn: &str,
         keys: &[&str],
     ) -> impl Future<Output = Result<(), EcsError>> + Send;
@@ -258,7 +266,7 @@ pub trait Ecs: Send + Sync {
     /// Stopped tasks a deployment started, newest first, at most `limit`.
     fn stopped_tasks(
         &self,
-        region: &str,
+        at: &AccountRegion,
         cluster: &str,
         deployment_id: &str,
         limit: usize,

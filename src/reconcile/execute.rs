@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::rollout::{Tracked, track};
 use super::{Follow, Options, Progress, Reconciler, Step};
+use crate::api::AccountRegion;
 use crate::api::{ObjectKey, OnFailure, ServiceInput, TaskDefinitionInput, parse_duration};
 use crate::diff::plan::{
     Action, ClusterUpdate, DesiredService, Plan, RETAIN_TAG, ServiceUpdate, TaskDefinitionSource,
@@ -375,7 +376,7 @@ impl<E: Ecs + 'static> Reconciler<E> {
     /// owner registered, never one an observed service runs or deploys.
     async fn trim(&self, history: &History, plan: &Plan) -> Result<(), EcsError> {
         const LISTED: i32 = 100;
-        let region = history.region.as_str();
+        let region = &history.region;
         let arns = self
             .ecs
             .list_task_definitions(region, &history.family, LISTED)
@@ -584,7 +585,7 @@ impl<E: Ecs + 'static> Reconciler<E> {
 
 /// A family whose old revisions may go, after a registration or a good rollout.
 struct History {
-    region: String,
+    region: AccountRegion,
     family: String,
     /// How many of the newest stay (0: all).
     keep: u32,
@@ -649,7 +650,7 @@ type ServiceFuture<'a> = BoxFuture<'a, (ObjectKey, Result<Change, EcsError>)>;
 
 /// What `ensure_revision` looks for or registers.
 struct Wanted<'a> {
-    region: &'a str,
+    region: &'a AccountRegion,
     input: &'a TaskDefinitionInput,
     hash: &'a str,
     owner: &'a Owner,

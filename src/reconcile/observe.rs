@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::{ReconcileError, Reconciler};
+use crate::api::AccountRegion;
 use crate::diff::plan::{Desired, Observed, ServiceKey, TaskDefinitionSource};
 use crate::ecs::{Ecs, EcsError, ObservedService, ObservedTaskDefinition, Ownership, tags};
 
@@ -38,7 +39,7 @@ impl<E: Ecs + 'static> Reconciler<E> {
         desired: &Desired,
         observed: &mut Observed,
     ) -> Result<(), ReconcileError> {
-        let mut by_region: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        let mut by_region: BTreeMap<&AccountRegion, Vec<String>> = BTreeMap::new();
         for cluster in &desired.clusters {
             by_region
                 .entry(&cluster.region)
@@ -55,7 +56,7 @@ impl<E: Ecs + 'static> Reconciler<E> {
                 for cluster in found.into_iter().filter(|c| c.status == "ACTIVE") {
                     observed
                         .clusters
-                        .insert((region.to_string(), cluster.name.clone()), cluster);
+                        .insert((region.clone(), cluster.name.clone()), cluster);
                 }
             }
         }
@@ -67,7 +68,7 @@ impl<E: Ecs + 'static> Reconciler<E> {
         desired: &Desired,
         observed: &mut Observed,
     ) -> Result<(), ReconcileError> {
-        let mut by_cluster: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+        let mut by_cluster: BTreeMap<(AccountRegion, String), Vec<String>> = BTreeMap::new();
         for service in &desired.services {
             by_cluster
                 .entry((service.key.region.clone(), service.key.cluster.clone()))
@@ -174,7 +175,7 @@ impl<E: Ecs + 'static> Reconciler<E> {
         desired: &Desired,
         observed: &mut Observed,
     ) -> Result<(), ReconcileError> {
-        let mut clusters: Vec<(String, String)> = desired
+        let mut clusters: Vec<(AccountRegion, String)> = desired
             .services
             .iter()
             .map(|s| (s.key.region.clone(), s.key.cluster.clone()))

@@ -111,7 +111,7 @@ pub fn decide(seen: &Seen) -> Decision {
             let (health, why) = match by {
                 Block::NotOwned => (Health::Stalled, Reason::NotOwned),
                 Block::Suspended => (Health::Paused, Reason::Suspended),
-                Block::Immutable => (Health::Stalled, Reason::Blocked),
+                Block::Immutable | Block::Moved => (Health::Stalled, Reason::Blocked),
                 Block::Deleting | Block::PrunePending => (Health::Reconciling, Reason::Blocked),
             };
             Decision::new(health, why, reason.clone())
