@@ -32,6 +32,9 @@ pub enum Command {
         paths: Vec<PathBuf>,
         #[arg(long, short, value_enum, default_value_t = Output::Text)]
         output: Output,
+        /// The controller's accounts file: objects may name only its accounts and regions.
+        #[arg(long)]
+        accounts: Option<PathBuf>,
     },
     /// Show what `apply` would change in ECS, per object and field. Exit 0 in sync,
     /// 1 differences, 2 error.

@@ -93,9 +93,11 @@ pub async fn connect(args: &EcsArgs) -> Result<(SdkEcs, Option<Simulator>), Conn
     Ok((SdkEcs::new(config).await, simulator))
 }
 
-/// Loads and validates; prints the problems and returns `None` when the revision is unusable.
-fn load(paths: &[PathBuf], max_file_size: u64) -> Option<Parsed> {
-    let parsed = files::load(paths, max_file_size);
+/// Loads and validates (against the client's accounts and default region); prints the
+/// problems and returns `None` when the revision is unusable.
+fn load(paths: &[PathBuf], max_file_size: u64, ecs: &SdkEcs) -> Option<Parsed> {
+    let mut parsed = files::load(paths, max_file_size);
+    parsed.check_accounts(ecs.accounts(), Some(ecs.default_region()));
     for diagnostic in &parsed.diagnostics {
         eprintln!("{diagnostic}");
     }
@@ -228,12 +230,12 @@ async fn prepare(
     prune: Prune,
     max_file_size: u64,
 ) -> Result<Result<Planned, ExitCode>, CommandError> {
-    let Some(parsed) = load(paths, max_file_size) else {
+    let (ecs, simulator) = connect(args).await?;
+    let Some(parsed) = load(paths, max_file_size, &ecs) else {
         return Ok(Err(ExitCode::from(2)));
     };
     let owner = owner_of(args, paths);
     eprintln!("owner: {owner} (--owner to change)");
-    let (ecs, simulator) = connect(args).await?;
     let desired = Desired::from_manifests(&parsed.manifests, ecs.default_region(), owner);
     let reconciler = Reconciler::new(ecs);
     let plan = match reconciler.plan(&desired, prune).await {

@@ -148,7 +148,11 @@ pub async fn run(
         let fetched = config
             .source
             .fetch(settled.as_ref(), config.max_file_size)
-            .await;
+            .await
+            .map(|mut parsed| {
+                parsed.check_accounts(reconciler.ecs.accounts(), Some(&region));
+                parsed
+            });
         let source_problem = match accept(&state, fetched, last_good.as_ref()) {
             Ok(good) => {
                 last_good = Some(good);

@@ -28,6 +28,9 @@ pub mod tags {
     pub const TASK_DEFINITION: &str = "ecs-gitops.dev/task-definition";
     /// On a service: a spec hash whose rollout failed, not applied again until it changes.
     pub const FAILED_SPEC_HASH: &str = "ecs-gitops.dev/failed-spec-hash";
+    /// On a service: the object it is made from (`EcsService/web`), so that a service whose
+    /// object moved to another account or region is told from one that left the source.
+    pub const OBJECT: &str = "ecs-gitops.dev/object";
 }
 
 pub type Tags = BTreeMap<String, String>;

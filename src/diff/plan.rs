@@ -125,6 +125,18 @@ fn annotated(manifest: &Manifest, key: &str) -> bool {
 }
 
 impl Desired {
+    /// The account and region of one of the desired objects.
+    pub fn place_of(&self, object: &ObjectKey) -> Option<&AccountRegion> {
+        let clusters = self.clusters.iter().map(|c| (&c.object, &c.region));
+        let families = self.task_definitions.iter().map(|t| (&t.object, &t.region));
+        let services = self.services.iter().map(|s| (&s.object, &s.key.region));
+        clusters
+            .chain(families)
+            .chain(services)
+            .find(|(key, _)| *key == object)
+            .map(|(_, region)| region)
+    }
+
     /// The desired state of valid manifests; `region` applies where an object sets none.
     pub fn from_manifests(manifests: &[Manifest], region: &str, owner: Owner) -> Desired {
         let mut desired = Desired {
@@ -1069,9 +1081,9 @@ fn plan_prune(desired: &Desired, observed: &Observed, prune: Prune, plan: &mut P
             let ours = live.ownership(&desired.owner) == Ownership::Ours;
             ours && !wanted && !retained && live.status == "ACTIVE"
         })
-        .partition(|(key, _)| moved_to(desired, key).is_some());
-    for (key, _) in moved {
-        let to = moved_to(desired, key).expect("partitioned so");
+        .partition(|(key, live)| moved_to(desired, key, live).is_some());
+    for (key, live) in moved {
+        let to = moved_to(desired, key, live).expect("partitioned so");
         plan.objects.push(ObjectPlan {
             object: ObjectKey::pruned_service(&key.cluster, &key.name),
             verdict: Verdict::Blocked {
@@ -1126,12 +1138,18 @@ fn plan_prune(desired: &Desired, observed: &Observed, prune: Prune, plan: &mut P
     }
 }
 
-/// Where the desired service of the same cluster and name lives, when not at `key`.
-fn moved_to<'d>(desired: &'d Desired, key: &ServiceKey) -> Option<&'d AccountRegion> {
+/// Where the object that made the service at `key` lives now, when that is another account or
+/// region. (Services made before the object tag cannot tell: they are pruned as before.)
+fn moved_to<'d>(
+    desired: &'d Desired,
+    key: &ServiceKey,
+    live: &ObservedService,
+) -> Option<&'d AccountRegion> {
+    let object = live.tags.get(tags::OBJECT)?;
     desired
         .services
         .iter()
-        .find(|s| s.key.cluster == key.cluster && s.key.name == key.name)
+        .find(|s| s.object.to_string() == *object)
         .map(|s| &s.key.region)
         .filter(|region| **region != key.region)
 }
@@ -1334,12 +1352,21 @@ mod tests {
             AccountRegion::resolve(Some("prod"), None, "us-east-1")
         );
         let mut left = observed(&desired, true);
-        let (_, live) = left.services.pop_first().unwrap();
+        let (_, mut live) = left.services.pop_first().unwrap();
         let before = ServiceKey {
             region: "us-east-1".into(),
             ..key.clone()
         };
-        left.owned.push((before, live));
+        left.owned.push((before.clone(), live.clone()));
+        let untold = plan(&desired, &left, Prune::AllowMass);
+        assert!(
+            matches!(&untold.actions[..], [_, Action::DeleteService { key, .. }] if *key == before),
+            "a service without the object tag is pruned as before: {:?}",
+            untold.actions
+        );
+        live.tags
+            .insert(tags::OBJECT.into(), desired.services[0].object.to_string());
+        left.owned = vec![(before, live)];
         let planned = plan(&desired, &left, Prune::AllowMass);
         assert!(
             !planned

@@ -475,6 +475,7 @@ impl<E: Ecs + 'static> Reconciler<E> {
             .deploy_revision(service, &service.task_definition, writer)
             .await?;
         let mut service_tags = owner_tags(owner, options);
+        service_tags.insert(tags::OBJECT.to_string(), service.object.to_string());
         service_tags.insert(tags::ROLLOUT_STARTED.to_string(), now_tag());
         if let Some((hash, name)) = &managed {
             service_tags.insert(tags::SPEC_HASH.to_string(), hash.clone());
@@ -542,6 +543,7 @@ impl<E: Ecs + 'static> Reconciler<E> {
             )
             .await?;
         let mut service_tags = owner_tags(owner, options);
+        service_tags.insert(tags::OBJECT.to_string(), service.object.to_string());
         if let Some((hash, name)) = &managed {
             service_tags.insert(tags::SPEC_HASH.to_string(), hash.clone());
             service_tags.insert(tags::TASK_DEFINITION.to_string(), name.clone());

@@ -204,9 +204,19 @@ pub fn rollout_of(live: &ObservedService) -> Option<RolloutStatus> {
     })
 }
 
-/// What ECS shows of an object: ARNs, the live revision, the rollout, the quarantined hash
-/// (the conditions are added from the decision).
+/// What ECS shows of an object: where it lives, ARNs, the live revision, the rollout, the
+/// quarantined hash (the conditions are added from the decision).
 pub fn observed_status(object: &ObjectKey, desired: &Desired, observed: &Observed) -> KindStatus {
+    let mut status = live_status(object, desired, observed);
+    if let Some(place) = desired.place_of(object) {
+        let common = status.common_mut();
+        common.account = place.account.clone();
+        common.region = Some(place.region.clone());
+    }
+    status
+}
+
+fn live_status(object: &ObjectKey, desired: &Desired, observed: &Observed) -> KindStatus {
     match object.kind {
         Kind::EcsCluster => {
             let mut status = EcsClusterStatus::default();
