@@ -10,7 +10,6 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use aws_config::sts::AssumeRoleProvider;
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::config::retry::RetryConfig;
 use aws_sdk_ecs::config::timeout::TimeoutConfig;
@@ -24,6 +23,7 @@ use aws_smithy_types::retry::ErrorKind;
 use super::budget::Budget;
 use super::convert;
 use super::convert_support::{FromSdk, ToSdk};
+use super::roles::assume_roles;
 use super::{
     EcsError, ObservedCluster, ObservedDeployment, ObservedService, ObservedTaskDefinition,
     StoppedTask, Tags, tag_map,
@@ -74,9 +74,6 @@ pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Writes that must not simply be sent again after an ambiguous failure: each success makes
 /// something new. Their callers look for the result first (the spec-hash tag).
 const NOT_REPLAYABLE: &[&str] = &["RegisterTaskDefinition"];
-
-/// The role session name the account's CloudTrail shows for the controller's calls.
-const SESSION_NAME: &str = "ecs-gitops";
 
 /// Calls by (account, operation, outcome): the account's name (`""` for the default
 /// credentials), and `ok` or the error code.
@@ -234,29 +231,6 @@ impl SdkEcs {
             }
         }
     }
-}
-
-/// One credentials provider per configured account: its role, assumed with the default
-/// credentials through STS (in the default region; `AWS_ENDPOINT_URL_STS` is honoured). Nothing
-/// is called until an object of the account needs ECS.
-async fn assume_roles(
-    base: &aws_config::SdkConfig,
-    accounts: &Accounts,
-    region: &str,
-) -> HashMap<String, SharedCredentialsProvider> {
-    let mut roles = HashMap::new();
-    for account in accounts.iter() {
-        let mut role = AssumeRoleProvider::builder(&account.role_arn)
-            .session_name(SESSION_NAME)
-            .region(Region::new(region.to_string()))
-            .configure(base);
-        if let Some(external_id) = &account.external_id {
-            role = role.external_id(external_id);
-        }
-        let provider = SharedCredentialsProvider::new(role.build().await);
-        roles.insert(account.name.clone(), provider);
-    }
-    roles
 }
 
 /// Full jitter: a random wait up to `base × 2^attempt`, capped.

@@ -1,11 +1,13 @@
-//! The only door to ECS: the `Ecs` trait, its `aws-sdk-ecs` implementation (`client.rs`), and
-//! the API budget every call goes through (`budget.rs`). Nothing else talks to AWS.
+//! The only door to ECS: the `Ecs` trait, its `aws-sdk-ecs` implementation (`client.rs`), the
+//! API budget every call goes through (`budget.rs`) and the accounts' assumed roles
+//! (`roles.rs`). Nothing else talks to AWS.
 
 mod budget;
 mod client;
 #[rustfmt::skip]
 mod convert;
 mod convert_support;
+mod roles;
 
 use std::future::Future;
 
