@@ -82,13 +82,6 @@ impl fmt::Debug for Account {
     }
 }
 
-impl Account {
-    /// The 12-digit account id of the role's ARN.
-    pub fn account_id(&self) -> &str {
-        self.role_arn.split(':').nth(4).unwrap_or_default()
-    }
-}
-
 /// The accounts file: which accounts objects may name, and the file they came from.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Accounts {
@@ -425,7 +418,7 @@ mod tests {
         let text = "- name: prod\n  roleArn: arn:aws:iam::111111111111:role/ecs-gitops\n  externalId: k3y-0f-prod\n  regions: [eu-west-1, us-east-1]\n- name: dev\n  roleArn: arn:aws:iam::222222222222:role/deploy/ecs-gitops\n";
         let accounts = Accounts::parse("accounts.yaml", text).unwrap();
         let prod = accounts.get("prod").unwrap();
-        assert_eq!(prod.account_id(), "111111111111");
+        assert_eq!(prod.role_arn, "arn:aws:iam::111111111111:role/ecs-gitops");
         assert_eq!(prod.external_id.as_deref(), Some("k3y-0f-prod"));
         assert_eq!(prod.regions, ["eu-west-1", "us-east-1"]);
         assert!(accounts.get("dev").unwrap().regions.is_empty());

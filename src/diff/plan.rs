@@ -40,6 +40,7 @@ const NOT_COMPARED: &[&str] = &[
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ServiceKey {
+    /// The account and region it lives in.
     pub region: AccountRegion,
     pub cluster: String,
     pub name: String,
@@ -85,6 +86,7 @@ pub struct DesiredService {
 
 #[derive(Clone, Debug)]
 pub struct DesiredCluster {
+    /// The account and region it lives in.
     pub region: AccountRegion,
     pub name: String,
     pub object: ObjectKey,
@@ -94,6 +96,7 @@ pub struct DesiredCluster {
 
 #[derive(Clone, Debug)]
 pub struct DesiredTaskDefinition {
+    /// The account and region it lives in.
     pub region: AccountRegion,
     pub family: String,
     pub object: ObjectKey,

@@ -1,6 +1,7 @@
 //! The HTTP side: the ECS endpoint (and STS's AssumeRole on the same URL, told apart by the
 //! service the request is signed for) and the `/_sim/` control endpoints.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -167,9 +168,7 @@ fn account_of(headers: &HeaderMap) -> String {
 async fn endpoint(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let headers = request.headers().clone();
     if scope(&headers, 3) == Some("sts") {
-        let form =
-            axum::Form::<std::collections::HashMap<String, String>>::from_request(request, &())
-                .await;
+        let form = axum::Form::<HashMap<String, String>>::from_request(request, &()).await;
         return match form {
             Ok(axum::Form(form)) => assume_role(&shared, &headers, &form),
             Err(rejection) => rejection.into_response(),
@@ -181,11 +180,7 @@ async fn endpoint(State(shared): State<Arc<Shared>>, request: Request) -> Respon
     }
 }
 
-fn assume_role(
-    shared: &Shared,
-    headers: &HeaderMap,
-    form: &std::collections::HashMap<String, String>,
-) -> Response {
+fn assume_role(shared: &Shared, headers: &HeaderMap, form: &HashMap<String, String>) -> Response {
     let result = {
         let roles = lock(&shared.roles);
         sts::call(form, &roles, &mut lock(&shared.world).ids)
