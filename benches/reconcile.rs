@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use ecs_gitops::api::parse_file;
 use ecs_gitops::diff::plan::{Desired, Prune, plan};
-use ecs_gitops::ecs::{EcsConfig, Owner, SdkEcs};
+use ecs_gitops::ecs::{Calls, EcsConfig, Owner, SdkEcs};
 use ecs_gitops::reconcile::{Follow, Options, Reconciler};
 
 const CLUSTERS: usize = 5;
@@ -104,15 +104,12 @@ fn peak_rss_mib() -> f64 {
     kib / 1024.0
 }
 
-fn calls_since(ecs: &SdkEcs, before: &BTreeMap<(String, String), u64>) -> BTreeMap<String, u64> {
+fn calls_since(ecs: &SdkEcs, before: &Calls) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
-    for ((operation, outcome), count) in ecs.calls() {
-        let delta = count
-            - before
-                .get(&(operation.clone(), outcome.clone()))
-                .copied()
-                .unwrap_or(0);
+    for (key, count) in ecs.calls() {
+        let delta = count - before.get(&key).copied().unwrap_or(0);
         if delta > 0 {
+            let (_, operation, outcome) = key;
             *out.entry(format!("{operation}:{outcome}")).or_default() += delta;
         }
     }

@@ -35,6 +35,9 @@ pub enum Command {
         paths: Vec<PathBuf>,
         #[arg(long, short, value_enum, default_value_t = Output::Text)]
         output: Output,
+        /// The controller's accounts file: objects may name only its accounts and regions.
+        #[arg(long)]
+        accounts: Option<PathBuf>,
     },
     /// Show what `apply` would change in ECS, per object and field. Exit 0 in sync,
     /// 1 differences, 2 error.
@@ -277,6 +280,10 @@ pub struct EcsArgs {
     /// How long one ECS call may go unanswered before it is tried again.
     #[arg(long, default_value = "30s", value_parser = duration_ms)]
     pub call_timeout: std::time::Duration,
+    /// A YAML file naming the AWS accounts objects may choose with `spec.account`: a list
+    /// of `{name, roleArn, externalId?, regions?}`. The controller assumes each one's role.
+    #[arg(long)]
+    pub accounts: Option<PathBuf>,
     /// The owner identity tagged on what this source creates (`ecs-gitops.dev/owner`); it
     /// changes and prunes only what carries it. Default: the Git URL and path, or the
     /// directory's absolute path.

@@ -5,10 +5,10 @@ use std::io::IsTerminal;
 use std::sync::Mutex;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::api::{ObjectKey, Parsed};
+use crate::api::{Accounts, Diagnostic, ObjectKey, Parsed};
 use crate::cli::{EcsArgs, Output, colour};
 use crate::diff::observed::Owner;
 use crate::diff::plan::{Desired, Plan, Prune, Verdict};
@@ -20,27 +20,69 @@ use crate::source::files;
 /// What stops `diff` or `apply` before they can report per object.
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
-    #[error("starting the embedded ECS simulator: {0}")]
-    Simulator(#[from] std::io::Error),
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
     #[error("writing the JSON report: {0}")]
     Json(#[from] serde_json::Error),
 }
 
-/// The ECS client the flags ask for, and the embedded simulator behind it with `--local`.
-pub async fn connect(args: &EcsArgs) -> std::io::Result<(SdkEcs, Option<Simulator>)> {
+/// Why there is no ECS client.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("starting the embedded ECS simulator: {0}")]
+    Simulator(#[source] std::io::Error),
+    #[error(transparent)]
+    Accounts(#[from] AccountsError),
+}
+
+/// An accounts file (`--accounts`) that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountsError {
+    #[error("reading the accounts file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the accounts file is invalid:\n{}", lines(.0))]
+    Invalid(Vec<Diagnostic>),
+}
+
+fn lines(diagnostics: &[Diagnostic]) -> String {
+    let lines: Vec<String> = diagnostics.iter().map(|d| format!("  {d}")).collect();
+    lines.join("\n")
+}
+
+/// The accounts objects may name: those of `path`, or none.
+pub fn read_accounts(path: Option<&Path>) -> Result<Accounts, AccountsError> {
+    let Some(path) = path else {
+        return Ok(Accounts::default());
+    };
+    let text = std::fs::read_to_string(path).map_err(|source| AccountsError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Accounts::parse(&path.display().to_string(), &text).map_err(AccountsError::Invalid)
+}
+
+/// The ECS client the flags ask for (with the accounts of `--accounts`), and the embedded
+/// simulator behind it with `--local`.
+pub async fn connect(args: &EcsArgs) -> Result<(SdkEcs, Option<Simulator>), ConnectError> {
     let mut config = EcsConfig {
         endpoint_url: args.endpoint_url.clone(),
         region: args.region.clone(),
         budget_scale: args.api_budget_scale,
         anonymous: false,
         call_timeout: args.call_timeout,
+        accounts: read_accounts(args.accounts.as_deref())?,
     };
     let simulator = if args.local {
         let sim = Simulator::start(SimConfig {
             speed: args.local_speed,
             ..SimConfig::default()
         })
-        .await?;
+        .await
+        .map_err(ConnectError::Simulator)?;
         config.endpoint_url = Some(sim.endpoint());
         config.anonymous = true;
         config.budget_scale = args.local_speed;
@@ -51,9 +93,11 @@ pub async fn connect(args: &EcsArgs) -> std::io::Result<(SdkEcs, Option<Simulato
     Ok((SdkEcs::new(config).await, simulator))
 }
 
-/// Loads and validates; prints the problems and returns `None` when the revision is unusable.
-pub(crate) fn load(paths: &[PathBuf], max_file_size: u64) -> Option<Parsed> {
-    let parsed = files::load(paths, max_file_size);
+/// Loads and validates (against the client's accounts and default region); prints the
+/// problems and returns `None` when the revision is unusable.
+pub(crate) fn load(paths: &[PathBuf], max_file_size: u64, ecs: &SdkEcs) -> Option<Parsed> {
+    let mut parsed = files::load(paths, max_file_size);
+    parsed.check_accounts(ecs.accounts(), Some(ecs.default_region()));
     for diagnostic in &parsed.diagnostics {
         eprintln!("{diagnostic}");
     }
@@ -192,12 +236,12 @@ async fn prepare(
     prune: Prune,
     max_file_size: u64,
 ) -> Result<Result<Planned, ExitCode>, CommandError> {
-    let Some(parsed) = load(paths, max_file_size) else {
+    let (ecs, simulator) = connect(args).await?;
+    let Some(parsed) = load(paths, max_file_size, &ecs) else {
         return Ok(Err(ExitCode::from(2)));
     };
     let owner = owner_of(args, paths);
     eprintln!("owner: {owner} (--owner to change)");
-    let (ecs, simulator) = connect(args).await?;
     let desired = Desired::from_manifests(&parsed.manifests, ecs.default_region(), owner);
     let reconciler = Reconciler::new(ecs);
     let plan = match reconciler.plan(&desired, prune).await {

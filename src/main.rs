@@ -5,6 +5,7 @@ use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches};
 use tracing_subscriber::EnvFilter;
 
+use ecs_gitops::api::Accounts;
 use ecs_gitops::api::crd::crd_files;
 use ecs_gitops::cli::{Cli, Command, LogFormat, Output, RolloutCommand, SECRET_FLAGS, colour};
 use ecs_gitops::reconcile::{Follow, Options};
@@ -49,7 +50,14 @@ async fn main() -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Validate { paths, output } => Ok(validate(&paths, output, cli.max_file_size)?),
+        Command::Validate {
+            paths,
+            output,
+            accounts,
+        } => {
+            let accounts = commands::read_accounts(accounts.as_deref())?;
+            Ok(validate(&paths, output, &accounts, cli.max_file_size)?)
+        }
         Command::Diff {
             paths,
             ecs,
@@ -108,10 +116,12 @@ async fn main() -> anyhow::Result<ExitCode> {
 }
 
 /// Where the AWS SDK writes credentials (the access key id in its endpoint and identity
-/// debug lines, the signed request at trace): held at INFO whatever RUST_LOG asks.
+/// debug lines, the signed request at trace, an assumed role's new access key id): held at
+/// INFO whatever RUST_LOG asks.
 const CREDENTIAL_LOGGERS: &[&str] = &[
     "aws_smithy_runtime::client::orchestrator=info",
     "aws_sigv4=info",
+    "aws_config::sts=info",
 ];
 
 fn init_logging(format: LogFormat) {
@@ -133,9 +143,12 @@ fn init_logging(format: LogFormat) {
 fn validate(
     paths: &[std::path::PathBuf],
     output: Output,
+    accounts: &Accounts,
     max_file_size: u64,
 ) -> anyhow::Result<ExitCode> {
-    let parsed = files::load(paths, max_file_size);
+    let mut parsed = files::load(paths, max_file_size);
+    // The default region is the controller's: only regions objects name are checked here.
+    parsed.check_accounts(accounts, None);
     let no_objects = parsed.manifests.is_empty() && parsed.errors() == 0;
     let valid = parsed.errors() == 0 && !no_objects;
     match output {

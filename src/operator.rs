@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crate::cli::EcsArgs;
-use crate::commands::{connect, load, owner_of};
+use crate::commands::{ConnectError, connect, load, owner_of};
 use crate::diff::plan::Desired;
 use crate::ecs::{Ecs, EcsError, Ownership};
 
@@ -21,8 +21,8 @@ pub enum OperatorError {
         "service {0} has no rollout in progress (its newest service deployment is done or missing)"
     )]
     NoRollout(String),
-    #[error("starting the embedded ECS simulator: {0}")]
-    Simulator(#[from] std::io::Error),
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
     #[error(transparent)]
     Ecs(#[from] EcsError),
 }
@@ -34,9 +34,9 @@ pub async fn rollout_stop(
     args: &EcsArgs,
     max_file_size: u64,
 ) -> Result<String, OperatorError> {
-    let parsed = load(paths, max_file_size).ok_or(OperatorError::Invalid)?;
-    let owner = owner_of(args, paths);
     let (ecs, _simulator) = connect(args).await?;
+    let parsed = load(paths, max_file_size, &ecs).ok_or(OperatorError::Invalid)?;
+    let owner = owner_of(args, paths);
     let desired = Desired::from_manifests(&parsed.manifests, ecs.default_region(), owner.clone());
     let wanted = object.strip_prefix("EcsService/").unwrap_or(object);
     let Some(service) = desired.services.iter().find(|s| s.object.name == wanted) else {

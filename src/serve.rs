@@ -47,7 +47,7 @@ pub enum ServeError {
     #[error("lost the leader lease; exiting so that only one replica works")]
     LostLease,
     #[error("connecting to ECS: {0}")]
-    Connect(#[source] std::io::Error),
+    Connect(#[source] crate::commands::ConnectError),
 }
 
 /// A secret from its file (when given, it wins) or its value (flag or environment); an

@@ -268,9 +268,16 @@ async fn page(Extract(web): Extract<Web>) -> Html<String> {
             )
             }),
         };
+        let common = s.status.common();
+        let place = match (&common.account, &common.region) {
+            (Some(account), Some(region)) => format!("{account} / {region}"),
+            (None, Some(region)) => region.clone(),
+            _ => String::new(),
+        };
         rows.push_str(&format!(
-            "<tr><td>{}</td><td style=\"color:{color};font-weight:bold\">{word}</td><td>{}</td><td>{rollout}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td style=\"color:{color};font-weight:bold\">{word}</td><td>{}</td><td>{rollout}</td><td>{}</td></tr>",
             escape(object),
+            escape(&place),
             escape(s.task_definition().unwrap_or("")),
             escape(s.status.common().last_error.as_deref().unwrap_or(""))
         ));
@@ -285,7 +292,7 @@ async fn page(Extract(web): Extract<Web>) -> Html<String> {
          <style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:.3em .8em;text-align:left;border-bottom:1px solid #ddd}}</style></head><body>\
          <h1>ecs-gitops</h1><p>Source <code>{}</code> — applied <code>{}</code>, last attempted <code>{}</code></p>\
          <p style=\"color:#c62828\">{}</p><ul>{errors}</ul>\
-         <table><tr><th>Object</th><th>Health</th><th>Revision</th><th>Rollout</th><th>Last error</th></tr>{rows}</table></body></html>",
+         <table><tr><th>Object</th><th>Account / region</th><th>Health</th><th>Revision</th><th>Rollout</th><th>Last error</th></tr>{rows}</table></body></html>",
         escape(&status.source),
         escape(status.last_applied_revision.as_deref().unwrap_or("-")),
         escape(status.last_attempted_revision.as_deref().unwrap_or("-")),

@@ -399,7 +399,9 @@ async fn pushes_roll_out_bad_commits_are_refused_and_hooks_are_authenticated() {
         "{metrics}"
     );
     assert!(
-        metrics.contains("ecs_gitops_ecs_calls_total{operation=\"UpdateService\",outcome=\"ok\"}"),
+        metrics.contains(
+            "ecs_gitops_ecs_calls_total{account=\"\",operation=\"UpdateService\",outcome=\"ok\"}"
+        ),
         "{metrics}"
     );
     let page = http(

@@ -87,6 +87,7 @@ impl Setup {
             .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
             .env("AWS_SECRET_ACCESS_KEY", "not-a-secret")
             .env("AWS_REGION", "us-east-1")
+            .env("AWS_ENDPOINT_URL_STS", self.endpoint())
             .env("HOSTNAME", name)
             .stdout(out.try_clone().unwrap())
             .stderr(out)
@@ -383,6 +384,69 @@ async fn an_invalid_spec_makes_no_ecs_call_and_a_missing_reference_waits() {
         setup.calls("RegisterTaskDefinition").await,
         2,
         "one revision per content, shared by the service and the task definition object"
+    );
+    drop(controller);
+}
+
+#[tokio::test]
+async fn objects_name_the_controllers_accounts_and_land_in_them() {
+    let Some(setup) = Setup::new("accounts").await else {
+        return;
+    };
+    let accounts = setup.root.path().join("accounts.yaml");
+    let roles = "- name: alpha\n  roleArn: arn:aws:iam::111111111111:role/ecs-gitops\n";
+    std::fs::write(&accounts, roles).unwrap();
+    let file = accounts.to_str().unwrap();
+    let controller = setup.controller("accounts", &["--accounts", file]).await;
+    // An account the controller was not given: refused before any ECS call.
+    setup.apply(&service("nowhere", "nginx:1", "  account: gamma\n"));
+    let refused = setup
+        .wait("ecsservice/nowhere", &controller, |o| {
+            is(o, "Stalled", "True")
+        })
+        .await;
+    assert_eq!(
+        condition(&refused, "Ready").unwrap()["reason"],
+        "InvalidSpec"
+    );
+    assert_eq!(
+        refused["status"]["lastError"],
+        format!(
+            "spec.account: account \"gamma\" is not configured: the accounts file {file} names alpha"
+        )
+    );
+    let stats = common::sim_json(setup.sim_addr, "GET", "/_sim/stats", "").await;
+    assert_eq!(stats["calls"], serde_json::json!({}), "{stats}");
+
+    // alpha's cluster and service land in alpha's account, and say so.
+    let alpha = "  account: alpha\n";
+    setup.apply(&CLUSTER.replace("spec: {}\n", &format!("spec:\n{alpha}")));
+    setup.apply(&service("web", "nginx:1", alpha));
+    let web = setup
+        .wait("ecsservice/web", &controller, |o| is(o, "Ready", "True"))
+        .await;
+    assert_eq!(web["status"]["account"], "alpha");
+    assert_eq!(web["status"]["region"], "us-east-1");
+    assert_eq!(
+        web["status"]["serviceArn"],
+        "arn:aws:ecs:us-east-1:111111111111:service/c1/web"
+    );
+    let path = "/_sim/state?account=111111111111";
+    let in_alpha = common::sim_json(setup.sim_addr, "GET", path, "").await;
+    let clusters = &in_alpha["regions"]["us-east-1"]["clusters"];
+    assert_eq!(*clusters, serde_json::json!(["c1"]));
+    let default = common::sim_json(setup.sim_addr, "GET", "/_sim/state", "").await;
+    assert_eq!(default["regions"], serde_json::json!({}));
+    setup.wait_event(&["Created"]).await;
+    let created: Vec<String> = setup
+        .events()
+        .into_iter()
+        .filter(|(reason, _)| reason == "Created")
+        .map(|(_, note)| note)
+        .collect();
+    assert!(
+        created.contains(&"created the ECS service in us-east-1 of account alpha".to_string()),
+        "{created:?}"
     );
     drop(controller);
 }

@@ -1,6 +1,6 @@
 //! What a platform team installs (issue 14): the Helm chart `charts/ecs-gitops`, the plain
 //! YAML of `manifests/` generated from it, the RBAC it grants (against the golden
-//! `charts/ecs-gitops.can-i.txt`) and the IAM policy `manifests/aws/iam-policy.json`.
+//! `charts/ecs-gitops.can-i.txt`) and the IAM policies of `manifests/aws/`.
 //!
 //! Offline: `helm lint --strict`, `helm template` validated by `kubernetes-validate` for the
 //! bench's Kubernetes version, the values schema's messages. On the real API server
@@ -324,6 +324,34 @@ fn iam_policy_allows_exactly_what_the_ecs_client_calls() {
     );
 }
 
+/// The two policies of many accounts: the controller's role may assume the accounts' roles,
+/// each of which trusts it (with an external id), and nothing more.
+#[test]
+fn account_policies_let_the_controller_assume_the_roles_and_no_more() {
+    let read = |file: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(repo().join(file)).unwrap()).unwrap()
+    };
+    let assume = read("manifests/aws/assume-roles-policy.json");
+    let trust = read("manifests/aws/account-role-trust-policy.json");
+    for policy in [&assume, &trust] {
+        assert_eq!(policy["Version"], "2012-10-17");
+        let statements = policy["Statement"].as_array().unwrap();
+        assert_eq!(statements.len(), 1, "{policy}");
+        assert_eq!(statements[0]["Effect"], "Allow");
+        assert_eq!(statements[0]["Action"], "sts:AssumeRole");
+    }
+    let roles = assume["Statement"][0]["Resource"].as_array().unwrap();
+    assert!(roles.iter().all(|r| r.as_str().unwrap().contains(":role/")));
+    let trusted = &trust["Statement"][0];
+    assert!(
+        trusted["Principal"]["AWS"]
+            .as_str()
+            .unwrap()
+            .contains(":role/")
+    );
+    assert!(trusted["Condition"]["StringEquals"]["sts:ExternalId"].is_string());
+}
+
 /// `helm lint --strict` and `helm template` with the defaults and with each values file of
 /// `ci/`, every object valid for the bench's Kubernetes version (kubernetes-validate,
 /// strict: unknown fields are errors).
@@ -444,6 +472,10 @@ fn wrong_values_are_rejected_with_a_readable_message() {
             &[
                 "at '/serviceAccount/annotations/eks.amazonaws.com~1role-arn': got number, want string",
             ],
+        ),
+        (
+            &["--set", "accounts[0].name=prod"],
+            &["at '/accounts/0': missing property 'roleArn'"],
         ),
         (
             &["--set", "mode=git"],
@@ -701,6 +733,33 @@ fn rendering_follows_mode_replicas_and_namespaces() {
         json!([{"name": "ECS_GITOPS_HOOK_SECRET",
                 "valueFrom": {"secretKeyRef": {"name": "ecs-gitops-git", "key": "webhook-secret"}}}])
     );
+
+    // Accounts: a ConfigMap the controller reads as --accounts (and that the controller's
+    // parser takes as it is), mounted read-only; a change to it rolls the pods.
+    let full = objects(&template(
+        &helm,
+        &["--values", &format!("{CHART}/ci/full-values.yaml")],
+    ));
+    let config = find(&full, "ConfigMap")[0];
+    assert_eq!(config["metadata"]["name"], "ecs-gitops-full-accounts");
+    let file = config["data"]["accounts.yaml"].as_str().unwrap();
+    let accounts = ecs_gitops::api::Accounts::parse("accounts.yaml", file).unwrap();
+    let prod = accounts.get("prod").unwrap();
+    assert_eq!(prod.role_arn, "arn:aws:iam::111111111111:role/ecs-gitops");
+    assert_eq!(prod.regions, ["eu-west-1", "us-east-1"]);
+    assert!(accounts.get("staging").is_some());
+    assert!(args(&full).contains(&"--accounts=/etc/ecs-gitops/accounts/accounts.yaml".to_string()));
+    let pod = &deployment(&full)["spec"]["template"];
+    assert_eq!(
+        pod["spec"]["volumes"],
+        json!([{"name": "accounts", "configMap": {"name": "ecs-gitops-full-accounts"}}])
+    );
+    assert_eq!(
+        container(&full)["volumeMounts"],
+        json!([{"name": "accounts", "mountPath": "/etc/ecs-gitops/accounts", "readOnly": true}])
+    );
+    assert!(pod["metadata"]["annotations"]["checksum/accounts"].is_string());
+    assert!(find(&default, "ConfigMap").is_empty());
 
     // git mode over https with two replicas: the token from the Secret, and a Lease (the
     // only Kubernetes API it uses).

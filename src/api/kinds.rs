@@ -33,6 +33,11 @@ pub const API_VERSION: &str = "ecs-gitops.dev/v1alpha1";
 )]
 #[serde(rename_all = "camelCase")]
 pub struct EcsCapacityProviderSpec {
+    /// The AWS account of the capacity provider: the name of an account in the controller's
+    /// accounts file, whose role the controller assumes; the controller's own credentials
+    /// when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     /// The AWS region of the capacity provider; the controller's default region when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
@@ -59,6 +64,10 @@ pub struct EcsCapacityProviderSpec {
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 pub struct EcsClusterSpec {
+    /// The AWS account of the cluster: the name of an account in the controller's accounts
+    /// file, whose role the controller assumes; the controller's own credentials when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     /// The AWS region of the cluster; the controller's default region when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
@@ -83,6 +92,10 @@ pub struct EcsClusterSpec {
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 pub struct EcsTaskDefinitionSpec {
+    /// The AWS account of the task definition: the name of an account in the controller's accounts
+    /// file, whose role the controller assumes; the controller's own credentials when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     /// The AWS region of the task definition; the controller's default region when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
@@ -116,6 +129,10 @@ pub struct EcsTaskDefinitionSpec {
 )]
 #[serde(rename_all = "camelCase")]
 pub struct EcsServiceSpec {
+    /// The AWS account of the service: the name of an account in the controller's accounts
+    /// file, whose role the controller assumes; the controller's own credentials when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     /// The AWS region of the service; the controller's default region when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,

@@ -73,6 +73,31 @@ impl Object {
     pub fn label(&self) -> String {
         self.key().to_string()
     }
+
+    /// The account `spec.account` names, if any.
+    pub fn account(&self) -> Option<&str> {
+        match self {
+            Object::CapacityProvider(o) => o.spec.account.as_deref(),
+            Object::Cluster(o) => o.spec.account.as_deref(),
+            Object::TaskDefinition(o) => o.spec.account.as_deref(),
+            Object::Service(o) => o.spec.account.as_deref(),
+        }
+    }
+
+    /// The account and region the object lives in; `default_region` where it names none.
+    pub fn place(&self, default_region: &str) -> super::AccountRegion {
+        super::AccountRegion::resolve(self.account(), self.region(), default_region)
+    }
+
+    /// The region `spec.region` names, if any.
+    pub fn region(&self) -> Option<&str> {
+        match self {
+            Object::CapacityProvider(o) => o.spec.region.as_deref(),
+            Object::Cluster(o) => o.spec.region.as_deref(),
+            Object::TaskDefinition(o) => o.spec.region.as_deref(),
+            Object::Service(o) => o.spec.region.as_deref(),
+        }
+    }
 }
 
 /// An object with where it came from.
@@ -127,6 +152,18 @@ impl Parsed {
     /// diagnostics by place.
     pub fn check_rules(&mut self) {
         let found = super::rules::check(&self.manifests);
+        self.add(found);
+    }
+
+    /// Objects may name only the accounts (and their regions) the controller is configured
+    /// for; `default_region` is the region of objects that name none, when known.
+    pub fn check_accounts(&mut self, accounts: &super::Accounts, default_region: Option<&str>) {
+        let found = accounts.check(&self.manifests, default_region);
+        self.add(found);
+    }
+
+    /// Adds diagnostics, keeping them in order of place.
+    fn add(&mut self, found: Vec<Diagnostic>) {
         self.diagnostics.extend(found);
         self.diagnostics
             .sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));

@@ -7,6 +7,7 @@
 //! text ──yaml──► Node tree ──check (JSON schema of the types)──► typed objects ──rules──► diagnostics
 //! ```
 
+pub mod accounts;
 mod check;
 pub mod crd;
 pub mod diagnostic;
@@ -22,6 +23,7 @@ pub mod status;
 pub mod units;
 pub mod yaml;
 
+pub use accounts::{AccountRegion, Accounts};
 pub use diagnostic::{Diagnostic, Severity};
 pub use ecs::*;
 pub use key::{Kind, ObjectKey};

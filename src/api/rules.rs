@@ -963,10 +963,10 @@ fn capacity_references(manifests: &[Manifest]) -> Vec<Diagnostic> {
 /// Names that must be unique across the source, and references between objects.
 fn cross_object(manifests: &[Manifest]) -> Vec<Diagnostic> {
     let mut diagnostics = capacity_references(manifests);
-    let mut seen: BTreeMap<(String, &'static str, String), &Manifest> = BTreeMap::new();
+    let mut seen: BTreeMap<(Place, &'static str, String), &Manifest> = BTreeMap::new();
     for manifest in manifests {
         for (what, identity) in ecs_identities(&manifest.object) {
-            let key = (region(&manifest.object), what, identity.clone());
+            let key = (place(&manifest.object), what, identity.clone());
             match seen.get(&key) {
                 Some(first) => diagnostics.push(manifest.diagnostic(Finding {
                     severity: Severity::Error,
@@ -985,17 +985,79 @@ fn cross_object(manifests: &[Manifest]) -> Vec<Diagnostic> {
             }
         }
     }
+    diagnostics.extend(references_elsewhere(manifests));
     diagnostics
 }
 
-fn region(object: &Object) -> String {
-    match object {
-        Object::CapacityProvider(o) => o.spec.region.clone(),
-        Object::Cluster(o) => o.spec.region.clone(),
-        Object::TaskDefinition(o) => o.spec.region.clone(),
-        Object::Service(o) => o.spec.region.clone(),
+/// An object's account and region as written (an unset region is the default one).
+type Place<'m> = (Option<&'m str>, Option<&'m str>);
+
+fn place(object: &Object) -> Place<'_> {
+    (object.account(), object.region())
+}
+
+/// Two places differ when their accounts do, or both name a region and not the same one
+/// (the default region is not known here).
+fn same_place(a: Place, b: Place) -> bool {
+    a.0 == b.0 && (a.1.is_none() || b.1.is_none() || a.1 == b.1)
+}
+
+/// `in account A, region R`, as a message says where an object is.
+fn describe_place((account, region): Place) -> String {
+    let account = account.map_or("the default account".to_string(), |a| {
+        format!("account {a}")
+    });
+    let region = region.map_or("the default region".to_string(), |r| format!("region {r}"));
+    format!("in {account}, {region}")
+}
+
+/// A service runs in its cluster's account and region, and registers its
+/// `taskDefinitionRef` there: an object of the source it names elsewhere is a mistake.
+fn references_elsewhere(manifests: &[Manifest]) -> Vec<Diagnostic> {
+    let mut diagnostics = Vec::new();
+    for manifest in manifests {
+        let Object::Service(service) = &manifest.object else {
+            continue;
+        };
+        let here = place(&manifest.object);
+        let cluster = service.spec.service.cluster.as_deref().unwrap_or("default");
+        let clusters: Vec<&Manifest> = manifests
+            .iter()
+            .filter(|m| matches!(&m.object, Object::Cluster(_)))
+            .filter(|m| ecs_identities(&m.object).iter().any(|(_, n)| n == cluster))
+            .collect();
+        let referenced = [
+            ("spec.cluster", clusters),
+            (
+                "spec.taskDefinitionRef",
+                manifests
+                    .iter()
+                    .filter(|m| matches!(&m.object, Object::TaskDefinition(_)))
+                    .filter(|m| {
+                        service.spec.task_definition_ref.as_deref() == Some(m.object.name())
+                    })
+                    .collect(),
+            ),
+        ];
+        for (field, found) in referenced {
+            if found.is_empty() || found.iter().any(|m| same_place(here, place(&m.object))) {
+                continue;
+            }
+            let there = found[0];
+            diagnostics.push(manifest.diagnostic(Finding {
+                severity: Severity::Error,
+                field: field.into(),
+                pos: Pos::default(),
+                message: format!(
+                    "{} is {}, this service {}: a reference must be in the same account and region; set spec.account and spec.region alike",
+                    there.object.label(),
+                    describe_place(place(&there.object)),
+                    describe_place(here)
+                ),
+            }));
+        }
     }
-    .unwrap_or_default()
+    diagnostics
 }
 
 /// The ECS resources an object owns, by what ECS keys them on.
@@ -1388,6 +1450,59 @@ mod tests {
             parsed.diagnostics[0]
                 .message
                 .contains("\"other\" is not defined in this source")
+        );
+    }
+
+    #[test]
+    fn names_are_unique_per_account_and_region() {
+        let yaml = format!(
+            "{}\n---\n{}",
+            task(TWO),
+            task(&format!("  family: app\n  account: prod\n{TWO}"))
+                .replace("name: app", "name: app-prod")
+        );
+        assert_eq!(errors(&yaml), []);
+    }
+
+    #[test]
+    fn references_stay_in_their_account_and_region() {
+        let cluster = format!(
+            "{HEAD}kind: EcsCluster\nmetadata:\n  name: c1\nspec:\n  account: prod\n  region: eu-west-1\n"
+        );
+        let web =
+            |place: &str| service(&format!("  cluster: c1\n{place}  taskDefinitionRef: app\n"));
+        let app = task(&format!("  account: prod\n{TWO}"));
+        let yaml = [cluster.as_str(), &app, &web("  account: prod\n")].join("\n---\n");
+        assert_eq!(errors(&yaml), [], "an unset region is the default one");
+        let yaml = [
+            cluster.as_str(),
+            &app,
+            &web("  account: dev\n  region: eu-west-1\n"),
+        ]
+        .join("\n---\n");
+        assert_eq!(
+            errors(&yaml),
+            [
+                (
+                    "spec.cluster".to_string(),
+                    "EcsCluster/c1 is in account prod, region eu-west-1, this service in account dev, region eu-west-1: a reference must be in the same account and region; set spec.account and spec.region alike".to_string()
+                ),
+                (
+                    "spec.taskDefinitionRef".to_string(),
+                    "EcsTaskDefinition/app is in account prod, the default region, this service in account dev, region eu-west-1: a reference must be in the same account and region; set spec.account and spec.region alike".to_string()
+                ),
+            ]
+        );
+        let yaml = [
+            cluster.as_str(),
+            &web("  account: prod\n  region: us-east-1\n  taskDefinition: app:1\n"),
+        ]
+        .join("\n---\n")
+        .replace("  taskDefinitionRef: app\n", "");
+        assert_one(
+            &yaml,
+            "spec.cluster",
+            "EcsCluster/c1 is in account prod, region eu-west-1",
         );
     }
 }

@@ -33,8 +33,8 @@ use super::status::{ObjectStatus, State};
 use crate::api::status::{CommonStatus, KindStatus, PreDeployTaskStatus, Reason};
 use crate::api::yaml::Pos;
 use crate::api::{
-    API_VERSION, EcsCapacityProvider, EcsCluster, EcsService, EcsTaskDefinition, Kind, Manifest,
-    Object, ObjectKey, Parsed,
+    API_VERSION, AccountRegion, EcsCapacityProvider, EcsCluster, EcsService, EcsTaskDefinition,
+    Kind, Manifest, Object, ObjectKey, Parsed,
 };
 use crate::cli::ControllerArgs;
 use crate::diff::observed::{Owner, Ownership};
@@ -82,7 +82,7 @@ pub enum CrdError {
         source: std::io::Error,
     },
     #[error("connecting to ECS: {0}")]
-    Ecs(#[source] std::io::Error),
+    Ecs(#[source] crate::commands::ConnectError),
 }
 
 impl CrdError {
@@ -576,12 +576,29 @@ async fn apply_service(service: &EcsService, ctx: &Context) -> Result<Action, Cr
         }
     }
     let cluster = service_cluster(service);
-    let declared = ctx
+    let declared: Vec<Arc<EcsCluster>> = ctx
         .clusters
         .state()
         .into_iter()
-        .find(|c| c.namespace().as_deref() == Some(namespace) && cluster_name_of(c) == cluster);
-    if let Some(declared) = declared {
+        .filter(|c| c.namespace().as_deref() == Some(namespace) && cluster_name_of(c) == cluster)
+        .collect();
+    let here = AccountRegion::resolve(
+        service.spec.account.as_deref(),
+        service.spec.region.as_deref(),
+        &ctx.region,
+    );
+    let same_place = declared.iter().find(|c| {
+        AccountRegion::resolve(
+            c.spec.account.as_deref(),
+            c.spec.region.as_deref(),
+            &ctx.region,
+        ) == here
+    });
+    // Only in another account or region: the rules say so (InvalidSpec).
+    if let (None, Some(elsewhere)) = (same_place, declared.first()) {
+        manifests.push(manifest(Object::Cluster((**elsewhere).clone())));
+    }
+    if let Some(declared) = same_place {
         let ready = declared
             .status
             .as_ref()
@@ -750,6 +767,7 @@ where
         ..Parsed::default()
     };
     parsed.check_rules();
+    parsed.check_accounts(ctx.reconciler.ecs.accounts(), Some(&ctx.region));
     let reference = object.object_ref(&());
     if parsed.errors() > 0 {
         let problems: Vec<String> = parsed
@@ -909,10 +927,14 @@ async fn tell(
     }) && matches!(planned.verdict, Verdict::Update { .. });
     for action in &plan.actions {
         let (reason, note) = match action {
-            PlanAction::CreateCluster(_) => ("Created", "created the ECS cluster".to_string()),
-            PlanAction::CreateCapacityProvider(_) => {
-                ("Created", "created the ECS capacity provider".to_string())
-            }
+            PlanAction::CreateCluster(cluster) => (
+                "Created",
+                format!("created the ECS cluster in {}", cluster.region),
+            ),
+            PlanAction::CreateCapacityProvider(provider) => (
+                "Created",
+                format!("created the ECS capacity provider in {}", provider.region),
+            ),
             PlanAction::UpdateCluster(_)
             | PlanAction::UpdateService(_)
             | PlanAction::UpdateCapacityProvider(_) => {
@@ -926,7 +948,10 @@ async fn tell(
                 Some(Outcome::Done { message }) => ("RevisionRegistered", message.clone()),
                 _ => continue,
             },
-            PlanAction::CreateService(_) => ("Created", "created the ECS service".to_string()),
+            PlanAction::CreateService(service) => (
+                "Created",
+                format!("created the ECS service in {}", service.key.region),
+            ),
             PlanAction::FollowRollout(_)
             | PlanAction::Quarantine(_)
             | PlanAction::DeleteService { .. }

@@ -22,7 +22,7 @@ use crate::api::status::{PreDeployTaskStatus, Reason};
 use crate::api::{ObjectKey, Parsed};
 use crate::diff::observed::Owner;
 use crate::diff::plan::{Desired, Observed, Plan, Verdict};
-use crate::ecs::SdkEcs;
+use crate::ecs::{Calls, SdkEcs};
 use crate::reconcile::status::{
     Health, Seen, decide, now_rfc3339, observed_status, with_pre_deploy,
 };
@@ -150,7 +150,11 @@ pub async fn run(
         let fetched = config
             .source
             .fetch(settled.as_ref(), config.max_file_size)
-            .await;
+            .await
+            .map(|mut parsed| {
+                parsed.check_accounts(reconciler.ecs.accounts(), Some(&region));
+                parsed
+            });
         let source_problem = match accept(&state, fetched, last_good.as_ref()) {
             Ok(good) => {
                 last_good = Some(good);
@@ -531,19 +535,19 @@ fn record(state: &State, sweep: &Sweep, failures: &mut Failures) -> bool {
 }
 
 /// Adds the ECS calls made since the last export to the metrics.
-fn export_calls(
-    reconciler: &Reconciler<SdkEcs>,
-    state: &State,
-    seen: &mut BTreeMap<(String, String), u64>,
-) {
-    for ((operation, outcome), count) in reconciler.ecs.calls() {
-        let before = seen
-            .insert((operation.clone(), outcome.clone()), count)
-            .unwrap_or(0);
+fn export_calls(reconciler: &Reconciler<SdkEcs>, state: &State, seen: &mut Calls) {
+    for (key, count) in reconciler.ecs.calls() {
+        let before = seen.insert(key.clone(), count).unwrap_or(0);
+        let (account, operation, outcome) = key;
+        let labels = CallLabels {
+            account,
+            operation,
+            outcome,
+        };
         state
             .metrics
             .ecs_calls
-            .get_or_create(&CallLabels { operation, outcome })
+            .get_or_create(&labels)
             .inc_by(count - before);
     }
 }

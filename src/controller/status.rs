@@ -101,6 +101,8 @@ pub struct ResultLabel {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CallLabels {
+    /// The account's name; empty for the controller's own credentials.
+    pub account: String,
     pub operation: String,
     pub outcome: String,
 }
@@ -146,7 +148,7 @@ impl Metrics {
         );
         registry.register(
             "ecs_calls",
-            "ECS API calls by operation and outcome (ok or the error code; ThrottlingException is budget pressure)",
+            "ECS API calls by account, operation and outcome (ok or the error code; ThrottlingException is budget pressure)",
             metrics.ecs_calls.clone(),
         );
         registry.register(

@@ -33,6 +33,9 @@ pub mod tags {
     pub const FAILED_SPEC_HASH: &str = "ecs-gitops.dev/failed-spec-hash";
     /// On a pre-deploy task: its name in the service's `rollout.preDeploy`.
     pub const PRE_DEPLOY: &str = "ecs-gitops.dev/pre-deploy";
+    /// On a service: the object it is made from (`EcsService/web`), so that a service whose
+    /// object moved to another account or region is told from one that left the source.
+    pub const OBJECT: &str = "ecs-gitops.dev/object";
 }
 
 pub type Tags = BTreeMap<String, String>;

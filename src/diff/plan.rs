@@ -14,9 +14,9 @@ use super::observed::{
 use super::{hash, normalize};
 use crate::api::rules::{family, pre_deploy_family};
 use crate::api::{
-    CapacityProviderInput, CapacityProviderStrategyItem, ClusterInput, DeletionPolicy,
-    IgnoredField, Manifest, Object, ObjectKey, PreDeployTask, RolloutPolicy, ServiceInput,
-    ServiceTaskDefinition, TaskDefinitionInput, TaskOverride, parse_duration,
+    AccountRegion, CapacityProviderInput, CapacityProviderStrategyItem, ClusterInput,
+    DeletionPolicy, IgnoredField, Manifest, Object, ObjectKey, PreDeployTask, RolloutPolicy,
+    ServiceInput, ServiceTaskDefinition, TaskDefinitionInput, TaskOverride, parse_duration,
 };
 
 /// Annotation that lets the controller take over a service it did not create.
@@ -42,7 +42,8 @@ const NOT_COMPARED: &[&str] = &[
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ServiceKey {
-    pub region: String,
+    /// The account and region it lives in.
+    pub region: AccountRegion,
     pub cluster: String,
     pub name: String,
 }
@@ -113,7 +114,7 @@ impl PreDeploy {
 
 #[derive(Clone, Debug)]
 pub struct DesiredCapacityProvider {
-    pub region: String,
+    pub region: AccountRegion,
     pub name: String,
     pub object: ObjectKey,
     /// With `name` filled in.
@@ -124,7 +125,8 @@ pub struct DesiredCapacityProvider {
 
 #[derive(Clone, Debug)]
 pub struct DesiredCluster {
-    pub region: String,
+    /// The account and region it lives in.
+    pub region: AccountRegion,
     pub name: String,
     pub object: ObjectKey,
     pub input: ClusterInput,
@@ -133,7 +135,8 @@ pub struct DesiredCluster {
 
 #[derive(Clone, Debug)]
 pub struct DesiredTaskDefinition {
-    pub region: String,
+    /// The account and region it lives in.
+    pub region: AccountRegion,
     pub family: String,
     pub object: ObjectKey,
     pub input: TaskDefinitionInput,
@@ -165,6 +168,18 @@ fn annotated(manifest: &Manifest, key: &str) -> bool {
 }
 
 impl Desired {
+    /// The account and region of one of the desired objects.
+    pub fn place_of(&self, object: &ObjectKey) -> Option<&AccountRegion> {
+        let clusters = self.clusters.iter().map(|c| (&c.object, &c.region));
+        let families = self.task_definitions.iter().map(|t| (&t.object, &t.region));
+        let services = self.services.iter().map(|s| (&s.object, &s.key.region));
+        clusters
+            .chain(families)
+            .chain(services)
+            .find(|(key, _)| *key == object)
+            .map(|(_, region)| region)
+    }
+
     /// The desired state of valid manifests; `region` applies where an object sets none.
     pub fn from_manifests(manifests: &[Manifest], region: &str, owner: Owner) -> Desired {
         let mut desired = Desired {
@@ -186,7 +201,7 @@ impl Desired {
                     let mut input = p.spec.capacity_provider.clone();
                     let provider = input.name.get_or_insert_with(|| name.to_string()).clone();
                     desired.capacity_providers.push(DesiredCapacityProvider {
-                        region: p.spec.region.clone().unwrap_or_else(|| region.to_string()),
+                        region: manifest.object.place(region),
                         name: provider,
                         object,
                         input,
@@ -195,7 +210,7 @@ impl Desired {
                     });
                 }
                 Object::Cluster(c) => desired.clusters.push(DesiredCluster {
-                    region: c.spec.region.clone().unwrap_or_else(|| region.to_string()),
+                    region: manifest.object.place(region),
                     name: c
                         .spec
                         .cluster
@@ -209,7 +224,7 @@ impl Desired {
                 Object::TaskDefinition(td) => {
                     let input = with_family(&td.spec.task_definition, name);
                     desired.task_definitions.push(DesiredTaskDefinition {
-                        region: td.spec.region.clone().unwrap_or_else(|| region.to_string()),
+                        region: manifest.object.place(region),
                         family: input.family.clone().unwrap_or_default(),
                         object,
                         hash: hash::task_definition(&input),
@@ -246,7 +261,7 @@ impl Desired {
                     spec.service_name = Some(service_name.clone());
                     desired.services.push(DesiredService {
                         key: ServiceKey {
-                            region: s.spec.region.clone().unwrap_or_else(|| region.to_string()),
+                            region: manifest.object.place(region),
                             cluster,
                             name: service_name,
                         },
@@ -333,17 +348,17 @@ fn managed(input: TaskDefinitionInput) -> TaskDefinitionSource {
 /// What the controller saw in ECS for a desired state.
 #[derive(Clone, Debug, Default)]
 pub struct Observed {
-    /// By (region, name); ACTIVE capacity providers.
-    pub capacity_providers: BTreeMap<(String, String), ObservedCapacityProvider>,
-    /// Every capacity provider of the source's regions carrying its owner, for pruning.
-    pub owned_capacity_providers: Vec<(String, ObservedCapacityProvider)>,
-    /// By (region, name); clusters known to exist.
-    pub clusters: BTreeMap<(String, String), ObservedCluster>,
+    /// By (account and region, name); ACTIVE capacity providers.
+    pub capacity_providers: BTreeMap<(AccountRegion, String), ObservedCapacityProvider>,
+    /// Every capacity provider of the source's places carrying its owner, for pruning.
+    pub owned_capacity_providers: Vec<(AccountRegion, ObservedCapacityProvider)>,
+    /// By (account and region, name); clusters known to exist.
+    pub clusters: BTreeMap<(AccountRegion, String), ObservedCluster>,
     pub services: BTreeMap<ServiceKey, ObservedService>,
     /// Described revisions by ARN (immutable, so cached).
     pub task_definitions: BTreeMap<String, ObservedTaskDefinition>,
-    /// The latest ACTIVE revision of standalone families, by (region, family).
-    pub families: BTreeMap<(String, String), ObservedTaskDefinition>,
+    /// The latest ACTIVE revision of standalone families, by (account and region, family).
+    pub families: BTreeMap<(AccountRegion, String), ObservedTaskDefinition>,
     /// Services carrying the managed-by tag in the source's clusters, for pruning.
     pub owned: Vec<(ServiceKey, ObservedService)>,
 }
@@ -362,6 +377,9 @@ pub enum Block {
     Deleting,
     /// A prune held back by the limit on deletions per sweep.
     PrunePending,
+    /// A service whose object now names another account or region: left to the people who
+    /// moved it (a wrong `account` must not delete a running service).
+    Moved,
 }
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -397,7 +415,7 @@ pub enum Action {
     CreateCapacityProvider(Box<DesiredCapacityProvider>),
     UpdateCapacityProvider(Box<CapacityProviderUpdate>),
     DeleteCapacityProvider {
-        region: String,
+        region: AccountRegion,
         name: String,
         arn: String,
     },
@@ -514,7 +532,7 @@ pub struct Plan {
     pub in_use: std::collections::BTreeSet<String>,
     /// The (region, cluster) pairs the desired state uses: where running tasks may still use
     /// an old revision.
-    pub clusters: std::collections::BTreeSet<(String, String)>,
+    pub clusters: std::collections::BTreeSet<(AccountRegion, String)>,
     pub objects: Vec<ObjectPlan>,
     pub actions: Vec<Action>,
 }
@@ -1415,7 +1433,7 @@ fn service_field(spec: &ServiceInput, key: &str) -> Json {
 }
 
 fn plan_prune(desired: &Desired, observed: &Observed, prune: Prune, plan: &mut Plan) {
-    let doomed: Vec<&(ServiceKey, ObservedService)> = observed
+    let (moved, doomed): (Vec<_>, Vec<_>) = observed
         .owned
         .iter()
         .filter(|(key, live)| {
@@ -1424,7 +1442,21 @@ fn plan_prune(desired: &Desired, observed: &Observed, prune: Prune, plan: &mut P
             let ours = live.ownership(&desired.owner) == Ownership::Ours;
             ours && !wanted && !retained && live.status == "ACTIVE"
         })
-        .collect();
+        .partition(|(key, live)| moved_to(desired, key, live).is_some());
+    for (key, live) in moved {
+        let to = moved_to(desired, key, live).expect("partitioned so");
+        plan.objects.push(ObjectPlan {
+            object: ObjectKey::pruned_service(&key.cluster, &key.name),
+            verdict: Verdict::Blocked {
+                by: Block::Moved,
+                reason: format!(
+                    "not pruned: {} now names {to}; this service in {} keeps running until you delete it",
+                    key.name, key.region
+                ),
+            },
+            changes: Vec::new(),
+        });
+    }
     // A half-read or half-written source must not empty a cluster: at most half of this
     // owner's services (and always one) go in one sweep, unless asked.
     let owned = observed
@@ -1465,6 +1497,22 @@ fn plan_prune(desired: &Desired, observed: &Observed, prune: Prune, plan: &mut P
             changes: Vec::new(),
         });
     }
+}
+
+/// Where the object that made the service at `key` lives now, when that is another account or
+/// region. (Services made before the object tag cannot tell: they are pruned as before.)
+fn moved_to<'d>(
+    desired: &'d Desired,
+    key: &ServiceKey,
+    live: &ObservedService,
+) -> Option<&'d AccountRegion> {
+    let object = live.tags.get(tags::OBJECT)?;
+    desired
+        .services
+        .iter()
+        .find(|s| s.object.to_string() == *object)
+        .map(|s| &s.key.region)
+        .filter(|region| **region != key.region)
 }
 
 #[cfg(test)]
@@ -1655,6 +1703,57 @@ mod tests {
         assert!(
             quarantined.in_sync(),
             "a quarantined spec is no difference to act on"
+        );
+    }
+
+    #[test]
+    fn a_service_moved_to_another_account_is_not_pruned_where_it_was() {
+        let desired = desired("  account: prod\n", "");
+        let key = &desired.services[0].key;
+        assert_eq!(
+            key.region,
+            AccountRegion::resolve(Some("prod"), None, "us-east-1")
+        );
+        let mut left = observed(&desired, true);
+        let (_, mut live) = left.services.pop_first().unwrap();
+        let before = ServiceKey {
+            region: "us-east-1".into(),
+            ..key.clone()
+        };
+        left.owned.push((before.clone(), live.clone()));
+        let untold = plan(&desired, &left, Prune::AllowMass);
+        assert!(
+            matches!(&untold.actions[..], [_, Action::DeleteService { key, .. }] if *key == before),
+            "a service without the object tag is pruned as before: {:?}",
+            untold.actions
+        );
+        live.tags
+            .insert(tags::OBJECT.into(), desired.services[0].object.to_string());
+        left.owned = vec![(before, live)];
+        let planned = plan(&desired, &left, Prune::AllowMass);
+        assert!(
+            !planned
+                .actions
+                .iter()
+                .any(|a| matches!(a, Action::DeleteService { .. })),
+            "{:?}",
+            planned.actions
+        );
+        let moved = planned
+            .objects
+            .iter()
+            .find(|o| o.object == ObjectKey::pruned_service("c1", "web"))
+            .unwrap();
+        assert_eq!(
+            moved.verdict,
+            Verdict::Blocked {
+                by: Block::Moved,
+                reason: "not pruned: web now names us-east-1 of account prod; this service in us-east-1 keeps running until you delete it".into()
+            }
+        );
+        assert!(
+            matches!(verdict(&planned), Verdict::Create),
+            "and it is created in its new account"
         );
     }
 

@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::api::AccountRegion;
+
 /// (category, burst, sustained per second) of an ECS action, as "Request throttling for the
 /// Amazon ECS API" documents them.
 pub fn category(operation: &str) -> (&'static str, f64, f64) {
@@ -41,7 +43,7 @@ struct Bucket {
 pub struct Budget {
     /// Multiplies the refill rates (a simulator running faster than real time refills faster).
     scale: f64,
-    buckets: Mutex<HashMap<(String, &'static str), Bucket>>,
+    buckets: Mutex<HashMap<(AccountRegion, &'static str), Bucket>>,
 }
 
 impl Budget {
@@ -52,20 +54,20 @@ impl Budget {
         }
     }
 
-    /// Waits until `operation` may be called in `region`, and takes its token.
-    pub async fn acquire(&self, region: &str, operation: &str) {
-        while let Some(wait) = self.try_take(region, operation) {
+    /// Waits until `operation` may be called in an account and region, and takes its token.
+    pub async fn acquire(&self, at: &AccountRegion, operation: &str) {
+        while let Some(wait) = self.try_take(at, operation) {
             tokio::time::sleep(wait).await;
         }
     }
 
     /// Takes a token, or says how long until one is there.
-    fn try_take(&self, region: &str, operation: &str) -> Option<Duration> {
+    fn try_take(&self, at: &AccountRegion, operation: &str) -> Option<Duration> {
         let (name, burst, rate) = category(operation);
         let rate = rate * self.scale;
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let bucket = buckets.entry((region.to_string(), name)).or_insert(Bucket {
+        let bucket = buckets.entry((at.clone(), name)).or_insert(Bucket {
             tokens: burst,
             updated: now,
         });
@@ -85,30 +87,45 @@ impl Budget {
 mod tests {
     use super::*;
 
+    fn at(account: Option<&str>, region: &str) -> AccountRegion {
+        AccountRegion::resolve(account, Some(region), region)
+    }
+
     #[test]
     fn burst_then_the_sustained_rate() {
         let budget = Budget::new(1.0);
+        let r = at(None, "r");
         for _ in 0..20 {
-            assert!(budget.try_take("r", "RegisterTaskDefinition").is_none());
+            assert!(budget.try_take(&r, "RegisterTaskDefinition").is_none());
         }
-        let wait = budget.try_take("r", "RegisterTaskDefinition").unwrap();
+        let wait = budget.try_take(&r, "RegisterTaskDefinition").unwrap();
         assert!(
             wait > Duration::from_millis(900) && wait <= Duration::from_secs(1),
             "{wait:?}"
         );
-        // Categories and regions have their own buckets.
-        assert!(budget.try_take("r", "DescribeServices").is_none());
-        assert!(budget.try_take("other", "RegisterTaskDefinition").is_none());
+        // Categories, regions and accounts have their own buckets.
+        assert!(budget.try_take(&r, "DescribeServices").is_none());
+        assert!(
+            budget
+                .try_take(&at(None, "other"), "RegisterTaskDefinition")
+                .is_none()
+        );
+        assert!(
+            budget
+                .try_take(&at(Some("prod"), "r"), "RegisterTaskDefinition")
+                .is_none()
+        );
     }
 
     #[tokio::test]
     async fn acquire_waits_for_a_token() {
         let budget = Budget::new(100.0);
+        let r = at(None, "r");
         for _ in 0..20 {
-            budget.acquire("r", "RegisterTaskDefinition").await;
+            budget.acquire(&r, "RegisterTaskDefinition").await;
         }
         let start = Instant::now();
-        budget.acquire("r", "RegisterTaskDefinition").await;
+        budget.acquire(&r, "RegisterTaskDefinition").await;
         // 1/s × 100 → a token every 10 ms.
         assert!(
             start.elapsed() >= Duration::from_millis(5),

@@ -13,7 +13,7 @@ use std::time::Duration;
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::config::retry::RetryConfig;
 use aws_sdk_ecs::config::timeout::TimeoutConfig;
-use aws_sdk_ecs::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_ecs::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
 use aws_sdk_ecs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::types::{
     self as sdk, ClusterField, DesiredStatus, ServiceField, SortOrder, TaskDefinitionField,
@@ -23,11 +23,13 @@ use aws_smithy_types::retry::ErrorKind;
 use super::budget::Budget;
 use super::convert;
 use super::convert_support::{FromSdk, ToSdk, opt};
+use super::roles::assume_roles;
 use super::{
     ContainerExit, EcsError, ObservedCapacityProvider, ObservedCluster, ObservedDeployment,
     ObservedService, ObservedServiceDeployment, ObservedTask, ObservedTaskDefinition, StoppedTask,
     Tags, TaskLaunch, tag_map,
 };
+use crate::api::{AccountRegion, Accounts};
 use crate::api::{
     CapacityProviderInput, CapacityProviderStrategyItem, ClusterInput,
     CreateManagedInstancesProviderConfiguration, ServiceInput, TaskDefinitionInput,
@@ -52,6 +54,8 @@ pub struct EcsConfig {
     pub anonymous: bool,
     /// How long one attempt of a call may take before it counts as failed (and is retried).
     pub call_timeout: Duration,
+    /// The accounts objects may name, with the role assumed for each.
+    pub accounts: Accounts,
 }
 
 impl Default for EcsConfig {
@@ -62,6 +66,7 @@ impl Default for EcsConfig {
             budget_scale: 1.0,
             anonymous: false,
             call_timeout: DEFAULT_CALL_TIMEOUT,
+            accounts: Accounts::default(),
         }
     }
 }
@@ -73,14 +78,22 @@ pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// something new. Their callers look for the result first (the spec-hash tag).
 const NOT_REPLAYABLE: &[&str] = &["RegisterTaskDefinition"];
 
+/// Calls by (account, operation, outcome): the account's name (`""` for the default
+/// credentials), and `ok` or the error code.
+pub type Calls = BTreeMap<(String, String, String), u64>;
+
 pub struct SdkEcs {
     base: aws_config::SdkConfig,
     endpoint_url: Option<String>,
     default_region: String,
-    clients: Mutex<HashMap<String, Client>>,
+    accounts: Accounts,
+    /// Each account's assumed role; one per account, so that its clients in every region
+    /// share the SDK's cached credentials.
+    roles: HashMap<String, SharedCredentialsProvider>,
+    clients: Mutex<HashMap<AccountRegion, Client>>,
     budget: Budget,
-    /// Calls by operation and outcome (`ok` or the error code), for metrics and benchmarks.
-    calls: Mutex<BTreeMap<(String, String), u64>>,
+    /// For metrics and benchmarks.
+    calls: Mutex<Calls>,
 }
 
 impl SdkEcs {
@@ -94,6 +107,10 @@ impl SdkEcs {
                 None,
                 "ecs-gitops-local",
             ));
+            // The embedded simulator answers STS's AssumeRole as well.
+            if let Some(endpoint) = &config.endpoint_url {
+                loader = loader.endpoint_url(endpoint);
+            }
         }
         if let Some(region) = &config.region {
             loader = loader.region(Region::new(region.clone()));
@@ -107,10 +124,13 @@ impl SdkEcs {
         let default_region = base
             .region()
             .map_or("us-east-1".to_string(), |r| r.to_string());
+        let roles = assume_roles(&base, &config.accounts, &default_region).await;
         SdkEcs {
             base,
             endpoint_url: config.endpoint_url,
             default_region,
+            accounts: config.accounts,
+            roles,
             clients: Mutex::new(HashMap::new()),
             budget: Budget::new(if config.budget_scale > 0.0 {
                 config.budget_scale
@@ -125,39 +145,58 @@ impl SdkEcs {
         &self.default_region
     }
 
-    /// Calls so far by (operation, outcome).
-    pub fn calls(&self) -> BTreeMap<(String, String), u64> {
+    /// The accounts objects may name.
+    pub fn accounts(&self) -> &Accounts {
+        &self.accounts
+    }
+
+    /// Calls so far.
+    pub fn calls(&self) -> Calls {
         self.calls.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    fn client(&self, region: &str) -> Client {
+    /// The client of an account and region: the account's assumed role, or the default
+    /// credentials.
+    fn client(&self, at: &AccountRegion, operation: &'static str) -> Result<Client, EcsError> {
+        let role = match &at.account {
+            None => None,
+            Some(account) => Some(self.roles.get(account).ok_or_else(|| EcsError::Account {
+                operation,
+                account: account.clone(),
+            })?),
+        };
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        clients
-            .entry(region.to_string())
-            .or_insert_with(|| {
-                let mut config = aws_sdk_ecs::config::Builder::from(&self.base)
-                    .region(Region::new(region.to_string()))
-                    // Retries are ours: they go through the budget.
-                    .retry_config(RetryConfig::disabled());
-                if let Some(endpoint) = &self.endpoint_url {
-                    config = config.endpoint_url(endpoint);
-                }
-                Client::from_conf(config.build())
-            })
-            .clone()
+        let client = clients.entry(at.clone()).or_insert_with(|| {
+            let mut config = aws_sdk_ecs::config::Builder::from(&self.base)
+                .region(Region::new(at.region.clone()))
+                // Retries are ours: they go through the budget.
+                .retry_config(RetryConfig::disabled());
+            if let Some(endpoint) = &self.endpoint_url {
+                config = config.endpoint_url(endpoint);
+            }
+            if let Some(role) = role {
+                // The provider itself, not a wrapper: its cache partition is the account's.
+                config.set_credentials_provider(Some(role.clone()));
+            }
+            Client::from_conf(config.build())
+        });
+        Ok(client.clone())
     }
 
-    fn record(&self, operation: &str, outcome: &str) {
+    fn record(&self, at: &AccountRegion, operation: &str, outcome: &str) {
         let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
-        *calls
-            .entry((operation.to_string(), outcome.to_string()))
-            .or_default() += 1;
+        let key = (
+            at.account_name().to_string(),
+            operation.to_string(),
+            outcome.to_string(),
+        );
+        *calls.entry(key).or_default() += 1;
     }
 
     /// One ECS call: budget, then the call, retried with full-jitter backoff while retryable.
     async fn call<T, F, Fut>(
         &self,
-        region: &str,
+        at: &AccountRegion,
         operation: &'static str,
         send: F,
     ) -> Result<T, EcsError>
@@ -165,12 +204,13 @@ impl SdkEcs {
         F: Fn(Client) -> Fut,
         Fut: Future<Output = Result<T, EcsError>>,
     {
-        let client = self.client(region);
+        let client = self.client(at, operation)?;
         let mut attempt = 0;
         loop {
-            self.budget.acquire(region, operation).await;
+            self.budget.acquire(at, operation).await;
             let result = send(client.clone()).await;
             self.record(
+                at,
                 operation,
                 result
                     .as_ref()
@@ -183,7 +223,7 @@ impl SdkEcs {
                     }
                     // Throttling is the budget at work; anything else is said at once.
                     if attempt == 0 && e.code() != "ThrottlingException" {
-                        tracing::warn!(operation, region, error = %e, "ECS call failed; retrying");
+                        tracing::warn!(operation, at = %at, error = %e, "ECS call failed; retrying");
                     } else {
                         tracing::debug!(operation, attempt, error = %e, "retrying");
                     }
@@ -475,11 +515,11 @@ fn observed_service(
 impl super::Ecs for SdkEcs {
     async fn describe_clusters(
         &self,
-        region: &str,
+        at: &AccountRegion,
         names: &[String],
     ) -> Result<Vec<ObservedCluster>, EcsError> {
         const OP: &str = "DescribeClusters";
-        self.call(region, OP, |client| async move {
+        self.call(at, OP, |client| async move {
             let out = client
                 .describe_clusters()
                 .set_clusters(Some(names.to_vec()))
@@ -499,12 +539,12 @@ impl super::Ecs for SdkEcs {
 
     async fn create_cluster(
         &self,
-        region: &str,
+        at: &AccountRegion,
         input: &ClusterInput,
         tags: &Tags,
     ) -> Result<ObservedCluster, EcsError> {
         const OP: &str = "CreateCluster";
-        self.call(region, OP, |client| async move {
+        self.call(at, OP, |client| async move {
             let request = convert::create_cluster(&client, input).map_err(build_error(OP))?;
             let out = request
                 .set_tags(Some(sdk_tags(tags)))
@@ -521,12 +561,12 @@ impl super::Ecs for SdkEcs {
 
     async fn update_cluster(
         &self,
-        region: &str,
+        at: &AccountRegion,
         name: &str,
         input: &ClusterInput,
     ) -> Result<(), EcsError> {
         const OP: &str = "UpdateCluster";
-        self.call(region, OP, |client| async move {
+        self.call(at, OP, |client| async move {
             let settings = input
                 .settings
                 .iter()
@@ -556,13 +596,13 @@ impl super::Ecs for SdkEcs {
 
     async fn put_cluster_capacity_providers(
         &self,
-        region: &str,
+        at: &AccountRegion,
         name: &str,
         providers: &[String],
         strategy: &[CapacityProviderStrategyItem],
     ) -> Result<(), EcsError> {
         const OP: &str = "PutClusterCapacityProviders";
-        self.call(region, OP, |client| async move {
+        self.call(at, OP, |client| async move {
             let strategy = strategy
                 .iter()
                 .map(ToSdk::to_sdk)
@@ -583,7 +623,7 @@ impl super::Ecs for SdkEcs {
 
     async fn describe_capacity_providers(
         &self,
-        region: &str,
+        region: &AccountRegion,
         names: &[String],
     ) -> Result<Vec<ObservedCapacityProvider>, EcsError> {
         const OP: &str = "DescribeCapacityProviders";
@@ -621,7 +661,7 @@ impl super::Ecs for SdkEcs {
 
     async fn create_capacity_provider(
         &self,
-        region: &str,
+        region: &AccountRegion,
         input: &CapacityProviderInput,
         tags: &Tags,
     ) -> Result<ObservedCapacityProvider, EcsError> {
@@ -648,7 +688,7 @@ impl super::Ecs for SdkEcs {
 
     async fn update_capacity_provider(
         &self,
-        region: &str,
+        region: &AccountRegion,
         input: &CapacityProviderInput,
     ) -> Result<(), EcsError> {
         const OP: &str = "UpdateCapacityProvider";
@@ -700,7 +740,11 @@ impl super::Ecs for SdkEcs {
         .await
     }
 
-    async fn delete_capacity_provider(&self, region: &str, name: &str) -> Result<(), EcsError> {
+    async fn delete_capacity_provider(
+        &self,
+        region: &AccountRegion,
+        name: &str,
+    ) -> Result<(), EcsError> {
         const OP: &str = "DeleteCapacityProvider";
         self.call(region, OP, |client| async move {
             client
@@ -716,12 +760,12 @@ impl super::Ecs for SdkEcs {
 
     async fn describe_services(
         &self,
-        region: &str,
+        at: &AccountRegion,
         cluster: &str,
         names: &[String],
     ) -> Result<Vec<ObservedService>, EcsError> {
         const OP: &str = "DescribeServices";
-        self.call(region, OP, |client| async move {
+        self.call(at, OP, |client| async move {
             let out = client
                 .describe_services()
                 .cluster(cluster)
@@ -738,13 +782,17 @@ impl super::Ecs for SdkEcs {
         .await
     }
 
-    async fn list_services(&self, region: &str, cluster: &str) -> Result<Vec<String>, EcsError> {
+    async fn list_services(
+        &self,
+        at: &AccountRegion,
+        cluster: &str,
+    ) -> Result<Vec<String>, EcsError> {
         const OP: &str = "ListServices";
         let mut arns = Vec::new();
         let mut token: Option<String> = None;
         loop {
             let page = self
-                .call(region, OP, |client| {
+                .call(at, OP, |client| {
                     let token = token.clone();
                     async move {
                         client
@@ -768,11 +816,11 @@ impl super::Ecs for SdkEcs {
 
     async fn describe_task_definition(
         &self,
-        region: &str,
+        at: &AccountRegion,
         task_definition: &str,
     ) -> Result<ObservedTaskDefinition, EcsError> {
         const OP: &str = "DescribeTaskDefinition";
-        self.call(region, OP, |client| async move {
+        self.call(at, OP, |client| async move {
             let out = client
                 .describe_task_definition()
                 .task_definition(task_definition)
@@ -790,12 +838,12 @@ impl super::Ecs for SdkEcs {
 
     async fn list_task_definitions(
         &self,
-        region: &str,
+        at: &AccountRegion,
         family: &str,
         limit: i32,
     ) -> Result<Vec<String>, EcsError> {
         const OP: &str = "ListTaskDefinitions";
-        self.call(region, OP, |client| async move {
+        self.call(at, OP, |client| async move {
             let out = client
                 .list_task_definitions()
                 .family_prefix(family)
@@ -819,12 +867,12 @@ impl super::Ecs for SdkEcs {
 
     async fn register_task_definition(
         &self,
-        region: &str,
+        at: &AccountRegion,
         input: &TaskDefinitionInput,
         tags: &Tags,
     ) -> Result<ObservedTaskDefinition, EcsError> {
         const OP: &str = "RegisterTaskDefinition";
-        self.call(region, OP, |client| async move {
+        self.call(at, OP, |client| async move {
             let request =
                 convert::register_task_definition(&client, input).map_err(build_error(OP))?;
             let mut all_tags = tag_map(&input.tags);
@@ -846,9 +894,13 @@ impl super::Ecs for SdkEcs {
         .await
     }
 
-    async fn deregister_task_definition(&self, region: &str, arn: &str) -> Result<(), EcsError> {
+    async fn deregister_task_definition(
+        &self,
+        at: &AccountRegion,
+        arn: &str,
+    ) -> Result<(), EcsError> {
         const OP: &str = "DeregisterTaskDefinition";
-        self.call(region, OP, |client| async move {
+        self.call(at, OP, |client| async move {
             client
                 .deregister_task_definition()
                 .task_definition(arn)
@@ -860,9 +912,13 @@ impl super::Ecs for SdkEcs {
         .await
     }
 
-    async fn delete_task_definitions(&self, region: &str, arns: &[String]) -> Result<(), EcsError> {
+    async fn delete_task_definitions(
+        &self,
+        at: &AccountRegion,
+        arns: &[String],
+    ) -> Result<(), EcsError> {
         const OP: &str = "DeleteTaskDefinitions";
-        self.call(region, OP, |client| async move {
+        self.call(at, OP, |client| async move {
             client
                 .delete_task_definitions()
                 .set_task_definitions(Some(arns.to_vec()))
@@ -876,14 +932,14 @@ impl super::Ecs for SdkEcs {
 
     async fn create_service(
         &self,
-        region: &str,
+        at: &AccountRegion,
         input: &ServiceInput,
         task_definition: &str,
         tags: &Tags,
         client_token: &str,
     ) -> Result<ObservedService, EcsError> {
         const OP: &str = "CreateService";
-        self.call(region, OP, |client| async move {
+        self.call(at, OP, |client| async move {
             let request = convert::create_service(&client, input).map_err(build_error(OP))?;
             let mut all_tags = tag_map(&input.tags);
             all_tags.extend(tags.clone());
@@ -906,14 +962,14 @@ impl super::Ecs for SdkEcs {
 
     async fn update_service(
         &self,
-        region: &str,
+        at: &AccountRegion,
         cluster: &str,
         service: &str,
         changes: &ServiceInput,
         task_definition: Option<&str>,
     ) -> Result<ObservedService, EcsError> {
         const OP: &str = "UpdateService";
-        self.call(region, OP, |client| async move {
+        self.call(at, OP, |client| async move {
             let request = convert::update_service(&client, changes).map_err(build_error(OP))?;
             let out = request
                 .cluster(cluster)
@@ -932,12 +988,12 @@ impl super::Ecs for SdkEcs {
 
     async fn delete_service(
         &self,
-        region: &str,
+        at: &AccountRegion,
         cluster: &str,
         service: &str,
     ) -> Result<(), EcsError> {
         const OP: &str = "DeleteService";
-        self.call(region, OP, |client| async move {
+        self.call(at, OP, |client| async move {
             client
                 .delete_service()
                 .cluster(cluster)
@@ -950,9 +1006,14 @@ impl super::Ecs for SdkEcs {
         .await
     }
 
-    async fn tag_resource(&self, region: &str, arn: &str, tags: &Tags) -> Result<(), EcsError> {
+    async fn tag_resource(
+        &self,
+        at: &AccountRegion,
+        arn: &str,
+        tags: &Tags,
+    ) -> Result<(), EcsError> {
         const OP: &str = "TagResource";
-        self.call(region, OP, |client| async move {
+        self.call(at, OP, |client| async move {
             client
                 .tag_resource()
                 .resource_arn(arn)
@@ -965,9 +1026,14 @@ impl super::Ecs for SdkEcs {
         .await
     }
 
-    async fn untag_resource(&self, region: &str, arn: &str, keys: &[&str]) -> Result<(), EcsError> {
+    async fn untag_resource(
+        &self,
+        at: &AccountRegion,
+        arn: &str,
+        keys: &[&str],
+    ) -> Result<(), EcsError> {
         const OP: &str = "UntagResource";
-        self.call(region, OP, |client| async move {
+        self.call(at, OP, |client| async move {
             let keys = keys.iter().map(|k| k.to_string()).collect();
             client
                 .untag_resource()
@@ -983,7 +1049,7 @@ impl super::Ecs for SdkEcs {
 
     async fn stopped_tasks(
         &self,
-        region: &str,
+        at: &AccountRegion,
         cluster: &str,
         deployment_id: &str,
         limit: usize,
@@ -991,7 +1057,7 @@ impl super::Ecs for SdkEcs {
         const LIST: &str = "ListTasks";
         const DESCRIBE: &str = "DescribeTasks";
         let arns = self
-            .call(region, LIST, |client| async move {
+            .call(at, LIST, |client| async move {
                 let out = client
                     .list_tasks()
                     .cluster(cluster)
@@ -1012,7 +1078,7 @@ impl super::Ecs for SdkEcs {
         if arns.is_empty() {
             return Ok(Vec::new());
         }
-        self.call(region, DESCRIBE, |client| {
+        self.call(at, DESCRIBE, |client| {
             let arns = arns.clone();
             async move {
                 let out = client
@@ -1035,7 +1101,11 @@ impl super::Ecs for SdkEcs {
         .await
     }
 
-    async fn run_task(&self, region: &str, launch: &TaskLaunch) -> Result<ObservedTask, EcsError> {
+    async fn run_task(
+        &self,
+        region: &AccountRegion,
+        launch: &TaskLaunch,
+    ) -> Result<ObservedTask, EcsError> {
         const OP: &str = "RunTask";
         self.call(region, OP, |client| async move {
             let request = client
@@ -1080,7 +1150,7 @@ impl super::Ecs for SdkEcs {
 
     async fn tasks_started_by(
         &self,
-        region: &str,
+        region: &AccountRegion,
         cluster: &str,
         started_by: &str,
     ) -> Result<Vec<ObservedTask>, EcsError> {
@@ -1114,7 +1184,7 @@ impl super::Ecs for SdkEcs {
 
     async fn running_tasks_of_family(
         &self,
-        region: &str,
+        region: &AccountRegion,
         cluster: &str,
         family: &str,
     ) -> Result<Vec<ObservedTask>, EcsError> {
@@ -1141,7 +1211,7 @@ impl super::Ecs for SdkEcs {
 
     async fn describe_tasks(
         &self,
-        region: &str,
+        region: &AccountRegion,
         cluster: &str,
         arns: &[String],
     ) -> Result<Vec<ObservedTask>, EcsError> {
@@ -1162,7 +1232,7 @@ impl super::Ecs for SdkEcs {
 
     async fn describe_service_deployments(
         &self,
-        region: &str,
+        region: &AccountRegion,
         arns: &[String],
     ) -> Result<Vec<ObservedServiceDeployment>, EcsError> {
         const OP: &str = "DescribeServiceDeployments";
@@ -1187,7 +1257,11 @@ impl super::Ecs for SdkEcs {
         .await
     }
 
-    async fn stop_service_deployment(&self, region: &str, arn: &str) -> Result<(), EcsError> {
+    async fn stop_service_deployment(
+        &self,
+        region: &AccountRegion,
+        arn: &str,
+    ) -> Result<(), EcsError> {
         const OP: &str = "StopServiceDeployment";
         self.call(region, OP, |client| async move {
             client
@@ -1204,7 +1278,7 @@ impl super::Ecs for SdkEcs {
 
     async fn stop_task(
         &self,
-        region: &str,
+        region: &AccountRegion,
         cluster: &str,
         arn: &str,
         reason: &str,

@@ -1,16 +1,18 @@
-//! The only door to ECS: the `Ecs` trait, its `aws-sdk-ecs` implementation (`client.rs`), and
-//! the API budget every call goes through (`budget.rs`). Nothing else talks to AWS.
+//! The only door to ECS: the `Ecs` trait, its `aws-sdk-ecs` implementation (`client.rs`), the
+//! API budget every call goes through (`budget.rs`) and the accounts' assumed roles
+//! (`roles.rs`). Nothing else talks to AWS.
 
 mod budget;
 mod client;
 #[rustfmt::skip]
 mod convert;
 mod convert_support;
+mod roles;
 
 use std::future::Future;
 
 pub use budget::{Budget, category};
-pub use client::{EcsConfig, SdkEcs, backoff};
+pub use client::{Calls, EcsConfig, SdkEcs, backoff};
 pub use convert_support::ConvertError;
 // What ECS is observed to hold: plain data, defined where the plan reads it.
 pub use crate::diff::observed::{
@@ -20,7 +22,7 @@ pub use crate::diff::observed::{
 };
 
 use crate::api::{
-    CapacityProviderInput, CapacityProviderStrategyItem, ClusterInput, ServiceInput,
+    AccountRegion, CapacityProviderInput, CapacityProviderStrategyItem, ClusterInput, ServiceInput,
     TaskDefinitionInput,
 };
 
@@ -44,6 +46,11 @@ pub enum EcsError {
         operation: &'static str,
         #[source]
         source: aws_sdk_ecs::error::BuildError,
+    },
+    #[error("{operation}: account \"{account}\" is not configured (--accounts)")]
+    Account {
+        operation: &'static str,
+        account: String,
     },
     #[error("{operation}: {source}")]
     Convert {
@@ -122,6 +129,7 @@ impl EcsError {
             EcsError::Transport { .. } => "Transport",
             EcsError::Build { .. } => "Build",
             EcsError::Convert { .. } => "Convert",
+            EcsError::Account { .. } => "UnknownAccount",
         }
     }
 
@@ -138,18 +146,18 @@ pub struct StoppedTask {
     pub reason: String,
 }
 
-/// The ECS calls the controller makes. Every implementation shares one API budget per
-/// account and region; `SdkEcs` is the production one.
+/// The ECS calls the controller makes, each in one account and region. Every implementation
+/// keeps one API budget per account and region; `SdkEcs` is the production one.
 pub trait Ecs: Send + Sync {
     fn describe_clusters(
         &self,
-        region: &str,
+        at: &AccountRegion,
         names: &[String],
     ) -> impl Future<Output = Result<Vec<ObservedCluster>, EcsError>> + Send;
 
     fn create_cluster(
         &self,
-        region: &str,
+        at: &AccountRegion,
         input: &ClusterInput,
         tags: &Tags,
     ) -> impl Future<Output = Result<ObservedCluster, EcsError>> + Send;
@@ -157,14 +165,14 @@ pub trait Ecs: Send + Sync {
     /// Sends the cluster's `settings`, `configuration` and `serviceConnectDefaults`.
     fn update_cluster(
         &self,
-        region: &str,
+        at: &AccountRegion,
         name: &str,
         input: &ClusterInput,
     ) -> impl Future<Output = Result<(), EcsError>> + Send;
 
     fn put_cluster_capacity_providers(
         &self,
-        region: &str,
+        at: &AccountRegion,
         name: &str,
         providers: &[String],
         strategy: &[CapacityProviderStrategyItem],
@@ -174,13 +182,13 @@ pub trait Ecs: Send + Sync {
     /// No names: every capacity provider of the region (for an owner's inventory).
     fn describe_capacity_providers(
         &self,
-        region: &str,
+        region: &AccountRegion,
         names: &[String],
     ) -> impl Future<Output = Result<Vec<ObservedCapacityProvider>, EcsError>> + Send;
 
     fn create_capacity_provider(
         &self,
-        region: &str,
+        region: &AccountRegion,
         input: &CapacityProviderInput,
         tags: &Tags,
     ) -> impl Future<Output = Result<ObservedCapacityProvider, EcsError>> + Send;
@@ -190,20 +198,20 @@ pub trait Ecs: Send + Sync {
     /// configuration.
     fn update_capacity_provider(
         &self,
-        region: &str,
+        region: &AccountRegion,
         input: &CapacityProviderInput,
     ) -> impl Future<Output = Result<(), EcsError>> + Send;
 
     fn delete_capacity_provider(
         &self,
-        region: &str,
+        region: &AccountRegion,
         name: &str,
     ) -> impl Future<Output = Result<(), EcsError>> + Send;
 
     /// At most 10 services, as ECS takes them; missing ones are left out.
     fn describe_services(
         &self,
-        region: &str,
+        at: &AccountRegion,
         cluster: &str,
         names: &[String],
     ) -> impl Future<Output = Result<Vec<ObservedService>, EcsError>> + Send;
@@ -211,47 +219,47 @@ pub trait Ecs: Send + Sync {
     /// Every ACTIVE service ARN of a cluster.
     fn list_services(
         &self,
-        region: &str,
+        at: &AccountRegion,
         cluster: &str,
     ) -> impl Future<Output = Result<Vec<String>, EcsError>> + Send;
 
     fn describe_task_definition(
         &self,
-        region: &str,
+        at: &AccountRegion,
         task_definition: &str,
     ) -> impl Future<Output = Result<ObservedTaskDefinition, EcsError>> + Send;
 
     /// The newest ACTIVE revisions' ARNs of a family, newest first, at most `limit`.
     fn list_task_definitions(
         &self,
-        region: &str,
+        at: &AccountRegion,
         family: &str,
         limit: i32,
     ) -> impl Future<Output = Result<Vec<String>, EcsError>> + Send;
 
     fn register_task_definition(
         &self,
-        region: &str,
+        at: &AccountRegion,
         input: &TaskDefinitionInput,
         tags: &Tags,
     ) -> impl Future<Output = Result<ObservedTaskDefinition, EcsError>> + Send;
 
     fn deregister_task_definition(
         &self,
-        region: &str,
+        at: &AccountRegion,
         arn: &str,
     ) -> impl Future<Output = Result<(), EcsError>> + Send;
 
     /// Deletes deregistered revisions, at most ten.
     fn delete_task_definitions(
         &self,
-        region: &str,
+        at: &AccountRegion,
         arns: &[String],
     ) -> impl Future<Output = Result<(), EcsError>> + Send;
 
     fn create_service(
         &self,
-        region: &str,
+        at: &AccountRegion,
         input: &ServiceInput,
         task_definition: &str,
         tags: &Tags,
@@ -261,7 +269,7 @@ pub trait Ecs: Send + Sync {
     /// Sends the fields set in `changes`, and the task definition when given.
     fn update_service(
         &self,
-        region: &str,
+        at: &AccountRegion,
         cluster: &str,
         service: &str,
         changes: &ServiceInput,
@@ -270,21 +278,21 @@ pub trait Ecs: Send + Sync {
 
     fn delete_service(
         &self,
-        region: &str,
+        at: &AccountRegion,
         cluster: &str,
         service: &str,
     ) -> impl Future<Output = Result<(), EcsError>> + Send;
 
     fn tag_resource(
         &self,
-        region: &str,
+        at: &AccountRegion,
         arn: &str,
         tags: &Tags,
     ) -> impl Future<Output = Result<(), EcsError>> + Send;
 
     fn untag_resource(
         &self,
-        region: &str,
+        at: &AccountRegion,
         arn: &str,
         keys: &[&str],
     ) -> impl Future<Output = Result<(), EcsError>> + Send;
@@ -292,7 +300,7 @@ pub trait Ecs: Send + Sync {
     /// Starts one task. ECS's refusal to place it (a `failures` entry) is an error.
     fn run_task(
         &self,
-        region: &str,
+        region: &AccountRegion,
         launch: &TaskLaunch,
     ) -> impl Future<Output = Result<ObservedTask, EcsError>> + Send;
 
@@ -300,7 +308,7 @@ pub trait Ecs: Send + Sync {
     /// about an hour), with their tags.
     fn tasks_started_by(
         &self,
-        region: &str,
+        region: &AccountRegion,
         cluster: &str,
         started_by: &str,
     ) -> impl Future<Output = Result<Vec<ObservedTask>, EcsError>> + Send;
@@ -308,7 +316,7 @@ pub trait Ecs: Send + Sync {
     /// Up to 100 running tasks of a family in a cluster, whoever started them.
     fn running_tasks_of_family(
         &self,
-        region: &str,
+        region: &AccountRegion,
         cluster: &str,
         family: &str,
     ) -> impl Future<Output = Result<Vec<ObservedTask>, EcsError>> + Send;
@@ -316,7 +324,7 @@ pub trait Ecs: Send + Sync {
     /// At most 100 tasks, with their tags; missing ones are left out.
     fn describe_tasks(
         &self,
-        region: &str,
+        region: &AccountRegion,
         cluster: &str,
         arns: &[String],
     ) -> impl Future<Output = Result<Vec<ObservedTask>, EcsError>> + Send;
@@ -324,20 +332,20 @@ pub trait Ecs: Send + Sync {
     /// At most 20 service deployments; missing ones are left out.
     fn describe_service_deployments(
         &self,
-        region: &str,
+        region: &AccountRegion,
         arns: &[String],
     ) -> impl Future<Output = Result<Vec<ObservedServiceDeployment>, EcsError>> + Send;
 
     /// Stops a service deployment in progress and rolls back to the last good revision.
     fn stop_service_deployment(
         &self,
-        region: &str,
+        region: &AccountRegion,
         arn: &str,
     ) -> impl Future<Output = Result<(), EcsError>> + Send;
 
     fn stop_task(
         &self,
-        region: &str,
+        region: &AccountRegion,
         cluster: &str,
         arn: &str,
         reason: &str,
@@ -346,7 +354,7 @@ pub trait Ecs: Send + Sync {
     /// Stopped tasks a deployment started, newest first, at most `limit`.
     fn stopped_tasks(
         &self,
-        region: &str,
+        at: &AccountRegion,
         cluster: &str,
         deployment_id: &str,
         limit: usize,

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
+use crate::api::AccountRegion;
 use crate::ecs::{Ecs, EcsError, ObservedService};
 
 /// ECS's limit of services per DescribeServices.
@@ -32,8 +33,8 @@ type Open = Arc<Mutex<Batch>>;
 
 pub struct Batcher {
     window: Duration,
-    /// The batch still taking names, per (region, cluster).
-    open: Arc<Mutex<HashMap<(String, String), Open>>>,
+    /// The batch still taking names, per (account and region, cluster).
+    open: Arc<Mutex<HashMap<(AccountRegion, String), Open>>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -52,11 +53,11 @@ impl Batcher {
     pub async fn describe<E: Ecs + 'static>(
         &self,
         ecs: &Arc<E>,
-        region: &str,
+        region: &AccountRegion,
         cluster: &str,
         names: &[String],
     ) -> Answer {
-        let key = (region.to_string(), cluster.to_string());
+        let key = (region.clone(), cluster.to_string());
         let (answer, started) = self.join(&key, names);
         if let Some(batch) = started {
             // The flush runs on its own task: a caller that gives up strands no other.
@@ -80,7 +81,7 @@ impl Batcher {
     /// Adds `names` to the open batch (or a new one, returned when this caller started it).
     fn join(
         &self,
-        key: &(String, String),
+        key: &(AccountRegion, String),
         names: &[String],
     ) -> (oneshot::Receiver<Answer>, Option<Open>) {
         let mut open = lock(&self.open);
@@ -114,7 +115,7 @@ impl Batcher {
 }
 
 /// One DescribeServices for the batch, each caller answered with its own services.
-async fn flush<E: Ecs>(ecs: &E, key: &(String, String), batch: &Open) {
+async fn flush<E: Ecs>(ecs: &E, key: &(AccountRegion, String), batch: &Open) {
     let Batch { names, waiters } = std::mem::take(&mut *lock(batch));
     if waiters.is_empty() {
         return;

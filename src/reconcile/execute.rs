@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use super::pre_deploy::{Gate, Run};
 use super::rollout::{Tracked, track};
 use super::{Follow, Options, Progress, Reconciler, Step};
+use crate::api::AccountRegion;
 use crate::api::status::PreDeployTaskStatus;
 use crate::api::{ObjectKey, OnFailure, ServiceInput, TaskDefinitionInput, parse_duration};
 use crate::diff::plan::{
@@ -453,7 +454,7 @@ impl<E: Ecs + 'static> Reconciler<E> {
     /// owner registered, never one an observed service runs or deploys or a task runs.
     async fn trim(&self, history: &History, plan: &Plan) -> Result<(), EcsError> {
         const LISTED: i32 = 100;
-        let region = history.region.as_str();
+        let region = &history.region;
         let arns = self
             .ecs
             .list_task_definitions(region, &history.family, LISTED)
@@ -632,6 +633,7 @@ impl<E: Ecs + 'static> Reconciler<E> {
             Err(held) => return Ok(held),
         };
         let mut service_tags = owner_tags(owner, options);
+        service_tags.insert(tags::OBJECT.to_string(), service.object.to_string());
         service_tags.insert(tags::ROLLOUT_STARTED.to_string(), now_tag());
         if let Some((hash, name)) = &managed {
             service_tags.insert(tags::SPEC_HASH.to_string(), hash.clone());
@@ -715,6 +717,7 @@ impl<E: Ecs + 'static> Reconciler<E> {
             )
             .await?;
         let mut service_tags = owner_tags(owner, options);
+        service_tags.insert(tags::OBJECT.to_string(), service.object.to_string());
         if let Some((hash, name)) = &managed {
             service_tags.insert(tags::SPEC_HASH.to_string(), hash.clone());
             service_tags.insert(tags::TASK_DEFINITION.to_string(), name.clone());
@@ -794,7 +797,7 @@ impl<E: Ecs + 'static> Reconciler<E> {
 
 /// A family whose old revisions may go, after a registration or a good rollout.
 struct History {
-    region: String,
+    region: AccountRegion,
     family: String,
     /// How many of the newest stay (0: all).
     keep: u32,
@@ -859,7 +862,7 @@ type ServiceFuture<'a> = BoxFuture<'a, (ObjectKey, Result<Change, EcsError>)>;
 
 /// What `ensure_revision` looks for or registers.
 struct Wanted<'a> {
-    region: &'a str,
+    region: &'a AccountRegion,
     input: &'a TaskDefinitionInput,
     hash: &'a str,
     owner: &'a Owner,

@@ -21,7 +21,7 @@ use std::time::Duration;
 use batch::Batcher;
 pub use execute::{Outcome, Report};
 
-use crate::api::ObjectKey;
+use crate::api::{AccountRegion, ObjectKey};
 use crate::diff::plan::{Desired, Observed, Plan, Prune};
 use crate::ecs::{Ecs, EcsError, ObservedTaskDefinition};
 
@@ -144,7 +144,7 @@ impl<E: Ecs + 'static> Reconciler<E> {
     /// Up to ten services of a cluster, batched with other reconciles' when batching.
     async fn describe_services(
         &self,
-        region: &str,
+        region: &AccountRegion,
         cluster: &str,
         names: &[String],
     ) -> Result<Vec<crate::ecs::ObservedService>, EcsError> {

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::{ReconcileError, Reconciler};
+use crate::api::AccountRegion;
 use crate::diff::plan::{Desired, Observed, ServiceKey, TaskDefinitionSource};
 use crate::ecs::{Ecs, EcsError, ObservedService, ObservedTaskDefinition, Ownership, tags};
 
@@ -28,7 +29,7 @@ impl<E: Ecs + 'static> Reconciler<E> {
         let rolling = observed
             .services
             .iter_mut()
-            .map(|(key, service)| (key.region.as_str(), service));
+            .map(|(key, service)| (&key.region, service));
         describe_native_rollouts(&*self.ecs, rolling, false)
             .await
             .map_err(observe_error("service deployments"))?;
@@ -49,7 +50,7 @@ impl<E: Ecs + 'static> Reconciler<E> {
         prune: bool,
         observed: &mut Observed,
     ) -> Result<(), ReconcileError> {
-        let mut by_region: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        let mut by_region: BTreeMap<&AccountRegion, Vec<String>> = BTreeMap::new();
         for provider in &desired.capacity_providers {
             by_region
                 .entry(&provider.region)
@@ -66,18 +67,18 @@ impl<E: Ecs + 'static> Reconciler<E> {
                 for provider in found.into_iter().filter(|p| p.usable()) {
                     observed
                         .capacity_providers
-                        .insert((region.to_string(), provider.name.clone()), provider);
+                        .insert(((*region).clone(), provider.name.clone()), provider);
                 }
             }
         }
         if !prune {
             return Ok(());
         }
-        let regions: std::collections::BTreeSet<&str> = desired
+        let regions: std::collections::BTreeSet<&AccountRegion> = desired
             .clusters
             .iter()
-            .map(|c| c.region.as_str())
-            .chain(desired.services.iter().map(|s| s.key.region.as_str()))
+            .map(|c| &c.region)
+            .chain(desired.services.iter().map(|s| &s.key.region))
             .chain(by_region.keys().copied())
             .collect();
         for region in regions {
@@ -89,7 +90,7 @@ impl<E: Ecs + 'static> Reconciler<E> {
             observed.owned_capacity_providers.extend(
                 all.into_iter()
                     .filter(|p| Ownership::of(&p.tags, &desired.owner) == Ownership::Ours)
-                    .map(|p| (region.to_string(), p)),
+                    .map(|p| (region.clone(), p)),
             );
         }
         Ok(())
@@ -101,7 +102,7 @@ impl<E: Ecs + 'static> Reconciler<E> {
         desired: &Desired,
         observed: &mut Observed,
     ) -> Result<(), ReconcileError> {
-        let mut by_region: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        let mut by_region: BTreeMap<&AccountRegion, Vec<String>> = BTreeMap::new();
         for cluster in &desired.clusters {
             by_region
                 .entry(&cluster.region)
@@ -118,7 +119,7 @@ impl<E: Ecs + 'static> Reconciler<E> {
                 for cluster in found.into_iter().filter(|c| c.status == "ACTIVE") {
                     observed
                         .clusters
-                        .insert((region.to_string(), cluster.name.clone()), cluster);
+                        .insert((region.clone(), cluster.name.clone()), cluster);
                 }
             }
         }
@@ -130,7 +131,7 @@ impl<E: Ecs + 'static> Reconciler<E> {
         desired: &Desired,
         observed: &mut Observed,
     ) -> Result<(), ReconcileError> {
-        let mut by_cluster: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+        let mut by_cluster: BTreeMap<(AccountRegion, String), Vec<String>> = BTreeMap::new();
         for service in &desired.services {
             by_cluster
                 .entry((service.key.region.clone(), service.key.cluster.clone()))
@@ -237,7 +238,7 @@ impl<E: Ecs + 'static> Reconciler<E> {
         desired: &Desired,
         observed: &mut Observed,
     ) -> Result<(), ReconcileError> {
-        let mut clusters: Vec<(String, String)> = desired
+        let mut clusters: Vec<(AccountRegion, String)> = desired
             .services
             .iter()
             .map(|s| (s.key.region.clone(), s.key.cluster.clone()))
@@ -316,10 +317,10 @@ impl<E: Ecs + 'static> Reconciler<E> {
 /// followed ends there).
 pub(super) async fn describe_native_rollouts<'a, E: Ecs>(
     ecs: &E,
-    services: impl Iterator<Item = (&'a str, &'a mut ObservedService)>,
+    services: impl Iterator<Item = (&'a AccountRegion, &'a mut ObservedService)>,
     followed: bool,
 ) -> Result<(), EcsError> {
-    let mut by_region: BTreeMap<&str, Vec<&mut ObservedService>> = BTreeMap::new();
+    let mut by_region: BTreeMap<&AccountRegion, Vec<&mut ObservedService>> = BTreeMap::new();
     for (region, service) in services {
         let rolling = service
             .deployments

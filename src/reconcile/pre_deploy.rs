@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::execute::{Writer, now_tag, owner_tags, timeout_of};
 use super::{Follow, Reconciler, Step};
+use crate::api::AccountRegion;
 use crate::api::status::PreDeployTaskStatus;
 use crate::diff::plan::{DesiredService, PreDeploy, TaskDefinitionSource};
 use crate::ecs::{Ecs, EcsError, ObservedTask, TaskLaunch, tags};
@@ -143,7 +144,11 @@ impl<E: Ecs + 'static> Reconciler<E> {
     }
 
     /// The names of a task definition's essential containers (ECS's default: essential).
-    async fn essential_containers(&self, region: &str, arn: &str) -> Result<Vec<String>, EcsError> {
+    async fn essential_containers(
+        &self,
+        region: &AccountRegion,
+        arn: &str,
+    ) -> Result<Vec<String>, EcsError> {
         let revision = match self.cached_revision(arn) {
             Some(cached) => cached,
             None => {

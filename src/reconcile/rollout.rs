@@ -7,14 +7,14 @@ use std::time::{Duration, Instant};
 use super::execute::{Outcome, rolls_back, short, timeout_of};
 use super::observe::describe_native_rollouts;
 use super::{Follow, Options, Progress, Step};
-use crate::api::{ObjectKey, ServiceInput};
+use crate::api::{AccountRegion, ObjectKey, ServiceInput};
 use crate::diff::plan::{DesiredService, InFlight};
 use crate::ecs::{Ecs, ObservedService, Tags, tags};
 
 /// A service whose deployment is being followed.
 pub struct Tracked {
     object: ObjectKey,
-    region: String,
+    region: AccountRegion,
     cluster: String,
     name: String,
     /// The task definition ARN the deployment runs.
@@ -215,14 +215,14 @@ pub async fn track<E: Ecs>(
             }
             break;
         }
-        let mut by_cluster: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+        let mut by_cluster: BTreeMap<(AccountRegion, String), Vec<String>> = BTreeMap::new();
         for t in &pending {
             by_cluster
                 .entry((t.region.clone(), t.cluster.clone()))
                 .or_default()
                 .push(t.name.clone());
         }
-        let mut live: BTreeMap<(String, String, String), ObservedService> = BTreeMap::new();
+        let mut live: BTreeMap<(AccountRegion, String, String), ObservedService> = BTreeMap::new();
         for ((region, cluster), names) in by_cluster {
             for chunk in names.chunks(10) {
                 match ecs.describe_services(&region, &cluster, chunk).await {
@@ -235,9 +235,7 @@ pub async fn track<E: Ecs>(
                 }
             }
         }
-        let rolling = live
-            .iter_mut()
-            .map(|((region, _, _), s)| (region.as_str(), s));
+        let rolling = live.iter_mut().map(|((region, _, _), s)| (region, s));
         if let Err(e) = describe_native_rollouts(ecs, rolling, true).await {
             tracing::warn!(error = %e, "polling service deployments");
         }

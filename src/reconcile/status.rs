@@ -111,7 +111,7 @@ pub fn decide(seen: &Seen) -> Decision {
             let (health, why) = match by {
                 Block::NotOwned => (Health::Stalled, Reason::NotOwned),
                 Block::Suspended => (Health::Paused, Reason::Suspended),
-                Block::Immutable => (Health::Stalled, Reason::Blocked),
+                Block::Immutable | Block::Moved => (Health::Stalled, Reason::Blocked),
                 Block::Deleting | Block::PrunePending => (Health::Reconciling, Reason::Blocked),
             };
             Decision::new(health, why, reason.clone())
@@ -211,9 +211,19 @@ pub fn rollout_of(live: &ObservedService) -> Option<RolloutStatus> {
     })
 }
 
-/// What ECS shows of an object: ARNs, the live revision, the rollout, the quarantined hash
-/// (the conditions are added from the decision).
+/// What ECS shows of an object: where it lives, ARNs, the live revision, the rollout, the
+/// quarantined hash (the conditions are added from the decision).
 pub fn observed_status(object: &ObjectKey, desired: &Desired, observed: &Observed) -> KindStatus {
+    let mut status = live_status(object, desired, observed);
+    if let Some(place) = desired.place_of(object) {
+        let common = status.common_mut();
+        common.account = place.account.clone();
+        common.region = Some(place.region.clone());
+    }
+    status
+}
+
+fn live_status(object: &ObjectKey, desired: &Desired, observed: &Observed) -> KindStatus {
     match object.kind {
         Kind::EcsCapacityProvider => {
             let mut status = EcsCapacityProviderStatus::default();

@@ -6,20 +6,46 @@ use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
 
-/// Calls per operation and outcome (`ok` or the error code) since start or reset.
-#[derive(Debug, Default, Serialize)]
+/// Calls per operation and outcome (`ok` or the error code).
+pub type Calls = BTreeMap<String, BTreeMap<String, u64>>;
+
+/// Each account's calls since start or reset.
+#[derive(Debug, Default)]
 pub struct Stats {
-    pub calls: BTreeMap<String, BTreeMap<String, u64>>,
+    accounts: BTreeMap<String, Calls>,
 }
 
 impl Stats {
-    pub fn record(&mut self, operation: &str, outcome: &str) {
+    pub fn record(&mut self, account: &str, operation: &str, outcome: &str) {
         *self
-            .calls
+            .accounts
+            .entry(account.to_string())
+            .or_default()
             .entry(operation.to_string())
             .or_default()
             .entry(outcome.to_string())
             .or_default() += 1;
+    }
+
+    /// One account's calls, or every account's added up.
+    pub fn calls(&self, account: Option<&str>) -> Calls {
+        let mut total = Calls::new();
+        let chosen = self
+            .accounts
+            .iter()
+            .filter(|(id, _)| account.is_none_or(|a| a == id.as_str()));
+        for (_, calls) in chosen {
+            for (operation, outcomes) in calls {
+                for (outcome, count) in outcomes {
+                    *total
+                        .entry(operation.clone())
+                        .or_default()
+                        .entry(outcome.clone())
+                        .or_default() += count;
+                }
+            }
+        }
+        total
     }
 }
 
@@ -30,6 +56,9 @@ pub struct Fault {
     /// Operations it applies to; empty means all.
     #[serde(default)]
     pub operations: Vec<String>,
+    /// The account id whose calls it applies to; unset means every account's.
+    #[serde(default)]
+    pub account: Option<String>,
     /// Fraction of calls answered with a 500 ServerException.
     #[serde(default)]
     pub error_rate: f64,
@@ -85,12 +114,16 @@ impl Faults {
         (self.seed >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    /// What the faults do to one call: latency, and an error before or after it is done.
-    pub fn apply(&mut self, operation: &str) -> Injected {
+    /// What the faults do to one call in an account: latency, and an error before or after
+    /// it is done.
+    pub fn apply(&mut self, account: &str, operation: &str) -> Injected {
         let mut injected = Injected::default();
         for i in 0..self.rules.len() {
             let rule = &mut self.rules[i];
             if !rule.operations.is_empty() && !rule.operations.iter().any(|o| o == operation) {
+                continue;
+            }
+            if rule.account.as_ref().is_some_and(|a| a != account) {
                 continue;
             }
             match &mut rule.times {
@@ -152,10 +185,34 @@ mod tests {
             }],
             ..Faults::default()
         };
-        assert!(faults.apply("DescribeServices").error.is_none());
-        assert_eq!(faults.apply("UpdateService").error.unwrap().status, 500);
-        assert_eq!(faults.apply("UpdateService").error.unwrap().status, 500);
-        assert!(faults.apply("UpdateService").error.is_none());
+        assert!(
+            faults
+                .apply("000000000000", "DescribeServices")
+                .error
+                .is_none()
+        );
+        assert_eq!(
+            faults
+                .apply("000000000000", "UpdateService")
+                .error
+                .unwrap()
+                .status,
+            500
+        );
+        assert_eq!(
+            faults
+                .apply("000000000000", "UpdateService")
+                .error
+                .unwrap()
+                .status,
+            500
+        );
+        assert!(
+            faults
+                .apply("000000000000", "UpdateService")
+                .error
+                .is_none()
+        );
     }
 
     #[test]
@@ -168,7 +225,9 @@ mod tests {
             }],
             ..Faults::default()
         };
-        let results: Vec<_> = (0..1000).map(|_| faults.apply("ListServices")).collect();
+        let results: Vec<_> = (0..1000)
+            .map(|_| faults.apply("000000000000", "ListServices"))
+            .collect();
         let throttled = results
             .iter()
             .filter(|i| {
@@ -199,12 +258,16 @@ mod tests {
             ],
             ..Faults::default()
         };
-        let ambiguous = faults.apply("RegisterTaskDefinition");
+        let ambiguous = faults.apply("000000000000", "RegisterTaskDefinition");
         assert!(ambiguous.error.is_none(), "the call is carried out");
         assert_eq!(ambiguous.error_after.unwrap().status, 500);
-        let dropped = faults.apply("CreateService");
+        let dropped = faults.apply("000000000000", "CreateService");
         assert!(dropped.drop_after && dropped.error.is_none());
-        assert!(!faults.apply("RegisterTaskDefinition").drop_after);
+        assert!(
+            !faults
+                .apply("000000000000", "RegisterTaskDefinition")
+                .drop_after
+        );
     }
 
     #[test]
@@ -219,8 +282,38 @@ mod tests {
             ..Faults::default()
         };
         let latencies: Vec<u64> = (0..3)
-            .map(|_| faults.apply("DescribeClusters").latency_ms)
+            .map(|_| faults.apply("000000000000", "DescribeClusters").latency_ms)
             .collect();
         assert_eq!(latencies, [5, 5, 0]);
+    }
+
+    #[test]
+    fn a_rule_for_one_account_spares_the_others_and_stats_are_kept_per_account() {
+        let mut faults = Faults {
+            rules: vec![Fault {
+                account: Some("111111111111".into()),
+                error: Some("ThrottlingException".into()),
+                fail_next: 5,
+                ..Fault::default()
+            }],
+            ..Faults::default()
+        };
+        assert!(
+            faults
+                .apply("222222222222", "CreateService")
+                .error
+                .is_none()
+        );
+        let throttled = faults.apply("111111111111", "CreateService").error.unwrap();
+        assert_eq!(throttled.code, "ThrottlingException");
+        let mut stats = Stats::default();
+        stats.record("111111111111", "CreateService", "ThrottlingException");
+        stats.record("222222222222", "CreateService", "ok");
+        stats.record("222222222222", "CreateService", "ok");
+        assert_eq!(stats.calls(Some("222222222222"))["CreateService"]["ok"], 2);
+        assert!(
+            !stats.calls(Some("222222222222"))["CreateService"].contains_key("ThrottlingException")
+        );
+        assert_eq!(stats.calls(None)["CreateService"].values().sum::<u64>(), 3);
     }
 }

@@ -17,6 +17,7 @@ mod rollout;
 mod server;
 mod shift;
 mod state;
+mod sts;
 mod throttle;
 
 pub use control::Fault;

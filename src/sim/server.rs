@@ -1,5 +1,7 @@
-//! The HTTP side: the ECS endpoint and the `/_sim/` control endpoints.
+//! The HTTP side: the ECS endpoint (and STS's AssumeRole on the same URL, told apart by the
+//! service the request is signed for) and the `/_sim/` control endpoints.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -7,7 +9,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{FromRequest, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -19,7 +21,8 @@ use super::control::{Fault, Faults, Stats};
 use super::error::ApiError;
 use super::ops::{self, Ctx};
 use super::rollout;
-use super::state::World;
+use super::state::{DEFAULT_ACCOUNT, World};
+use super::sts::{self, Roles};
 use super::throttle::Throttle;
 
 const TARGET_PREFIX: &str = "AmazonEC2ContainerServiceV20141113.";
@@ -48,6 +51,7 @@ impl Default for SimConfig {
 
 struct Shared {
     world: Mutex<World>,
+    roles: Mutex<Roles>,
     clock: Clock,
     throttle: Mutex<Throttle>,
     stats: Mutex<Stats>,
@@ -73,6 +77,7 @@ impl Simulator {
     pub async fn start(config: SimConfig) -> std::io::Result<Simulator> {
         let shared = Arc::new(Shared {
             world: Mutex::new(World::default()),
+            roles: Mutex::new(Roles::new()),
             clock: Clock::new(config.speed),
             throttle: Mutex::new(Throttle::new(config.throttle, config.speed)),
             stats: Mutex::new(Stats::default()),
@@ -81,8 +86,9 @@ impl Simulator {
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
         let app = Router::new()
-            .route("/", post(ecs))
+            .route("/", post(endpoint))
             .route("/_sim/reset", post(reset))
+            .route("/_sim/roles", post(add_role))
             .route("/_sim/stats", get(stats).delete(clear_stats))
             .route(
                 "/_sim/faults",
@@ -137,16 +143,62 @@ impl Drop for Simulator {
     }
 }
 
-/// The region of the SigV4 credential scope: `Credential=AKID/DATE/REGION/ecs/aws4_request`.
-fn region_of(headers: &HeaderMap) -> String {
+/// Part `index` of the SigV4 credential scope, `Credential=AKID/DATE/REGION/SERVICE/aws4_request`.
+fn scope(headers: &HeaderMap, index: usize) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|auth| auth.split("Credential=").nth(1))
-        .and_then(|scope| scope.split('/').nth(2))
-        .filter(|r| !r.is_empty())
-        .unwrap_or(DEFAULT_REGION)
+        .and_then(|scope| scope.split(['/', ',']).nth(index))
+        .filter(|part| !part.is_empty())
+}
+
+fn region_of(headers: &HeaderMap) -> String {
+    scope(headers, 2).unwrap_or(DEFAULT_REGION).to_string()
+}
+
+/// The account a request works in: told by the access key id it is signed with.
+fn account_of(headers: &HeaderMap) -> String {
+    scope(headers, 0)
+        .map_or(DEFAULT_ACCOUNT, sts::account_of)
         .to_string()
+}
+
+/// ECS, or STS when the request is signed for it.
+async fn endpoint(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let headers = request.headers().clone();
+    if scope(&headers, 3) == Some("sts") {
+        let form = axum::Form::<HashMap<String, String>>::from_request(request, &()).await;
+        return match form {
+            Ok(axum::Form(form)) => assume_role(&shared, &headers, &form),
+            Err(rejection) => rejection.into_response(),
+        };
+    }
+    match Bytes::from_request(request, &()).await {
+        Ok(body) => ecs(shared, headers, body).await,
+        Err(rejection) => rejection.into_response(),
+    }
+}
+
+fn assume_role(shared: &Shared, headers: &HeaderMap, form: &HashMap<String, String>) -> Response {
+    let result = {
+        let roles = lock(&shared.roles);
+        sts::call(form, &roles, &mut lock(&shared.world).ids)
+    };
+    let outcome = result.as_ref().map_or_else(|e| e.code, |_| "ok");
+    lock(&shared.stats).record(&account_of(headers), "AssumeRole", outcome);
+    let (status, body) = match result {
+        Ok(body) => (StatusCode::OK, body),
+        Err(error) => (
+            StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST),
+            error.body(),
+        ),
+    };
+    let mut response = (status, body).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
+    response
 }
 
 fn aws_response(status: u16, body: String, error: Option<&str>) -> Response {
@@ -170,7 +222,7 @@ fn aws_response(status: u16, body: String, error: Option<&str>) -> Response {
     response
 }
 
-async fn ecs(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn ecs(shared: Arc<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
@@ -183,14 +235,17 @@ async fn ecs(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes)
         return aws_response(error.status, error.body(), Some(error.code));
     };
     let region = region_of(&headers);
-    let fault = lock(&shared.faults).apply(&operation);
+    let account = account_of(&headers);
+    let fault = lock(&shared.faults).apply(&account, &operation);
     if fault.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(fault.latency_ms)).await;
     }
     let result = match fault.error {
         Some(error) => Err(error),
-        None if !lock(&shared.throttle).admit(&region, &operation) => Err(ApiError::throttling()),
-        None => handle(&shared, &region, &operation, &body),
+        None if !lock(&shared.throttle).admit(&account, &region, &operation) => {
+            Err(ApiError::throttling())
+        }
+        None => handle(&shared, (&account, &region), &operation, &body),
     };
     // The outcome the client saw (an ambiguous failure counts as its error, not as ok).
     let outcome = match (&result, &fault.error_after) {
@@ -198,7 +253,7 @@ async fn ecs(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes)
         (Ok(_), Some(e)) | (Err(e), _) => e.code,
         (Ok(_), None) => "ok",
     };
-    lock(&shared.stats).record(&operation, outcome);
+    lock(&shared.stats).record(&account, &operation, outcome);
     match (result, fault.error_after) {
         (Ok(_), _) if fault.drop_after => hang_up(),
         (Ok(_), Some(error)) | (Err(error), _) => {
@@ -225,7 +280,12 @@ fn hang_up() -> Response {
     response
 }
 
-fn handle(shared: &Shared, region: &str, operation: &str, body: &[u8]) -> Result<String, ApiError> {
+fn handle(
+    shared: &Shared,
+    (account, region): (&str, &str),
+    operation: &str,
+    body: &[u8],
+) -> Result<String, ApiError> {
     let request: Json = if body.is_empty() {
         json!({})
     } else {
@@ -239,7 +299,7 @@ fn handle(shared: &Shared, region: &str, operation: &str, body: &[u8]) -> Result
     }
     let now = shared.clock.now();
     let mut world = lock(&shared.world);
-    let (region, ids) = world.region(region);
+    let (region, ids) = world.region(account, region);
     let mut ctx = Ctx { region, ids, now };
     // A bug in one operation answers a ServerException instead of dropping the connection.
     std::panic::catch_unwind(AssertUnwindSafe(|| {
@@ -250,14 +310,26 @@ fn handle(shared: &Shared, region: &str, operation: &str, body: &[u8]) -> Result
 
 async fn reset(State(shared): State<Arc<Shared>>) -> axum::Json<Json> {
     *lock(&shared.world) = World::default();
+    lock(&shared.roles).clear();
     *lock(&shared.stats) = Stats::default();
     *lock(&shared.faults) = Faults::default();
     lock(&shared.throttle).reset();
     axum::Json(json!({"reset": true}))
 }
 
-async fn stats(State(shared): State<Arc<Shared>>) -> axum::Json<Json> {
-    axum::Json(serde_json::to_value(&*lock(&shared.stats)).unwrap_or_default())
+/// `?account=ID`: what a control endpoint reads is one account's.
+#[derive(serde::Deserialize)]
+struct AccountQuery {
+    account: Option<String>,
+}
+
+/// Every account's calls added up, or `?account=ID`'s.
+async fn stats(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<AccountQuery>,
+) -> axum::Json<Json> {
+    let calls = lock(&shared.stats).calls(query.account.as_deref());
+    axum::Json(json!({"calls": calls}))
 }
 
 async fn clear_stats(State(shared): State<Arc<Shared>>) -> axum::Json<Json> {
@@ -283,13 +355,35 @@ async fn clear_faults(State(shared): State<Arc<Shared>>) -> axum::Json<Json> {
     axum::Json(json!({"faults": []}))
 }
 
-/// A summary of everything, for debugging.
-async fn state(State(shared): State<Arc<Shared>>) -> axum::Json<Json> {
+/// A role that needs an external id: `{"roleArn": "…", "externalId": "…"}`.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RoleConfig {
+    role_arn: String,
+    external_id: String,
+}
+
+async fn add_role(
+    State(shared): State<Arc<Shared>>,
+    axum::Json(role): axum::Json<RoleConfig>,
+) -> axum::Json<Json> {
+    let mut roles = lock(&shared.roles);
+    roles.insert(role.role_arn, role.external_id);
+    axum::Json(json!({"roles": roles.keys().collect::<Vec<_>>()}))
+}
+
+/// A summary of one account (the default, or `?account=ID`), for tests and debugging.
+async fn state(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<AccountQuery>,
+) -> axum::Json<Json> {
+    let account = query.account.as_deref().unwrap_or(DEFAULT_ACCOUNT);
     let world = lock(&shared.world);
     let regions: serde_json::Map<String, Json> = world
         .regions
         .iter()
-        .map(|(name, region)| {
+        .filter(|((id, _), _)| id == account)
+        .map(|((_, name), region)| {
             let services: Vec<Json> = region
                 .services
                 .values()
@@ -325,5 +419,5 @@ async fn state(State(shared): State<Arc<Shared>>) -> axum::Json<Json> {
             )
         })
         .collect();
-    axum::Json(json!({"regions": regions, "now": shared.clock.now()}))
+    axum::Json(json!({"account": account, "regions": regions, "now": shared.clock.now()}))
 }

@@ -1,11 +1,12 @@
-//! The simulated account: per region, its clusters, capacity providers, task definitions,
-//! services and tasks.
+//! The simulated accounts: per account and region, its clusters, capacity providers, task
+//! definitions, services and tasks.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use serde_json::{Map, Value as Json, json};
 
-pub const ACCOUNT: &str = "000000000000";
+/// The account of callers that did not assume a role.
+pub const DEFAULT_ACCOUNT: &str = "000000000000";
 
 /// ECS returns at most this many service events.
 const MAX_EVENTS: usize = 100;
@@ -15,17 +16,18 @@ pub const STOPPED_TASKS_KEPT: usize = 50;
 
 #[derive(Debug, Default)]
 pub struct World {
-    pub regions: HashMap<String, Region>,
+    /// By (account id, region name): ECS keeps each account's regions apart.
+    pub regions: HashMap<(String, String), Region>,
     pub ids: Ids,
 }
 
 impl World {
-    /// A region and the id generator, borrowed together.
-    pub fn region(&mut self, name: &str) -> (&mut Region, &mut Ids) {
+    /// An account's region and the id generator, borrowed together.
+    pub fn region(&mut self, account: &str, name: &str) -> (&mut Region, &mut Ids) {
         let region = self
             .regions
-            .entry(name.to_string())
-            .or_insert_with(|| Region::new(name));
+            .entry((account.to_string(), name.to_string()))
+            .or_insert_with(|| Region::new(account, name));
         (region, &mut self.ids)
     }
 }
@@ -70,6 +72,8 @@ impl Ids {
 
 #[derive(Debug, Default)]
 pub struct Region {
+    /// The account id, in every ARN of the region.
+    pub account: String,
     pub name: String,
     /// By cluster name.
     pub clusters: BTreeMap<String, Cluster>,
@@ -99,15 +103,16 @@ pub struct Region {
 }
 
 impl Region {
-    fn new(name: &str) -> Region {
+    fn new(account: &str, name: &str) -> Region {
         Region {
+            account: account.to_string(),
             name: name.to_string(),
             ..Region::default()
         }
     }
 
     pub fn arn(&self, resource: &str) -> String {
-        format!("arn:aws:ecs:{}:{ACCOUNT}:{resource}", self.name)
+        format!("arn:aws:ecs:{}:{}:{resource}", self.name, self.account)
     }
 
     /// A cluster by name or ARN.
@@ -422,6 +427,8 @@ impl Service {
 
     pub fn render(&self, tasks: &HashMap<String, Task>, with_tags: bool) -> Json {
         let mut out = self.config.clone();
+        // arn:aws:ecs:REGION:ACCOUNT:service/…
+        let account = self.arn.split(':').nth(4).unwrap_or_default();
         for key in DEPLOYMENT_ONLY {
             out.remove(*key);
         }
@@ -460,11 +467,11 @@ impl Service {
             ("deployments".into(), Json::Array(deployments)),
             ("events".into(), Json::Array(self.events.iter().cloned().collect())),
             ("createdAt".into(), json!(self.created_at)),
-            ("createdBy".into(), json!(format!("arn:aws:iam::{ACCOUNT}:user/simulator"))),
+            ("createdBy".into(), json!(format!("arn:aws:iam::{account}:user/simulator"))),
             (
                 "roleArn".into(),
                 json!(format!(
-                    "arn:aws:iam::{ACCOUNT}:role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS"
+                    "arn:aws:iam::{account}:role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS"
                 )),
             ),
         ]);

@@ -4,7 +4,7 @@ use serde_json::{Value as Json, json};
 
 use super::ops::{self, Ctx};
 use super::rollout::{failure_threshold, tick};
-use super::state::World;
+use super::state::{DEFAULT_ACCOUNT, World};
 
 const REGION: &str = "us-east-1";
 /// Simulated seconds per step: finer than every phase of a task.
@@ -26,7 +26,7 @@ impl Sim {
     }
 
     fn try_call(&mut self, operation: &str, request: Json) -> Result<Json, super::error::ApiError> {
-        let (region, ids) = self.world.region(REGION);
+        let (region, ids) = self.world.region(DEFAULT_ACCOUNT, REGION);
         let mut ctx = Ctx {
             region,
             ids,
@@ -43,7 +43,8 @@ impl Sim {
     fn step(&mut self) {
         self.now += STEP;
         let World { regions, ids } = &mut self.world;
-        tick(regions.get_mut(REGION).unwrap(), ids, self.now);
+        let region = (DEFAULT_ACCOUNT.to_string(), REGION.to_string());
+        tick(regions.get_mut(&region).unwrap(), ids, self.now);
     }
 
     fn register(&mut self, image: &str, health_check: bool) -> String {

@@ -40,11 +40,11 @@ struct Bucket {
     updated: Instant,
 }
 
-/// The buckets of every region.
+/// The buckets of every account and region.
 pub struct Throttle {
     enabled: bool,
     speed: f64,
-    buckets: HashMap<(String, &'static str), Bucket>,
+    buckets: HashMap<(String, String, &'static str), Bucket>,
 }
 
 impl Throttle {
@@ -60,8 +60,8 @@ impl Throttle {
         self.buckets.clear();
     }
 
-    /// Takes a token for `operation` in `region`; `false` when the bucket is empty.
-    pub fn admit(&mut self, region: &str, operation: &str) -> bool {
+    /// Takes a token for `operation` in an account's region; `false` when the bucket is empty.
+    pub fn admit(&mut self, account: &str, region: &str, operation: &str) -> bool {
         if !self.enabled {
             return true;
         }
@@ -69,7 +69,7 @@ impl Throttle {
         let now = Instant::now();
         let bucket = self
             .buckets
-            .entry((region.to_string(), name))
+            .entry((account.to_string(), region.to_string(), name))
             .or_insert(Bucket {
                 tokens: burst,
                 updated: now,
@@ -94,24 +94,25 @@ mod tests {
     fn a_bucket_admits_its_burst_then_refuses() {
         let mut throttle = Throttle::new(true, 1.0);
         let admitted = (0..30)
-            .filter(|_| throttle.admit("us-east-1", "RegisterTaskDefinition"))
+            .filter(|_| throttle.admit("a", "us-east-1", "RegisterTaskDefinition"))
             .count();
         assert_eq!(admitted, 20);
-        // Another region has its own bucket; another category too.
-        assert!(throttle.admit("eu-west-1", "RegisterTaskDefinition"));
-        assert!(throttle.admit("us-east-1", "DescribeServices"));
+        // Another region has its own bucket, another account too; another category too.
+        assert!(throttle.admit("a", "eu-west-1", "RegisterTaskDefinition"));
+        assert!(throttle.admit("b", "us-east-1", "RegisterTaskDefinition"));
+        assert!(throttle.admit("a", "us-east-1", "DescribeServices"));
         // Actions of one category share it.
-        assert!(!throttle.admit("us-east-1", "DeregisterTaskDefinition"));
+        assert!(!throttle.admit("a", "us-east-1", "DeregisterTaskDefinition"));
     }
 
     #[test]
     fn delete_task_definitions_has_its_own_small_bucket() {
         let mut throttle = Throttle::new(true, 1.0);
         let admitted = (0..10)
-            .filter(|_| throttle.admit("r", "DeleteTaskDefinitions"))
+            .filter(|_| throttle.admit("a", "r", "DeleteTaskDefinitions"))
             .count();
         assert_eq!(admitted, 5, "burst 5");
-        assert!(throttle.admit("r", "DeregisterTaskDefinition"));
+        assert!(throttle.admit("a", "r", "DeregisterTaskDefinition"));
         assert_eq!(category("DeleteTaskDefinitions").2, 1.0, "1 per second");
     }
 
@@ -119,12 +120,12 @@ mod tests {
     fn refill_follows_the_rate_times_the_speed() {
         let mut throttle = Throttle::new(true, 1000.0);
         for _ in 0..20 {
-            assert!(throttle.admit("r", "RegisterTaskDefinition"));
+            assert!(throttle.admit("a", "r", "RegisterTaskDefinition"));
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
         // 1 token/s × 1000 × 5 ms = 5 tokens.
         let admitted = (0..20)
-            .filter(|_| throttle.admit("r", "RegisterTaskDefinition"))
+            .filter(|_| throttle.admit("a", "r", "RegisterTaskDefinition"))
             .count();
         assert!((4..=8).contains(&admitted), "{admitted}");
     }
@@ -132,6 +133,6 @@ mod tests {
     #[test]
     fn disabled_admits_everything() {
         let mut throttle = Throttle::new(false, 1.0);
-        assert!((0..1000).all(|_| throttle.admit("r", "RegisterTaskDefinition")));
+        assert!((0..1000).all(|_| throttle.admit("a", "r", "RegisterTaskDefinition")));
     }
 }

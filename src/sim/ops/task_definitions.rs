@@ -7,7 +7,7 @@ use serde_json::{Map, Value as Json, json};
 
 use super::{Ctx, failure, page, required, string, strings, tags};
 use crate::sim::error::ApiError;
-use crate::sim::state::{ACCOUNT, Region, TaskDefinition};
+use crate::sim::state::{Region, TaskDefinition};
 
 /// Task-level members RegisterTaskDefinition takes (the rest of the request is refused).
 const INPUT: &[&str] = &[
@@ -79,7 +79,10 @@ pub fn register(ctx: &mut Ctx, request: &Json) -> Result<Json, ApiError> {
     body.insert("registeredAt".into(), json!(ctx.now));
     body.insert(
         "registeredBy".into(),
-        json!(format!("arn:aws:iam::{ACCOUNT}:user/simulator")),
+        json!(format!(
+            "arn:aws:iam::{}:user/simulator",
+            ctx.region.account
+        )),
     );
     let definition = TaskDefinition {
         arn,
