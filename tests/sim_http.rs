@@ -855,3 +855,180 @@ async fn blue_green_is_followed_through_its_stages_and_stopped_through_the_sdk()
         Some(green_tg)
     );
 }
+
+#[tokio::test]
+async fn a_capacity_provider_lives_through_the_sdk_on_a_cluster() {
+    use aws_sdk_ecs::types::{
+        AutoScalingGroupProvider, AutoScalingGroupProviderUpdate, CapacityProviderField,
+        CapacityProviderStatus as Status, CapacityProviderUpdateStatus as UpdateStatus,
+        ManagedScaling, ManagedScalingStatus, ManagedTerminationProtection,
+    };
+    let sim = simulator(100.0, false).await;
+    let ecs = ecs_client(&sim.endpoint(), "us-east-1", false);
+    let group = "arn:aws:autoscaling:us-east-1:000000000000:autoScalingGroup:57ffcb94-11f0-4d6d-bf60-3bac5e000000:autoScalingGroupName/web";
+    let create = || {
+        ecs.create_capacity_provider()
+            .name("web-asg")
+            .auto_scaling_group_provider(
+                AutoScalingGroupProvider::builder()
+                    .auto_scaling_group_arn(group)
+                    .managed_scaling(
+                        ManagedScaling::builder()
+                            .status(ManagedScalingStatus::Enabled)
+                            .target_capacity(90)
+                            .build(),
+                    )
+                    .build()
+                    .unwrap(),
+            )
+            .tags(Tag::builder().key("team").value("web").build())
+    };
+    // Faults and statistics apply to it like to any other operation.
+    sim_json(
+        sim.addr(),
+        "POST",
+        "/_sim/faults",
+        r#"{"operations": ["CreateCapacityProvider"], "failNext": 1}"#,
+    )
+    .await;
+    let err = create().send().await.unwrap_err();
+    assert_eq!(err.code(), Some("ServerException"));
+    let created = create().send().await.unwrap();
+    assert_eq!(
+        sim_calls(sim.addr(), "CreateCapacityProvider", "ServerException").await,
+        1
+    );
+    assert_eq!(
+        sim_calls(sim.addr(), "CreateCapacityProvider", "ok").await,
+        1
+    );
+    let provider = created.capacity_provider().unwrap();
+    assert_eq!(
+        provider.capacity_provider_arn(),
+        Some("arn:aws:ecs:us-east-1:000000000000:capacity-provider/web-asg")
+    );
+    assert_eq!(provider.status(), Some(&Status::Active));
+    let scaling = provider
+        .auto_scaling_group_provider()
+        .unwrap()
+        .managed_scaling()
+        .unwrap();
+    assert_eq!(
+        (
+            scaling.target_capacity(),
+            scaling.minimum_scaling_step_size(),
+            scaling.maximum_scaling_step_size(),
+            scaling.instance_warmup_period()
+        ),
+        (Some(90), Some(1), Some(10000), Some(300))
+    );
+
+    let described = ecs
+        .describe_capacity_providers()
+        .capacity_providers("web-asg")
+        .include(CapacityProviderField::Tags)
+        .send()
+        .await
+        .unwrap();
+    let provider = &described.capacity_providers()[0];
+    assert_eq!(provider.tags()[0].value(), Some("web"));
+
+    ecs.create_cluster()
+        .cluster_name("c1")
+        .capacity_providers("web-asg")
+        .send()
+        .await
+        .unwrap();
+    let cluster = ecs.describe_clusters().clusters("c1").send().await.unwrap();
+    assert_eq!(cluster.clusters()[0].capacity_providers(), ["web-asg"]);
+
+    let updated = ecs
+        .update_capacity_provider()
+        .name("web-asg")
+        .auto_scaling_group_provider(
+            AutoScalingGroupProviderUpdate::builder()
+                .managed_termination_protection(ManagedTerminationProtection::Enabled)
+                .managed_scaling(
+                    ManagedScaling::builder()
+                        .instance_warmup_period(150)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let provider = updated.capacity_provider().unwrap();
+    assert_eq!(
+        provider.update_status(),
+        Some(&UpdateStatus::UpdateComplete)
+    );
+    let asg = provider.auto_scaling_group_provider().unwrap();
+    assert_eq!(
+        asg.managed_termination_protection(),
+        Some(&ManagedTerminationProtection::Enabled)
+    );
+    assert_eq!(
+        (
+            asg.managed_scaling().unwrap().target_capacity(),
+            asg.managed_scaling().unwrap().instance_warmup_period()
+        ),
+        (Some(90), Some(150))
+    );
+
+    // Associated: ECS answers the deletion, but it fails, and says why.
+    let kept = ecs
+        .delete_capacity_provider()
+        .capacity_provider("web-asg")
+        .send()
+        .await
+        .unwrap();
+    let provider = kept.capacity_provider().unwrap();
+    assert_eq!(
+        (provider.status(), provider.update_status()),
+        (Some(&Status::Active), Some(&UpdateStatus::DeleteFailed))
+    );
+    assert_eq!(
+        provider.update_status_reason(),
+        Some(
+            "The capacity provider cannot be deleted because it is associated with cluster: c1. Remove the capacity provider from the cluster and try again."
+        )
+    );
+
+    ecs.put_cluster_capacity_providers()
+        .cluster("c1")
+        .set_capacity_providers(Some(vec![]))
+        .set_default_capacity_provider_strategy(Some(vec![]))
+        .send()
+        .await
+        .unwrap();
+    let deleting = ecs
+        .delete_capacity_provider()
+        .capacity_provider("web-asg")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        deleting.capacity_provider().unwrap().update_status(),
+        Some(&UpdateStatus::DeleteInProgress)
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let described = ecs
+            .describe_capacity_providers()
+            .capacity_providers("web-asg")
+            .send()
+            .await
+            .unwrap();
+        let provider = &described.capacity_providers()[0];
+        if provider.status() == Some(&Status::Inactive) {
+            assert_eq!(
+                provider.update_status(),
+                Some(&UpdateStatus::DeleteComplete)
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "{provider:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

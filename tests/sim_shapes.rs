@@ -131,6 +131,7 @@ async fn scenario(addr: SocketAddr) -> Vec<Answer> {
         json!({"cluster": "c1", "capacityProviders": ["FARGATE", "FARGATE_SPOT"], "defaultCapacityProviderStrategy": []}),
     )
     .await;
+    capacity_providers(&mut s).await;
     let task_definition = |image: &str| {
         json!({
             "family": "web", "networkMode": "awsvpc", "requiresCompatibilities": ["FARGATE"],
@@ -481,6 +482,113 @@ async fn scenario(addr: SocketAddr) -> Vec<Answer> {
     s.answers
 }
 
+/// Capacity providers of both kinds through their life on a cluster of their own: created,
+/// described (with a missing one, tags, a page), updated, refused deletion while associated,
+/// taken off, deleted and described INACTIVE; the usual refusals.
+async fn capacity_providers(s: &mut Scenario) {
+    let group = "arn:aws:autoscaling:us-east-1:000000000000:autoScalingGroup:57ffcb94-11f0-4d6d-bf60-3bac5e000000:autoScalingGroupName/asg";
+    let asg = json!({"name": "asg", "tags": [{"key": "team", "value": "web"}],
+                     "autoScalingGroupProvider": {"autoScalingGroupArn": group,
+                         "managedScaling": {"status": "ENABLED", "targetCapacity": 90},
+                         "managedTerminationProtection": "DISABLED"}});
+    s.call("CreateCapacityProvider", asg.clone()).await;
+    s.call("CreateCapacityProvider", asg).await;
+    s.call("CreateCluster", json!({"clusterName": "cp"})).await;
+    s.call(
+        "CreateCapacityProvider",
+        json!({"name": "mi", "cluster": "cp", "managedInstancesProvider": {
+            "infrastructureRoleArn": "arn:aws:iam::000000000000:role/infra",
+            "propagateTags": "CAPACITY_PROVIDER",
+            "infrastructureOptimization": {"scaleInAfter": 300},
+            "autoRepairConfiguration": {"actionsStatus": "ENABLED"},
+            "instanceLaunchTemplate": {
+                "ec2InstanceProfileArn": "arn:aws:iam::000000000000:instance-profile/ecs",
+                "networkConfiguration": {"subnets": ["subnet-1"], "securityGroups": ["sg-1"]},
+                "storageConfiguration": {"storageSizeGiB": 50},
+                "monitoring": "BASIC",
+                "instanceRequirements": {"vCpuCount": {"min": 2, "max": 8},
+                                         "memoryMiB": {"min": 2048},
+                                         "cpuManufacturers": ["intel", "amd"],
+                                         "burstablePerformance": "excluded"}}}}),
+    )
+    .await;
+    s.call("DescribeCapacityProviders", json!({"maxResults": 2}))
+        .await;
+    s.call(
+        "DescribeCapacityProviders",
+        json!({"capacityProviders": ["asg", "FARGATE", "nope"], "include": ["TAGS"]}),
+    )
+    .await;
+    s.call("DescribeCapacityProviders", json!({"cluster": "cp"}))
+        .await;
+    s.call(
+        "UpdateCapacityProvider",
+        json!({"name": "asg", "autoScalingGroupProvider": {
+            "managedScaling": {"instanceWarmupPeriod": 150}, "managedDraining": "DISABLED"}}),
+    )
+    .await;
+    s.call(
+        "UpdateCapacityProvider",
+        json!({"name": "mi", "cluster": "cp", "managedInstancesProvider": {
+            "infrastructureRoleArn": "arn:aws:iam::000000000000:role/infra",
+            "instanceLaunchTemplate": {"monitoring": "DETAILED"}}}),
+    )
+    .await;
+    let associate = |providers: Value| {
+        json!({"cluster": "cp", "capacityProviders": providers,
+               "defaultCapacityProviderStrategy": []})
+    };
+    s.call("PutClusterCapacityProviders", associate(json!(["asg"])))
+        .await;
+    s.call(
+        "PutClusterCapacityProviders",
+        json!({"cluster": "cp", "capacityProviders": ["nope"],
+               "defaultCapacityProviderStrategy": []}),
+    )
+    .await;
+    let arn = "arn:aws:ecs:us-east-1:000000000000:capacity-provider/asg";
+    s.call("ListTagsForResource", json!({"resourceArn": arn}))
+        .await;
+    let kept = s
+        .call("DeleteCapacityProvider", json!({"capacityProvider": "asg"}))
+        .await;
+    assert_eq!(kept["capacityProvider"]["updateStatus"], "DELETE_FAILED");
+    s.call("PutClusterCapacityProviders", associate(json!([])))
+        .await;
+    let deleting = s
+        .call("DeleteCapacityProvider", json!({"capacityProvider": arn}))
+        .await;
+    assert_eq!(
+        deleting["capacityProvider"]["updateStatus"],
+        "DELETE_IN_PROGRESS"
+    );
+    s.call(
+        "DeleteCapacityProvider",
+        json!({"capacityProvider": "mi", "cluster": "cp"}),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = s
+            .call(
+                "DescribeCapacityProviders",
+                json!({"capacityProviders": ["asg", "mi"]}),
+            )
+            .await;
+        let providers = out["capacityProviders"].as_array().unwrap();
+        if providers.iter().all(|p| p["status"] == "INACTIVE") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{out:#}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    s.call(
+        "DeleteCapacityProvider",
+        json!({"capacityProvider": "FARGATE"}),
+    )
+    .await;
+}
+
 /// Checks `value` against `shape`, recursively; every problem is pushed as `path: what`.
 fn check(shapes: &Value, shape: &str, value: &Value, path: &str, problems: &mut Vec<String>) {
     let at = |what: String| format!("{path}: {what}");
@@ -618,7 +726,7 @@ async fn every_answer_matches_the_smithy_model() {
     problems.dedup();
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     // Every operation the simulator serves was answered at least once.
-    assert_eq!(operations.len(), 27, "{operations:?}");
+    assert_eq!(operations.len(), 31, "{operations:?}");
     let errors = answers.iter().filter(|a| a.status != 200).count();
     assert!(errors >= 3, "the scenario's errors were answered: {errors}");
 }
