@@ -808,7 +808,24 @@ async fn blue_green_is_followed_through_its_stages_and_stopped_through_the_sdk()
         .unwrap();
     let (done, stages) = follow_service_deployment(&ecs).await;
     assert_eq!(done.status(), Some(&ServiceDeploymentStatus::Successful));
-    assert_eq!(stages.first().map(String::as_str), Some("PRE_SCALE_UP"));
+    // Polling sees the stages in ECS's order; a one-second stage may pass between two polls.
+    const ORDER: &[&str] = &[
+        "RECONCILE_SERVICE",
+        "PRE_SCALE_UP",
+        "SCALE_UP",
+        "POST_SCALE_UP",
+        "TEST_TRAFFIC_SHIFT",
+        "POST_TEST_TRAFFIC_SHIFT",
+        "PRODUCTION_TRAFFIC_SHIFT",
+        "POST_PRODUCTION_TRAFFIC_SHIFT",
+        "BAKE_TIME",
+        "CLEAN_UP",
+    ];
+    let positions: Vec<usize> = stages
+        .iter()
+        .map(|s| ORDER.iter().position(|o| o == s).expect("a known stage"))
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] <= w[1]), "{stages:?}");
     assert!(stages.iter().any(|s| s == "BAKE_TIME"), "{stages:?}");
     assert_eq!(stages.last().map(String::as_str), Some("CLEAN_UP"));
     let service = wait_for_rollout(&ecs).await;
