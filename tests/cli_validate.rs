@@ -133,7 +133,7 @@ const BAD: &[(&str, u64, &str, &str)] = &[
         "15-unknown-kind",
         2,
         "kind",
-        "unknown kind \"EcsServce\": expected one of EcsCluster, EcsTaskDefinition, EcsService; did you mean \"EcsService\"?",
+        "unknown kind \"EcsServce\": expected one of EcsCapacityProvider, EcsCluster, EcsTaskDefinition, EcsService; did you mean \"EcsService\"?",
     ),
     (
         "16-yaml-syntax",

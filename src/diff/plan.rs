@@ -657,6 +657,38 @@ pub fn plan(desired: &Desired, observed: &Observed, prune: Prune) -> Plan {
     plan
 }
 
+/// Why a live resource is not this source's to change: not made by ecs-gitops, or another
+/// owner's; unless the object adopts it.
+fn not_owned(what: &str, arn: &str, ownership: &Ownership, adopt: bool) -> Option<String> {
+    let whose = match ownership {
+        _ if adopt => return None,
+        Ownership::Unmanaged => "exists and is not managed by ecs-gitops".to_string(),
+        Ownership::Theirs(other) => format!("is owned by {other}"),
+        Ownership::Ours | Ownership::Legacy => return None,
+    };
+    Some(format!(
+        "{what} {arn} {whose}: annotate the object with {ADOPT_ANNOTATION}: \"true\" to take it over"
+    ))
+}
+
+/// The manifest's tags that the live resource lacks or has otherwise, each also a change.
+fn tag_drift(
+    wanted: &Option<Vec<crate::api::Tag>>,
+    live: &Tags,
+    changes: &mut Vec<Change>,
+) -> Tags {
+    let mut tags = tag_map(wanted);
+    tags.retain(|k, v| live.get(k) != Some(v));
+    for (key, value) in &tags {
+        changes.push(Change {
+            path: format!("tags.{key}"),
+            old: live.get(key).cloned().map(Json::String),
+            new: Some(Json::String(value.clone())),
+        });
+    }
+    tags
+}
+
 /// Fields ECS lets UpdateCapacityProvider change, beside those it never changes.
 const CAPACITY_PROVIDER_SETTINGS: &[&str] =
     &["autoScalingGroupProvider", "managedInstancesProvider"];
@@ -700,15 +732,7 @@ fn plan_capacity_provider(
         }
     }
     let settings = !changes.is_empty();
-    let mut tags = tag_map(&provider.input.tags);
-    tags.retain(|k, v| live.tags.get(k) != Some(v));
-    for (key, value) in &tags {
-        changes.push(Change {
-            path: format!("tags.{key}"),
-            old: live.tags.get(key).cloned().map(Json::String),
-            new: Some(Json::String(value.clone())),
-        });
-    }
+    let mut tags = tag_drift(&provider.input.tags, &live.tags, &mut changes);
     if changes.is_empty() {
         plan.objects.push(ObjectPlan {
             object,
@@ -718,24 +742,8 @@ fn plan_capacity_provider(
         return;
     }
     let ownership = Ownership::of(&live.tags, owner);
-    let blocked = match &ownership {
-        _ if provider.adopt => None,
-        Ownership::Unmanaged => Some((
-            Block::NotOwned,
-            format!(
-                "capacity provider {} exists and is not managed by ecs-gitops: annotate the object with {ADOPT_ANNOTATION}: \"true\" to take it over",
-                live.arn
-            ),
-        )),
-        Ownership::Theirs(other) => Some((
-            Block::NotOwned,
-            format!(
-                "capacity provider {} is owned by {other}: annotate the object with {ADOPT_ANNOTATION}: \"true\" to take it over",
-                live.arn
-            ),
-        )),
-        _ => None,
-    };
+    let blocked = not_owned("capacity provider", &live.arn, &ownership, provider.adopt)
+        .map(|reason| (Block::NotOwned, reason));
     let immutable = immutable_capacity_change(&provider.input, &live.spec);
     let blocked = blocked.or(immutable.map(|field| {
         (
@@ -838,15 +846,7 @@ fn plan_cluster(cluster: &DesiredCluster, owner: &Owner, observed: &Observed, pl
         return;
     };
     let (mut changes, settings, capacity) = cluster_drift(&cluster.input, &live.spec);
-    let mut tags = tag_map(&cluster.input.tags);
-    tags.retain(|k, v| live.tags.get(k) != Some(v));
-    for (key, value) in &tags {
-        changes.push(Change {
-            path: format!("tags.{key}"),
-            old: live.tags.get(key).cloned().map(Json::String),
-            new: Some(Json::String(value.clone())),
-        });
-    }
+    let mut tags = tag_drift(&cluster.input.tags, &live.tags, &mut changes);
     if changes.is_empty() {
         plan.objects.push(ObjectPlan {
             object,
@@ -856,18 +856,7 @@ fn plan_cluster(cluster: &DesiredCluster, owner: &Owner, observed: &Observed, pl
         return;
     }
     let ownership = Ownership::of(&live.tags, owner);
-    let blocked = match &ownership {
-        Ownership::Unmanaged if !cluster.adopt => Some(format!(
-            "cluster {} exists and is not managed by ecs-gitops: annotate the object with {ADOPT_ANNOTATION}: \"true\" to take it over",
-            live.arn
-        )),
-        Ownership::Theirs(other) if !cluster.adopt => Some(format!(
-            "cluster {} is owned by {other}: annotate the object with {ADOPT_ANNOTATION}: \"true\" to take it over",
-            live.arn
-        )),
-        _ => None,
-    };
-    if let Some(reason) = blocked {
+    if let Some(reason) = not_owned("cluster", &live.arn, &ownership, cluster.adopt) {
         plan.objects.push(ObjectPlan {
             object,
             verdict: Verdict::Blocked {
@@ -1070,22 +1059,9 @@ fn plan_service(service: &DesiredService, owner: &Owner, observed: &Observed, pl
         changes: Vec::new(),
     };
     let ownership = live.ownership(owner);
-    match &ownership {
-        Ownership::Unmanaged if !service.adopt => {
-            plan.objects.push(blocked(Block::NotOwned, format!(
-                "service {} exists and is not managed by ecs-gitops: annotate the object with {ADOPT_ANNOTATION}: \"true\" to take it over",
-                live.arn
-            )));
-            return;
-        }
-        Ownership::Theirs(other) if !service.adopt => {
-            plan.objects.push(blocked(Block::NotOwned, format!(
-                "service {} is owned by {other}: annotate the object with {ADOPT_ANNOTATION}: \"true\" to take it over",
-                live.arn
-            )));
-            return;
-        }
-        _ => {}
+    if let Some(reason) = not_owned("service", &live.arn, &ownership, service.adopt) {
+        plan.objects.push(blocked(Block::NotOwned, reason));
+        return;
     }
     if live.status == "DRAINING" {
         plan.objects.push(blocked(
