@@ -133,7 +133,7 @@ pub async fn run(
         Source::Dir(path) => match dir::watch(path) {
             Ok((watcher, rx, settled)) => (Some(watcher), rx, Some(settled)),
             Err(e) => {
-                tracing::warn!(error = %e, "cannot watch the directory; polling every interval");
+                tracing::warn!(dir = %path.display(), error = %e, "cannot watch the directory; reading it every interval instead");
                 (None, mpsc::channel(1).1, None)
             }
         },
@@ -229,7 +229,14 @@ fn accept(
     match fetched {
         Err(error) => {
             let error = error.to_string();
-            tracing::warn!(%error, "cannot read the source; the last good revision stays in force");
+            match last_good {
+                Some(good) => {
+                    tracing::warn!(%error, revision = %good.revision, "cannot read the source; the last good revision stays in force")
+                }
+                None => {
+                    tracing::warn!(%error, "cannot read the source; nothing is applied until it can be read")
+                }
+            }
             state
                 .metrics
                 .reconciles
@@ -308,6 +315,7 @@ async fn sweep(
     let (observed, plan) = match reconciler.plan(&desired, options.prune).await {
         Ok(planned) => planned,
         Err(e) => {
+            let e = crate::commands::observe_failure(&e);
             tracing::error!(error = %e, "observing ECS failed: this sweep stops here");
             state
                 .metrics
@@ -316,7 +324,7 @@ async fn sweep(
                     result: "error".into(),
                 })
                 .inc();
-            state.update(|s| s.last_error = Some(e.to_string()));
+            state.update(|s| s.last_error = Some(e));
             return false;
         }
     };

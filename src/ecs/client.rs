@@ -10,16 +10,25 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use aws_config::imds::region::ImdsRegionProvider;
+use aws_config::meta::region::ProvideRegion;
+use aws_config::profile::ProfileFileRegionProvider;
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::config::retry::RetryConfig;
 use aws_sdk_ecs::config::timeout::TimeoutConfig;
 use aws_sdk_ecs::config::{BehaviorVersion, Credentials, Region};
-use aws_sdk_ecs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::types::{
     self as sdk, ClusterField, DesiredStatus, ServiceField, SortOrder, TaskDefinitionField,
 };
 use aws_smithy_types::retry::ErrorKind;
 
+use super::access::{
+    self, AccessError, Endpoint, Refusal, RegionInUse, RegionSource, credentials_error,
+    profile_name,
+};
 use super::budget::Budget;
 use super::convert;
 use super::convert_support::{FromSdk, ToSdk};
@@ -72,6 +81,11 @@ pub struct SdkEcs {
     base: aws_config::SdkConfig,
     endpoint_url: Option<String>,
     default_region: String,
+    /// Where `default_region` came from, for messages.
+    region_source: RegionSource,
+    /// Whether ECS has answered yet: until it has, an endpoint that takes no connection is a
+    /// setting to fix, said at once, not a blip to wait out with retries.
+    answered: AtomicBool,
     clients: Mutex<HashMap<String, Client>>,
     budget: Budget,
     /// Calls by operation and outcome (`ok` or the error code), for metrics and benchmarks.
@@ -90,22 +104,24 @@ impl SdkEcs {
                 "ecs-gitops-local",
             ));
         }
-        if let Some(region) = &config.region {
-            loader = loader.region(Region::new(region.clone()));
-        }
+        let (region, region_source) = match &config.region {
+            Some(region) => (Some(region.clone()), RegionSource::Flag),
+            None => find_region().await,
+        };
+        let default_region = region.unwrap_or_else(|| FALLBACK_REGION.to_string());
+        loader = loader.region(Region::new(default_region.clone()));
         loader = loader.timeout_config(
             TimeoutConfig::builder()
                 .operation_attempt_timeout(config.call_timeout)
                 .build(),
         );
         let base = loader.load().await;
-        let default_region = base
-            .region()
-            .map_or("us-east-1".to_string(), |r| r.to_string());
         SdkEcs {
             base,
             endpoint_url: config.endpoint_url,
             default_region,
+            region_source,
+            answered: AtomicBool::new(false),
             clients: Mutex::new(HashMap::new()),
             budget: Budget::new(if config.budget_scale > 0.0 {
                 config.budget_scale
@@ -165,6 +181,9 @@ impl SdkEcs {
         loop {
             self.budget.acquire(region, operation).await;
             let result = send(client.clone()).await;
+            if result.as_ref().map_or_else(EcsError::is_answer, |_| true) {
+                self.answered.store(true, Ordering::Relaxed);
+            }
             self.record(
                 operation,
                 result
@@ -202,11 +221,142 @@ pub fn backoff(attempt: u32) -> Duration {
     ceiling.mul_f64((random % 10_000) as f64 / 10_000.0)
 }
 
-/// An SDK failure as our error, keeping ECS's code and message.
+impl SdkEcs {
+    /// An SDK failure as our error: ECS's code and message, or what keeps ECS out of reach
+    /// with what this client was set up with.
+    fn error<E: ProvideErrorMetadata + std::error::Error + 'static>(
+        &self,
+        operation: &'static str,
+        region: &str,
+        err: SdkError<E>,
+    ) -> EcsError {
+        match self.access_error(operation, region, &err) {
+            Some(access) => EcsError::Access(access),
+            None => api_error(operation, err),
+        }
+    }
+
+    fn access_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
+        &self,
+        operation: &'static str,
+        region: &str,
+        err: &SdkError<E>,
+    ) -> Option<AccessError> {
+        let region = self.region_in_use(region);
+        match err {
+            SdkError::ServiceError(_) => {
+                let code = err.code()?.to_string();
+                let message = err.message().unwrap_or_default().to_string();
+                Some(match Refusal::of(&code)? {
+                    Refusal::Expired => AccessError::Expired {
+                        operation,
+                        region,
+                        code,
+                        message,
+                    },
+                    Refusal::Rejected => AccessError::Rejected {
+                        operation,
+                        region,
+                        code,
+                        message,
+                    },
+                    Refusal::Denied => AccessError::Denied {
+                        operation,
+                        region,
+                        message,
+                    },
+                })
+            }
+            SdkError::DispatchFailure(_) => {
+                let chain: &(dyn std::error::Error + 'static) = err;
+                if let Some(credentials) = credentials_error(chain) {
+                    return Some(access::credentials_problem(credentials, region));
+                }
+                let never_answered = !self.answered.load(Ordering::Relaxed);
+                (never_answered && access::is_connect_failure(chain)).then(|| {
+                    AccessError::Unreachable {
+                        endpoint: self.endpoint(&region.name),
+                        reason: access::connect_reason(chain),
+                    }
+                })
+            }
+            _ => None,
+        }
+    }
+
+    fn region_in_use(&self, region: &str) -> RegionInUse {
+        RegionInUse {
+            name: region.to_string(),
+            source: if region == self.default_region {
+                self.region_source.clone()
+            } else {
+                RegionSource::Manifest
+            },
+        }
+    }
+
+    /// The endpoint calls in `region` go to, and what chose it (the SDK reads the same
+    /// variables).
+    fn endpoint(&self, region: &str) -> Endpoint {
+        let from_env = |variable: &'static str| {
+            std::env::var(variable)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .map(|url| (url, variable))
+        };
+        let chosen = match &self.endpoint_url {
+            Some(url) if from_env(ENDPOINT_VARIABLE).is_some_and(|(v, _)| v == *url) => {
+                Some((url.clone(), ENDPOINT_VARIABLE))
+            }
+            Some(url) => Some((url.clone(), "--endpoint-url")),
+            None => from_env("AWS_ENDPOINT_URL_ECS").or_else(|| from_env("AWS_ENDPOINT_URL")),
+        };
+        match chosen {
+            Some((url, set_by)) => Endpoint {
+                url,
+                set_by: Some(set_by),
+            },
+            None => Endpoint {
+                url: format!("https://ecs.{region}.amazonaws.com"),
+                set_by: None,
+            },
+        }
+    }
+}
+
+/// The region the SDK uses when nothing names one.
+const FALLBACK_REGION: &str = "us-east-1";
+
+/// The variable `--endpoint-url` is also read from.
+const ENDPOINT_VARIABLE: &str = "ECS_GITOPS_ENDPOINT_URL";
+
+/// The region as the SDK's default chain finds it — the environment, the profile, EC2
+/// instance metadata — and where it was found.
+async fn find_region() -> (Option<String>, RegionSource) {
+    for variable in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
+        if let Some(region) = std::env::var(variable).ok().filter(|r| !r.is_empty()) {
+            return (Some(region), RegionSource::Environment(variable));
+        }
+    }
+    if let Some(region) = ProfileFileRegionProvider::new().region().await {
+        return (
+            Some(region.to_string()),
+            RegionSource::Profile(profile_name()),
+        );
+    }
+    match ImdsRegionProvider::builder().build().region().await {
+        Some(region) => (Some(region.to_string()), RegionSource::InstanceMetadata),
+        None => (None, RegionSource::Fallback),
+    }
+}
+
+/// An SDK failure as our error, keeping ECS's code and message; the SDK's own words (never
+/// its `Debug` text) when ECS did not answer.
 fn api_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
     operation: &'static str,
     err: SdkError<E>,
 ) -> EcsError {
+    let said = |err: &SdkError<E>| access::messages(err);
     match &err {
         SdkError::ServiceError(service) => {
             let status = service.raw().status().as_u16();
@@ -231,7 +381,7 @@ fn api_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
         SdkError::ResponseError(_) => EcsError::Transport {
             operation,
             retryable: true,
-            message: DisplayErrorContext(&err).to_string(),
+            message: said(&err),
         },
         // Lost connections (reset, closed before the answer) are transient: the SDK says so.
         SdkError::DispatchFailure(failure) => EcsError::Transport {
@@ -239,17 +389,17 @@ fn api_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
             retryable: failure.is_io()
                 || failure.is_timeout()
                 || failure.as_other() == Some(ErrorKind::TransientError),
-            message: DisplayErrorContext(&err).to_string(),
+            message: said(&err),
         },
         SdkError::TimeoutError(_) => EcsError::Transport {
             operation,
             retryable: true,
-            message: DisplayErrorContext(&err).to_string(),
+            message: said(&err),
         },
         _ => EcsError::Transport {
             operation,
             retryable: false,
-            message: DisplayErrorContext(&err).to_string(),
+            message: said(&err),
         },
     }
 }
@@ -432,7 +582,7 @@ impl super::Ecs for SdkEcs {
                 .include(ClusterField::Configurations)
                 .send()
                 .await
-                .map_err(|e| api_error(OP, e))?;
+                .map_err(|e| self.error(OP, region, e))?;
             out.clusters()
                 .iter()
                 .map(|c| observed_cluster(OP, c))
@@ -454,7 +604,7 @@ impl super::Ecs for SdkEcs {
                 .set_tags(Some(sdk_tags(tags)))
                 .send()
                 .await
-                .map_err(|e| api_error(OP, e))?;
+                .map_err(|e| self.error(OP, region, e))?;
             let cluster = out
                 .cluster()
                 .ok_or_else(|| EcsError::empty_answer(OP, "cluster"))?;
@@ -492,7 +642,7 @@ impl super::Ecs for SdkEcs {
                 .set_service_connect_defaults(defaults.map_err(build_error(OP))?)
                 .send()
                 .await
-                .map_err(|e| api_error(OP, e))?;
+                .map_err(|e| self.error(OP, region, e))?;
             Ok(())
         })
         .await
@@ -519,7 +669,7 @@ impl super::Ecs for SdkEcs {
                 .set_default_capacity_provider_strategy(Some(strategy))
                 .send()
                 .await
-                .map_err(|e| api_error(OP, e))?;
+                .map_err(|e| self.error(OP, region, e))?;
             Ok(())
         })
         .await
@@ -540,7 +690,7 @@ impl super::Ecs for SdkEcs {
                 .include(ServiceField::Tags)
                 .send()
                 .await
-                .map_err(|e| api_error(OP, e))?;
+                .map_err(|e| self.error(OP, region, e))?;
             out.services()
                 .iter()
                 .map(|s| observed_service(OP, s))
@@ -565,7 +715,7 @@ impl super::Ecs for SdkEcs {
                             .set_next_token(token)
                             .send()
                             .await
-                            .map_err(|e| api_error(OP, e))
+                            .map_err(|e| self.error(OP, region, e))
                     }
                 })
                 .await?;
@@ -590,7 +740,7 @@ impl super::Ecs for SdkEcs {
                 .include(TaskDefinitionField::Tags)
                 .send()
                 .await
-                .map_err(|e| api_error(OP, e))?;
+                .map_err(|e| self.error(OP, region, e))?;
             let td = out
                 .task_definition()
                 .ok_or_else(|| EcsError::empty_answer(OP, "task definition"))?;
@@ -615,7 +765,7 @@ impl super::Ecs for SdkEcs {
                 .max_results(limit)
                 .send()
                 .await
-                .map_err(|e| api_error(OP, e))?;
+                .map_err(|e| self.error(OP, region, e))?;
             // The prefix matches other families too ("web" and "webhooks").
             let prefix = format!(":task-definition/{family}:");
             Ok(out
@@ -644,7 +794,7 @@ impl super::Ecs for SdkEcs {
                 .set_tags(Some(sdk_tags(&all_tags)))
                 .send()
                 .await
-                .map_err(|e| api_error(OP, e))?;
+                .map_err(|e| self.error(OP, region, e))?;
             let td = out
                 .task_definition()
                 .ok_or_else(|| EcsError::empty_answer(OP, "task definition"))?;
@@ -665,7 +815,7 @@ impl super::Ecs for SdkEcs {
                 .task_definition(arn)
                 .send()
                 .await
-                .map_err(|e| api_error(OP, e))?;
+                .map_err(|e| self.error(OP, region, e))?;
             Ok(())
         })
         .await
@@ -679,7 +829,7 @@ impl super::Ecs for SdkEcs {
                 .set_task_definitions(Some(arns.to_vec()))
                 .send()
                 .await
-                .map_err(|e| api_error(OP, e))?;
+                .map_err(|e| self.error(OP, region, e))?;
             Ok(())
         })
         .await
@@ -704,7 +854,7 @@ impl super::Ecs for SdkEcs {
                 .set_tags(Some(sdk_tags(&all_tags)))
                 .send()
                 .await
-                .map_err(|e| api_error(OP, e))?;
+                .map_err(|e| self.error(OP, region, e))?;
             let service = out
                 .service()
                 .ok_or_else(|| EcsError::empty_answer(OP, "service"))?;
@@ -732,7 +882,7 @@ impl super::Ecs for SdkEcs {
                 .set_task_definition(task_definition.map(str::to_string))
                 .send()
                 .await
-                .map_err(|e| api_error(OP, e))?;
+                .map_err(|e| self.error(OP, region, e))?;
             let service = out
                 .service()
                 .ok_or_else(|| EcsError::empty_answer(OP, "service"))?;
@@ -755,7 +905,7 @@ impl super::Ecs for SdkEcs {
                 .service(service)
                 .send()
                 .await
-                .map_err(|e| api_error(OP, e))?;
+                .map_err(|e| self.error(OP, region, e))?;
             Ok(())
         })
         .await
@@ -770,7 +920,7 @@ impl super::Ecs for SdkEcs {
                 .set_tags(Some(sdk_tags(tags)))
                 .send()
                 .await
-                .map_err(|e| api_error(OP, e))?;
+                .map_err(|e| self.error(OP, region, e))?;
             Ok(())
         })
         .await
@@ -786,7 +936,7 @@ impl super::Ecs for SdkEcs {
                 .set_tag_keys(Some(keys))
                 .send()
                 .await
-                .map_err(|e| api_error(OP, e))?;
+                .map_err(|e| self.error(OP, region, e))?;
             Ok(())
         })
         .await
@@ -810,7 +960,7 @@ impl super::Ecs for SdkEcs {
                     .desired_status(DesiredStatus::Stopped)
                     .send()
                     .await
-                    .map_err(|e| api_error(LIST, e))?;
+                    .map_err(|e| self.error(LIST, region, e))?;
                 Ok(out
                     .task_arns()
                     .iter()
@@ -832,7 +982,7 @@ impl super::Ecs for SdkEcs {
                     .set_tasks(Some(arns))
                     .send()
                     .await
-                    .map_err(|e| api_error(DESCRIBE, e))?;
+                    .map_err(|e| self.error(DESCRIBE, region, e))?;
                 Ok(out
                     .tasks()
                     .iter()

@@ -1,6 +1,7 @@
 //! The only door to ECS: the `Ecs` trait, its `aws-sdk-ecs` implementation (`client.rs`), and
 //! the API budget every call goes through (`budget.rs`). Nothing else talks to AWS.
 
+mod access;
 mod budget;
 mod client;
 #[rustfmt::skip]
@@ -9,6 +10,7 @@ mod convert_support;
 
 use std::future::Future;
 
+pub use access::{AccessError, Endpoint, RegionInUse, RegionSource};
 pub use budget::{Budget, category};
 pub use client::{EcsConfig, SdkEcs, backoff};
 pub use convert_support::ConvertError;
@@ -47,6 +49,9 @@ pub enum EcsError {
         #[source]
         source: ConvertError,
     },
+    /// ECS cannot be used from here at all (credentials, endpoint, permissions).
+    #[error(transparent)]
+    Access(#[from] AccessError),
 }
 
 impl EcsError {
@@ -82,6 +87,7 @@ impl EcsError {
                 retryable: *retryable,
                 message: message.clone(),
             },
+            EcsError::Access(access) => EcsError::Access(access.clone()),
             other => EcsError::Transport {
                 operation: "DescribeServices",
                 retryable: false,
@@ -118,6 +124,16 @@ impl EcsError {
             EcsError::Transport { .. } => "Transport",
             EcsError::Build { .. } => "Build",
             EcsError::Convert { .. } => "Convert",
+            EcsError::Access(access) => access.code(),
+        }
+    }
+
+    /// Whether ECS answered (with an error): the endpoint is right and reachable.
+    pub fn is_answer(&self) -> bool {
+        match self {
+            EcsError::Api { .. } => true,
+            EcsError::Access(access) => access.is_answer(),
+            _ => false,
         }
     }
 
