@@ -2,6 +2,7 @@
 //! (`POST /hook`) and a status page a person can glance at (`/`); and the server that runs
 //! them with limits, so that slow or idle clients cannot hold the controller's connections.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -86,6 +87,52 @@ impl Default for Limits {
             max_connections: 256,
         }
     }
+}
+
+/// A listener that could not be opened: its address, the flag that chose it, and what to
+/// do about it.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr} ({flag}): {}", why_not(.source, .addr, .flag))]
+pub struct ListenError {
+    pub addr: SocketAddr,
+    pub flag: &'static str,
+    #[source]
+    pub source: std::io::Error,
+}
+
+fn why_not(error: &std::io::Error, addr: &SocketAddr, flag: &str) -> String {
+    let mut other = *addr;
+    match error.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            other.set_port(addr.port().checked_add(1).unwrap_or(8080));
+            format!(
+                "the address is already in use by another process\n  stop that process, or choose another address: {flag} {other}"
+            )
+        }
+        std::io::ErrorKind::AddrNotAvailable => format!(
+            "{} is not an address of this machine\n  use one of its own: {flag} 127.0.0.1:{} (this machine only) or {flag} 0.0.0.0:{} (every interface)",
+            addr.ip(),
+            addr.port(),
+            addr.port()
+        ),
+        std::io::ErrorKind::PermissionDenied => {
+            other.set_port(8080);
+            format!(
+                "permission denied (ports below 1024 need privileges)\n  choose a port above 1023: {flag} {other}"
+            )
+        }
+        _ => error.to_string(),
+    }
+}
+
+/// A listener on `addr`, which `flag` chose.
+pub async fn bind(
+    addr: SocketAddr,
+    flag: &'static str,
+) -> Result<tokio::net::TcpListener, ListenError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ListenError { addr, flag, source })
 }
 
 /// Serves `app` on `listener` (HTTP/1.1, hyper) within `limits` until `shutdown` turns true;
