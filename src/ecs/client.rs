@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,9 +32,10 @@ use super::access::{
 use super::budget::Budget;
 use super::convert;
 use super::convert_support::{FromSdk, ToSdk};
+use super::history::History;
 use super::{
-    EcsError, ObservedCluster, ObservedDeployment, ObservedService, ObservedTaskDefinition,
-    StoppedTask, Tags, tag_map,
+    EcsError, Insight, ObservedCluster, ObservedDeployment, ObservedService,
+    ObservedTaskDefinition, StoppedTask, Tags, tag_map,
 };
 use crate::api::{CapacityProviderStrategyItem, ClusterInput, ServiceInput, TaskDefinitionInput};
 
@@ -87,7 +88,8 @@ pub struct SdkEcs {
     /// setting to fix, said at once, not a blip to wait out with retries.
     answered: AtomicBool,
     clients: Mutex<HashMap<String, Client>>,
-    budget: Budget,
+    budget: Arc<Budget>,
+    history: Arc<History>,
     /// Calls by operation and outcome (`ok` or the error code), for metrics and benchmarks.
     calls: Mutex<BTreeMap<(String, String), u64>>,
 }
@@ -123,17 +125,26 @@ impl SdkEcs {
             region_source,
             answered: AtomicBool::new(false),
             clients: Mutex::new(HashMap::new()),
-            budget: Budget::new(if config.budget_scale > 0.0 {
+            budget: Arc::new(Budget::new(if config.budget_scale > 0.0 {
                 config.budget_scale
             } else {
                 1.0
-            }),
+            })),
+            history: Arc::default(),
             calls: Mutex::new(BTreeMap::new()),
         }
     }
 
     pub fn default_region(&self) -> &str {
         &self.default_region
+    }
+
+    /// What the client spends and sees, for the status page.
+    pub fn insight(&self) -> Insight {
+        Insight {
+            budget: self.budget.clone(),
+            history: self.history.clone(),
+        }
     }
 
     /// Calls so far by (operation, outcome).
@@ -693,7 +704,10 @@ impl super::Ecs for SdkEcs {
                 .map_err(|e| self.error(OP, region, e))?;
             out.services()
                 .iter()
-                .map(|s| observed_service(OP, s))
+                .map(|s| {
+                    self.history.saw_service(s);
+                    observed_service(OP, s)
+                })
                 .collect()
         })
         .await
@@ -858,6 +872,7 @@ impl super::Ecs for SdkEcs {
             let service = out
                 .service()
                 .ok_or_else(|| EcsError::empty_answer(OP, "service"))?;
+            self.history.saw_service(service);
             let mut observed = observed_service(OP, service)?;
             observed.tags = all_tags;
             Ok(observed)
@@ -886,6 +901,7 @@ impl super::Ecs for SdkEcs {
             let service = out
                 .service()
                 .ok_or_else(|| EcsError::empty_answer(OP, "service"))?;
+            self.history.saw_service(service);
             observed_service(OP, service)
         })
         .await
@@ -983,6 +999,7 @@ impl super::Ecs for SdkEcs {
                     .send()
                     .await
                     .map_err(|e| self.error(DESCRIBE, region, e))?;
+                self.history.saw_stopped_tasks(deployment_id, out.tasks());
                 Ok(out
                     .tasks()
                     .iter()

@@ -4,16 +4,19 @@
 mod access;
 mod budget;
 mod client;
+mod history;
 #[rustfmt::skip]
 mod convert;
 mod convert_support;
 
 use std::future::Future;
+use std::sync::Arc;
 
 pub use access::{AccessError, Endpoint, RegionInUse, RegionSource};
-pub use budget::{Budget, category};
+pub use budget::{BucketLevel, Budget, category};
 pub use client::{EcsConfig, SdkEcs, backoff};
 pub use convert_support::ConvertError;
+pub use history::{DeploymentSeen, EventSeen, History, ServiceHistory, TaskSeen};
 // What ECS is observed to hold: plain data, defined where the plan reads it.
 pub use crate::diff::observed::{
     ObservedCluster, ObservedDeployment, ObservedService, ObservedTaskDefinition, Owner, Ownership,
@@ -21,6 +24,14 @@ pub use crate::diff::observed::{
 };
 
 use crate::api::{CapacityProviderStrategyItem, ClusterInput, ServiceInput, TaskDefinitionInput};
+
+/// Handles on what the ECS client spends and sees, for the status page: the API budget's
+/// buckets and each service's recent history.
+#[derive(Clone, Debug)]
+pub struct Insight {
+    pub budget: Arc<Budget>,
+    pub history: Arc<History>,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum EcsError {
