@@ -126,11 +126,9 @@ pub async fn serve(args: RunArgs, max_file_size: u64) -> Result<(), ServeError> 
         .map_or_else(|| source.default_owner(), Owner::new);
     let (ecs, _simulator) = connect(&args.ecs).await.map_err(ServeError::Connect)?;
     let stale_after = args.interval * 3 + args.ecs.call_timeout;
-    let state = Arc::new(State::new(
-        source.describe(),
-        owner.to_string(),
-        stale_after,
-    ));
+    let state = Arc::new(
+        State::new(source.describe(), owner.to_string(), stale_after).with_insight(ecs.insight()),
+    );
     let (trigger, triggers) = mpsc::channel(1);
     let hook = Hook { auth, trigger };
     let (stop, shutdown) = watch::channel(false);

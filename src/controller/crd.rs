@@ -174,11 +174,14 @@ pub async fn serve(args: ControllerArgs) -> Result<(), CrdError> {
     } else {
         format!("Kubernetes: namespaces {}", args.namespaces.join(", "))
     };
-    let state = Arc::new(State::new(
-        source,
-        format!("{}/NAMESPACE/KIND/NAME", args.cluster_name),
-        stale_after,
-    ));
+    let state = Arc::new(
+        State::new(
+            source,
+            format!("{}/NAMESPACE/KIND/NAME", args.cluster_name),
+            stale_after,
+        )
+        .with_insight(ecs.insight()),
+    );
     let (stop, shutdown) = watch::channel(false);
     let address = listener.local_addr().unwrap_or(args.listen);
     let web = tokio::spawn(web::serve(
@@ -815,7 +818,12 @@ async fn tell(
                 let Verdict::Update { fields } = &planned.verdict else {
                     continue;
                 };
-                let reason = if drift { "DriftRepaired" } else { "Updated" };
+                let reason = if drift {
+                    ctx.state.drift_repaired([planned.object.to_string()]);
+                    "DriftRepaired"
+                } else {
+                    "Updated"
+                };
                 (reason, format!("changed {}", fields.join(", ")))
             }
             PlanAction::RegisterTaskDefinition(_) => match outcome {
