@@ -416,7 +416,9 @@ async fn run_refuses_to_start_on_its_own_settings() {
         "--listen",
         "127.0.0.1:0",
     ];
-    let cases: &[(&[&str], &[(&str, &str)], &str)] = &[
+    // (flags, environment, the first line)
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case] = &[
         (
             &["--hook-token-file", empty.to_str().unwrap()],
             &[],

@@ -16,7 +16,7 @@ pub use access::{AccessError, Endpoint, RegionInUse, RegionSource};
 pub use budget::{BucketLevel, Budget, category};
 pub use client::{EcsConfig, SdkEcs, backoff};
 pub use convert_support::ConvertError;
-pub use history::{DeploymentSeen, EventSeen, History, ServiceHistory, TaskSeen};
+pub use history::{DeploymentSeen, History, ServiceHistory};
 // What ECS is observed to hold: plain data, defined where the plan reads it.
 pub use crate::diff::observed::{
     ObservedCluster, ObservedDeployment, ObservedService, ObservedTaskDefinition, Owner, Ownership,
