@@ -6,6 +6,9 @@
 use std::error::Error as StdError;
 use std::fmt;
 
+use aws_config::imds::region::ImdsRegionProvider;
+use aws_config::meta::region::ProvideRegion;
+use aws_config::profile::ProfileFileRegionProvider;
 use aws_credential_types::provider::error::CredentialsError;
 
 /// How to go on without credentials: a profile, or the embedded simulator.
@@ -43,6 +46,60 @@ impl fmt::Display for RegionInUse {
             RegionSource::Fallback => write!(f, "{name} (the default: none is configured)"),
             RegionSource::Manifest => write!(f, "{name} (the object's region)"),
         }
+    }
+}
+
+/// The region the SDK uses when nothing names one.
+pub const FALLBACK_REGION: &str = "us-east-1";
+
+/// The variable `--endpoint-url` is also read from.
+const ENDPOINT_VARIABLE: &str = "ECS_GITOPS_ENDPOINT_URL";
+
+/// The region as the SDK's default chain finds it — the environment, the profile, EC2
+/// instance metadata — and where it was found.
+pub async fn find_region() -> (Option<String>, RegionSource) {
+    for variable in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
+        if let Some(region) = std::env::var(variable).ok().filter(|r| !r.is_empty()) {
+            return (Some(region), RegionSource::Environment(variable));
+        }
+    }
+    if let Some(region) = ProfileFileRegionProvider::new().region().await {
+        return (
+            Some(region.to_string()),
+            RegionSource::Profile(profile_name()),
+        );
+    }
+    match ImdsRegionProvider::builder().build().region().await {
+        Some(region) => (Some(region.to_string()), RegionSource::InstanceMetadata),
+        None => (None, RegionSource::Fallback),
+    }
+}
+
+/// The endpoint calls in `region` go to, `flag` being `--endpoint-url`'s value, and what
+/// chose it (the SDK reads the same variables).
+pub fn endpoint(flag: Option<&str>, region: &str) -> Endpoint {
+    let from_env = |variable: &'static str| {
+        std::env::var(variable)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .map(|url| (url, variable))
+    };
+    let chosen = match flag {
+        Some(url) if from_env(ENDPOINT_VARIABLE).is_some_and(|(v, _)| v == url) => {
+            Some((url.to_string(), ENDPOINT_VARIABLE))
+        }
+        Some(url) => Some((url.to_string(), "--endpoint-url")),
+        None => from_env("AWS_ENDPOINT_URL_ECS").or_else(|| from_env("AWS_ENDPOINT_URL")),
+    };
+    match chosen {
+        Some((url, set_by)) => Endpoint {
+            url,
+            set_by: Some(set_by),
+        },
+        None => Endpoint {
+            url: format!("https://ecs.{region}.amazonaws.com"),
+            set_by: None,
+        },
     }
 }
 

@@ -12,9 +12,6 @@ use std::time::Duration;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use aws_config::imds::region::ImdsRegionProvider;
-use aws_config::meta::region::ProvideRegion;
-use aws_config::profile::ProfileFileRegionProvider;
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::config::retry::RetryConfig;
 use aws_sdk_ecs::config::timeout::TimeoutConfig;
@@ -25,10 +22,7 @@ use aws_sdk_ecs::types::{
 };
 use aws_smithy_types::retry::ErrorKind;
 
-use super::access::{
-    self, AccessError, Endpoint, Refusal, RegionInUse, RegionSource, credentials_error,
-    profile_name,
-};
+use super::access::{self, AccessError, Refusal, RegionInUse, RegionSource, credentials_error};
 use super::budget::Budget;
 use super::convert;
 use super::convert_support::{FromSdk, ToSdk};
@@ -108,9 +102,9 @@ impl SdkEcs {
         }
         let (region, region_source) = match &config.region {
             Some(region) => (Some(region.clone()), RegionSource::Flag),
-            None => find_region().await,
+            None => access::find_region().await,
         };
-        let default_region = region.unwrap_or_else(|| FALLBACK_REGION.to_string());
+        let default_region = region.unwrap_or_else(|| access::FALLBACK_REGION.to_string());
         loader = loader.region(Region::new(default_region.clone()));
         loader = loader.timeout_config(
             TimeoutConfig::builder()
@@ -286,7 +280,7 @@ impl SdkEcs {
                 let never_answered = !self.answered.load(Ordering::Relaxed);
                 (never_answered && access::is_connect_failure(chain)).then(|| {
                     AccessError::Unreachable {
-                        endpoint: self.endpoint(&region.name),
+                        endpoint: access::endpoint(self.endpoint_url.as_deref(), &region.name),
                         reason: access::connect_reason(chain),
                     }
                 })
@@ -304,60 +298,6 @@ impl SdkEcs {
                 RegionSource::Manifest
             },
         }
-    }
-
-    /// The endpoint calls in `region` go to, and what chose it (the SDK reads the same
-    /// variables).
-    fn endpoint(&self, region: &str) -> Endpoint {
-        let from_env = |variable: &'static str| {
-            std::env::var(variable)
-                .ok()
-                .filter(|v| !v.is_empty())
-                .map(|url| (url, variable))
-        };
-        let chosen = match &self.endpoint_url {
-            Some(url) if from_env(ENDPOINT_VARIABLE).is_some_and(|(v, _)| v == *url) => {
-                Some((url.clone(), ENDPOINT_VARIABLE))
-            }
-            Some(url) => Some((url.clone(), "--endpoint-url")),
-            None => from_env("AWS_ENDPOINT_URL_ECS").or_else(|| from_env("AWS_ENDPOINT_URL")),
-        };
-        match chosen {
-            Some((url, set_by)) => Endpoint {
-                url,
-                set_by: Some(set_by),
-            },
-            None => Endpoint {
-                url: format!("https://ecs.{region}.amazonaws.com"),
-                set_by: None,
-            },
-        }
-    }
-}
-
-/// The region the SDK uses when nothing names one.
-const FALLBACK_REGION: &str = "us-east-1";
-
-/// The variable `--endpoint-url` is also read from.
-const ENDPOINT_VARIABLE: &str = "ECS_GITOPS_ENDPOINT_URL";
-
-/// The region as the SDK's default chain finds it — the environment, the profile, EC2
-/// instance metadata — and where it was found.
-async fn find_region() -> (Option<String>, RegionSource) {
-    for variable in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
-        if let Some(region) = std::env::var(variable).ok().filter(|r| !r.is_empty()) {
-            return (Some(region), RegionSource::Environment(variable));
-        }
-    }
-    if let Some(region) = ProfileFileRegionProvider::new().region().await {
-        return (
-            Some(region.to_string()),
-            RegionSource::Profile(profile_name()),
-        );
-    }
-    match ImdsRegionProvider::builder().build().region().await {
-        Some(region) => (Some(region.to_string()), RegionSource::InstanceMetadata),
-        None => (None, RegionSource::Fallback),
     }
 }
 

@@ -12,7 +12,7 @@ mod convert_support;
 use std::future::Future;
 use std::sync::Arc;
 
-pub use access::{AccessError, Endpoint, RegionInUse, RegionSource};
+pub use access::AccessError;
 pub use budget::{BucketLevel, Budget, category};
 pub use client::{EcsConfig, SdkEcs, backoff};
 pub use convert_support::ConvertError;
