@@ -79,6 +79,11 @@ impl Health {
         }
     }
 
+    /// Whether the filter named `filter` shows it.
+    fn shown_by(self, filter: &str) -> bool {
+        filter == "all" || self.groups().split(' ').any(|g| g == filter)
+    }
+
     /// The filters it belongs to, besides `all`.
     fn groups(self) -> &'static str {
         match self {
@@ -204,10 +209,7 @@ pub fn render(state: &State, view: &View) -> String {
 fn filters(objects: &[Shown], view: &View) -> String {
     let mut radios = String::new();
     for (name, label) in FILTERS {
-        let count = objects
-            .iter()
-            .filter(|o| *name == "all" || o.health.groups().split(' ').any(|g| g == *name))
-            .count();
+        let count = objects.iter().filter(|o| o.health.shown_by(name)).count();
         let checked = if view.filter() == *name {
             " checked"
         } else {
@@ -244,7 +246,7 @@ fn overview(status: &Status, state: &State) -> String {
             _ if !status.validation_errors.is_empty() => {
                 "<span class=\"tag bad\">refused: invalid</span>"
             }
-            _ => "<span class=\"tag\">not applied yet</span>",
+            _ => "<span class=\"tag\">not applied in full</span>",
         };
         let text = format!(
             "<code>{}</code> on <code>{}</code> {standing}<br><q>{}</q> by {}, {}",
@@ -400,9 +402,8 @@ fn revision<'a>(object: &'a Shown) -> Option<&'a str> {
 }
 
 fn visible(object: &Shown, view: &View) -> bool {
-    let filter = view.filter();
-    let in_filter = filter == "all" || object.health.groups().split(' ').any(|g| g == filter);
-    in_filter && search_text(object).contains(&view.search().to_lowercase())
+    object.health.shown_by(view.filter())
+        && search_text(object).contains(&view.search().to_lowercase())
 }
 
 /// An element id from an object key.
