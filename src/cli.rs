@@ -102,10 +102,12 @@ pub struct RunArgs {
     #[arg(long, required_unless_present = "dir", conflicts_with = "dir")]
     pub git: Option<String>,
     /// The branch, tag or commit to follow (default: main, else master).
-    #[arg(long = "ref", requires = "git")]
+    // `requires` alone lets `--dir` through: clap excuses a required argument that conflicts
+    // with one given.
+    #[arg(long = "ref", requires = "git", conflicts_with = "dir")]
     pub reference: Option<String>,
     /// The repository directory holding the manifests.
-    #[arg(long, requires = "git")]
+    #[arg(long, requires = "git", conflicts_with = "dir")]
     pub path: Option<String>,
     /// A directory to watch instead of a repository.
     #[arg(long)]
@@ -287,7 +289,7 @@ pub struct EcsArgs {
     /// The owner identity tagged on what this source creates (`ecs-gitops.dev/owner`); it
     /// changes and prunes only what carries it. Default: the Git URL and path, or the
     /// directory's absolute path.
-    #[arg(long)]
+    #[arg(long, value_parser = owner_name)]
     pub owner: Option<String>,
 }
 
@@ -325,6 +327,17 @@ fn byte_size(text: &str) -> Result<u64, String> {
         Some(bytes) if bytes > 0 => Ok(bytes),
         _ => Err(format!("{text:?} is not a size (4194304, 512KiB, 4MiB)")),
     }
+}
+
+/// An owner name: anything but blank, which would tag every source's resources alike.
+fn owner_name(text: &str) -> Result<String, String> {
+    if text.trim().is_empty() {
+        return Err(
+            "an owner names this source (e.g. github.com/acme/deploy//ecs): it cannot be empty"
+                .into(),
+        );
+    }
+    Ok(text.to_string())
 }
 
 fn positive(text: &str) -> Result<f64, String> {

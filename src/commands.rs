@@ -12,8 +12,8 @@ use crate::api::{Accounts, Diagnostic, ObjectKey, Parsed};
 use crate::cli::{EcsArgs, Output, colour};
 use crate::diff::observed::Owner;
 use crate::diff::plan::{Desired, Plan, Prune, Verdict};
-use crate::ecs::{EcsConfig, SdkEcs};
-use crate::reconcile::{Options, Outcome, Reconciler, Step};
+use crate::ecs::{EcsConfig, EcsError, SdkEcs};
+use crate::reconcile::{Options, Outcome, ReconcileError, Reconciler, Step};
 use crate::sim::{SimConfig, Simulator};
 use crate::source::files;
 
@@ -241,22 +241,34 @@ async fn prepare(
         return Ok(Err(ExitCode::from(2)));
     };
     let owner = owner_of(args, paths);
-    eprintln!("owner: {owner} (--owner to change)");
-    let desired = Desired::from_manifests(&parsed.manifests, ecs.default_region(), owner);
+    let desired = Desired::from_manifests(&parsed.manifests, ecs.default_region(), owner.clone());
     let reconciler = Reconciler::new(ecs);
     let plan = match reconciler.plan(&desired, prune).await {
         Ok((_, plan)) => plan,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", observe_failure(&e));
             return Ok(Err(ExitCode::from(2)));
         }
     };
+    eprintln!("owner: {owner} (--owner to change)");
     Ok(Ok(Planned {
         parsed,
         reconciler,
         plan,
         _simulator: simulator,
     }))
+}
+
+/// Why ECS could not be observed. When ECS is out of reach altogether (credentials, the
+/// endpoint, permissions) that alone is said: which object was being observed is beside it.
+pub fn observe_failure(error: &ReconcileError) -> String {
+    match error {
+        ReconcileError::Observe {
+            source: EcsError::Access(access),
+            ..
+        } => access.to_string(),
+        other => other.to_string(),
+    }
 }
 
 pub async fn diff(

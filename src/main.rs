@@ -11,10 +11,22 @@ use ecs_gitops::cli::{Cli, Command, LogFormat, Output, RolloutCommand, SECRET_FL
 use ecs_gitops::reconcile::{Follow, Options};
 use ecs_gitops::sim::{SimConfig, Simulator};
 use ecs_gitops::source::files;
+use ecs_gitops::web::ListenError;
 use ecs_gitops::{commands, operator};
 
 #[tokio::main]
-async fn main() -> anyhow::Result<ExitCode> {
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(code) => code,
+        Err(error) => {
+            // The error's own words, which carry their causes: no `Debug` text, no backtrace.
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<ExitCode> {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches)?;
     init_logging(cli.log_format);
@@ -38,7 +50,13 @@ async fn main() -> anyhow::Result<ExitCode> {
                 speed,
                 throttle: !no_throttle,
             };
-            let simulator = Simulator::start(config).await?;
+            let simulator = Simulator::start(config)
+                .await
+                .map_err(|source| ListenError {
+                    addr: listen,
+                    flag: "--listen",
+                    source,
+                })?;
             println!("ECS simulator at {}", simulator.endpoint());
             println!(
                 "  aws ecs list-clusters --endpoint-url {}",

@@ -1,7 +1,6 @@
 //! `ecs-gitops run`: wires the source, the ECS client, the web server(s) and the loop, and
 //! shuts down cleanly on SIGTERM/SIGINT.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +9,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::cli::RunArgs;
 use crate::commands::connect;
+use crate::controller::crd::{KubeUnreachable, kube_client};
 use crate::controller::leader::{Leadership, LeaseConfig, identity};
 use crate::controller::{RunConfig, Source, State, run};
 use crate::diff::observed::Owner;
@@ -34,14 +34,10 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
-    #[error("listening on {addr}: {source}")]
-    Listen {
-        addr: SocketAddr,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot reach Kubernetes for leader election: {0}")]
-    Kube(#[source] kube::Error),
+    #[error(transparent)]
+    Listen(#[from] web::ListenError),
+    #[error("--leader-elect needs Kubernetes: {0}")]
+    Kube(#[source] KubeUnreachable),
     #[error(transparent)]
     Lease(#[from] crate::controller::leader::LeaseError),
     #[error("lost the leader lease; exiting so that only one replica works")]
@@ -74,12 +70,6 @@ fn read_secret(
         Some(secret) if secret.trim().is_empty() => Err(ServeError::EmptySecret { what }),
         secret => Ok(secret),
     }
-}
-
-async fn listen(addr: SocketAddr) -> Result<tokio::net::TcpListener, ServeError> {
-    tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| ServeError::Listen { addr, source })
 }
 
 pub async fn serve(args: RunArgs, max_file_size: u64) -> Result<(), ServeError> {
@@ -118,6 +108,17 @@ pub async fn serve(args: RunArgs, max_file_size: u64) -> Result<(), ServeError> 
             &args.hook_token_file,
         )?,
     };
+    // The addresses before anything starts: one in use is said first and alone.
+    let listener = web::bind(args.listen, "--listen").await?;
+    let hook_listener = match args.hook_listen {
+        Some(addr) => Some((addr, web::bind(addr, "--hook-listen").await?)),
+        None => None,
+    };
+    let kube = if args.leader.leader_elect {
+        Some(kube_client().await.map_err(ServeError::Kube)?)
+    } else {
+        None
+    };
     let owner = args
         .ecs
         .owner
@@ -125,20 +126,16 @@ pub async fn serve(args: RunArgs, max_file_size: u64) -> Result<(), ServeError> 
         .map_or_else(|| source.default_owner(), Owner::new);
     let (ecs, _simulator) = connect(&args.ecs).await.map_err(ServeError::Connect)?;
     let stale_after = args.interval * 3 + args.ecs.call_timeout;
-    let state = Arc::new(State::new(
-        source.describe(),
-        owner.to_string(),
-        stale_after,
-    ));
+    let state = Arc::new(
+        State::new(source.describe(), owner.to_string(), stale_after).with_insight(ecs.insight()),
+    );
     let (trigger, triggers) = mpsc::channel(1);
     let hook = Hook { auth, trigger };
     let (stop, shutdown) = watch::channel(false);
-    let listener = listen(args.listen).await?;
     let address = listener.local_addr().unwrap_or(args.listen);
     let mut servers = Vec::new();
-    let main_hook = match args.hook_listen {
-        Some(hook_addr) => {
-            let hook_listener = listen(hook_addr).await?;
+    let main_hook = match hook_listener {
+        Some((hook_addr, hook_listener)) => {
             tracing::info!(listen = %hook_addr, "webhook listener: POST /hook only");
             servers.push(tokio::spawn(web::serve(
                 hook_listener,
@@ -176,10 +173,7 @@ pub async fn serve(args: RunArgs, max_file_size: u64) -> Result<(), ServeError> 
     };
     // Replicas in Kubernetes: only the Lease's holder works; standbys serve their probes.
     let mut leadership = None;
-    if args.leader.leader_elect {
-        let client = kube::Client::try_default()
-            .await
-            .map_err(ServeError::Kube)?;
+    if let Some(client) = kube {
         let lease = LeaseConfig {
             namespace: args.leader.lease_namespace.clone(),
             name: args.leader.lease_name.clone(),

@@ -11,7 +11,6 @@
 //! ECS rules ─► Desired ─► Reconciler::plan ─► execute (Follow::Once) ─► decide ─► status (SSA) + Events
 //! ```
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -65,24 +64,69 @@ pub enum CrdError {
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<CrdError>>),
     #[error("deleting {arn} from ECS: {message}")]
     Delete { arn: String, message: String },
-    #[error(
-        "the custom resource definitions are not installed (kubectl apply --server-side -f crds/): {0}"
-    )]
+    #[error("{}", cannot_list(.0))]
     NoCrds(#[source] kube::Error),
-    #[error("cannot reach Kubernetes: {0}")]
-    Connect(#[source] kube::Error),
+    #[error(transparent)]
+    Connect(#[from] KubeUnreachable),
     #[error(transparent)]
     Lease(#[from] super::leader::LeaseError),
     #[error("lost the leader lease; exiting so that only one replica works")]
     LostLease,
-    #[error("listening on {addr}: {source}")]
-    Listen {
-        addr: SocketAddr,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Listen(#[from] web::ListenError),
     #[error("connecting to ECS: {0}")]
     Ecs(#[source] crate::commands::ConnectError),
+}
+
+/// Why listing EcsServices at start-up failed, said so that a person can act: the CRDs
+/// missing, RBAC refusing, or the API server's own words.
+fn cannot_list(error: &kube::Error) -> String {
+    match error {
+        kube::Error::Api(status) if status.code == 404 => {
+            "the custom resource definitions are not installed: kubectl apply --server-side -f crds/ (or install the chart)".to_string()
+        }
+        kube::Error::Api(status) if status.code == 403 => format!(
+            "Kubernetes refuses to let this identity list ecsservices.ecs-gitops.dev ({}): give it the chart's RBAC (manifests/ has it rendered)",
+            status.message
+        ),
+        kube::Error::Api(status) => format!(
+            "listing ecsservices.ecs-gitops.dev: the API server answered {} {}: {}",
+            status.code, status.reason, status.message
+        ),
+        other => format!("listing ecsservices.ecs-gitops.dev: {other}"),
+    }
+}
+
+/// Kubernetes could not be reached to start with.
+#[derive(Debug, thiserror::Error)]
+pub enum KubeUnreachable {
+    #[error(
+        "no Kubernetes configuration: not in a pod, and no kubeconfig (set KUBECONFIG, or create ~/.kube/config)"
+    )]
+    NoConfig,
+    #[error("cannot load the Kubernetes configuration: {0}")]
+    Config(#[source] kube::config::InferConfigError),
+    #[error("cannot reach Kubernetes: {0}")]
+    Client(#[source] kube::Error),
+}
+
+/// A client for the cluster the environment names: the pod's, or the kubeconfig's.
+pub async fn kube_client() -> Result<Client, KubeUnreachable> {
+    match Client::try_default().await {
+        Ok(client) => Ok(client),
+        Err(kube::Error::InferConfig(error)) => {
+            let in_pod = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
+            let kubeconfig = std::env::var_os("KUBECONFIG").is_some()
+                || std::env::var_os("HOME")
+                    .is_some_and(|home| std::path::Path::new(&home).join(".kube/config").exists());
+            Err(if in_pod || kubeconfig {
+                KubeUnreachable::Config(error)
+            } else {
+                KubeUnreachable::NoConfig
+            })
+        }
+        Err(error) => Err(KubeUnreachable::Client(error)),
+    }
 }
 
 impl CrdError {
@@ -92,7 +136,7 @@ impl CrdError {
             CrdError::Reconcile(_) | CrdError::Ecs(_) => "ecs",
             CrdError::Finalizer(_) | CrdError::Delete { .. } => "finalizer",
             CrdError::Lease(_) | CrdError::LostLease => "lease",
-            CrdError::Listen { .. } => "listen",
+            CrdError::Listen(_) => "listen",
         }
     }
 }
@@ -114,7 +158,9 @@ struct Context {
 /// `ecs-gitops controller`: serves the status endpoints, waits for the lease when asked to,
 /// and runs the three controllers until SIGTERM (or a lost lease).
 pub async fn serve(args: ControllerArgs) -> Result<(), CrdError> {
-    let client = Client::try_default().await.map_err(CrdError::Connect)?;
+    // The address before anything starts: one in use is said first and alone.
+    let listener = web::bind(args.listen, "--listen").await?;
+    let client = kube_client().await?;
     // Fail fast with something a person can act on.
     Api::<EcsService>::all(client.clone())
         .list(&ListParams::default().limit(1))
@@ -130,18 +176,15 @@ pub async fn serve(args: ControllerArgs) -> Result<(), CrdError> {
     } else {
         format!("Kubernetes: namespaces {}", args.namespaces.join(", "))
     };
-    let state = Arc::new(State::new(
-        source,
-        format!("{}/NAMESPACE/KIND/NAME", args.cluster_name),
-        stale_after,
-    ));
-    let (stop, shutdown) = watch::channel(false);
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .map_err(|source| CrdError::Listen {
-            addr: args.listen,
+    let state = Arc::new(
+        State::new(
             source,
-        })?;
+            format!("{}/NAMESPACE/KIND/NAME", args.cluster_name),
+            stale_after,
+        )
+        .with_insight(ecs.insight()),
+    );
+    let (stop, shutdown) = watch::channel(false);
     let address = listener.local_addr().unwrap_or(args.listen);
     let web = tokio::spawn(web::serve(
         listener,
@@ -941,7 +984,12 @@ async fn tell(
                 let Verdict::Update { fields } = &planned.verdict else {
                     continue;
                 };
-                let reason = if drift { "DriftRepaired" } else { "Updated" };
+                let reason = if drift {
+                    ctx.state.drift_repaired([planned.object.to_string()]);
+                    "DriftRepaired"
+                } else {
+                    "Updated"
+                };
                 (reason, format!("changed {}", fields.join(", ")))
             }
             PlanAction::RegisterTaskDefinition(_) => match outcome {

@@ -14,7 +14,7 @@ pub mod status;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
@@ -28,9 +28,9 @@ use crate::reconcile::status::{
 };
 use crate::reconcile::{Options, Outcome, Reconciler, Step};
 use crate::source::dir;
-use crate::source::git::{GitConfig, redact};
+use crate::source::git::{Commit, GitConfig, redact};
 pub use status::State;
-use status::{CallLabels, ObjectStatus, ResultLabel, RevisionLabel};
+use status::{CallLabels, ObjectStatus, ResultLabel, RevisionLabel, unix_now};
 
 #[derive(Clone, Debug)]
 pub enum Source {
@@ -68,17 +68,20 @@ impl Source {
         }
     }
 
+    /// The source's revision, and the commit it is (Git).
     async fn fetch(
         &self,
         settled: Option<&dir::Settled>,
         max_file_size: u64,
-    ) -> Result<Parsed, SourceError> {
+    ) -> Result<(Parsed, Option<Commit>), SourceError> {
         match self {
             Source::Git(git) => {
                 let git = git.clone();
-                Ok(tokio::task::spawn_blocking(move || git.fetch(max_file_size)).await??)
+                let (parsed, commit) =
+                    tokio::task::spawn_blocking(move || git.fetch(max_file_size)).await??;
+                Ok((parsed, Some(commit)))
             }
-            Source::Dir(path) => Ok(dir::read(path, settled, max_file_size).await?),
+            Source::Dir(path) => Ok((dir::read(path, settled, max_file_size).await?, None)),
         }
     }
 }
@@ -114,12 +117,6 @@ fn jittered(interval: Duration) -> Duration {
     interval.mul_f64(0.95 + (random % 1000) as f64 / 10_000.0)
 }
 
-fn now_secs() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
-
 /// Runs until `shutdown` turns true. `triggers` wakes it early (webhooks).
 pub async fn run(
     config: RunConfig,
@@ -135,7 +132,7 @@ pub async fn run(
         Source::Dir(path) => match dir::watch(path) {
             Ok((watcher, rx, settled)) => (Some(watcher), rx, Some(settled)),
             Err(e) => {
-                tracing::warn!(error = %e, "cannot watch the directory; polling every interval");
+                tracing::warn!(dir = %path.display(), error = %e, "cannot watch the directory; reading it every interval instead");
                 (None, mpsc::channel(1).1, None)
             }
         },
@@ -147,12 +144,14 @@ pub async fn run(
     let mut failures = Failures::new();
     loop {
         let started = Instant::now();
+        state.update(|s| s.next_sweep = None);
         let fetched = config
             .source
             .fetch(settled.as_ref(), config.max_file_size)
             .await
-            .map(|mut parsed| {
+            .map(|(mut parsed, commit)| {
                 parsed.check_accounts(reconciler.ecs.accounts(), Some(&region));
+                state.update(|s| s.commit = commit);
                 parsed
             });
         let source_problem = match accept(&state, fetched, last_good.as_ref()) {
@@ -191,6 +190,11 @@ pub async fn run(
         } else {
             jittered(config.interval)
         };
+        let now = unix_now();
+        state.update(|s| {
+            s.last_sweep = Some(now);
+            s.next_sweep = Some(now + wait.as_secs_f64());
+        });
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             Some(()) = triggers.recv() => {
@@ -235,7 +239,14 @@ fn accept(
     match fetched {
         Err(error) => {
             let error = error.to_string();
-            tracing::warn!(%error, "cannot read the source; the last good revision stays in force");
+            match last_good {
+                Some(good) => {
+                    tracing::warn!(%error, revision = %good.revision, "cannot read the source; the last good revision stays in force")
+                }
+                None => {
+                    tracing::warn!(%error, "cannot read the source; nothing is applied until it can be read")
+                }
+            }
             state
                 .metrics
                 .reconciles
@@ -314,6 +325,7 @@ async fn sweep(
     let (observed, plan) = match reconciler.plan(&desired, options.prune).await {
         Ok(planned) => planned,
         Err(e) => {
+            let e = crate::commands::observe_failure(&e);
             tracing::error!(error = %e, "observing ECS failed: this sweep stops here");
             state
                 .metrics
@@ -322,22 +334,33 @@ async fn sweep(
                     result: "error".into(),
                 })
                 .inc();
-            state.update(|s| s.last_error = Some(e.to_string()));
+            state.update(|s| s.last_error = Some(e));
             return false;
         }
     };
+    // What is about to change shows while it changes, before the sweep's status is written.
+    state.update(|s| {
+        for object in plan.objects.iter().filter(|o| !o.changes.is_empty()) {
+            s.objects
+                .entry(object.object.to_string())
+                .or_insert_with(|| ObjectStatus::new(&object.object))
+                .changes = object.changes.clone();
+        }
+    });
     let applied_before = state.read().last_applied_revision;
-    let drifted = plan
+    let drifted: Vec<&ObjectKey> = plan
         .objects
         .iter()
         .filter(|o| matches!(o.verdict, Verdict::Update { .. } | Verdict::Create))
-        .count();
-    if applied_before.as_deref() == Some(good.revision.as_str()) && drifted > 0 {
+        .map(|o| &o.object)
+        .collect();
+    let drift = applied_before.as_deref() == Some(good.revision.as_str()) && !drifted.is_empty();
+    if drift {
         tracing::warn!(
-            objects = drifted,
+            objects = drifted.len(),
             "drift: ECS changed without a source change"
         );
-        state.metrics.drift.inc_by(drifted as u64);
+        state.metrics.drift.inc_by(drifted.len() as u64);
     }
     if config.dry_run {
         for object in plan.objects.iter().filter(|o| o.verdict != Verdict::InSync) {
@@ -371,6 +394,12 @@ async fn sweep(
         });
     };
     let report = reconciler.execute(&plan, &options, &progress).await;
+    if drift {
+        let repaired = drifted
+            .iter()
+            .filter(|object| matches!(report.results.get(**object), Some(Outcome::Done { .. })));
+        state.drift_repaired(repaired.map(|object| object.to_string()));
+    }
     for outcome in report.results.values() {
         let result = if matches!(outcome, Outcome::Failed { .. }) {
             "failed"
@@ -520,13 +549,13 @@ fn record(state: &State, sweep: &Sweep, failures: &mut Failures) -> bool {
         })
         .inc();
     if ok && !dry_run {
-        state.metrics.last_success.set(now_secs());
+        state.metrics.last_success.set(unix_now());
     }
     state.update(|s| {
         s.objects = objects;
         if ok && !dry_run {
             s.last_applied_revision = Some(good.revision.clone());
-            s.last_success = Some(now_secs());
+            s.last_success = Some(unix_now());
             s.last_error = None;
         }
         s.ready |= ok;

@@ -17,6 +17,8 @@ use serde::Serialize;
 use crate::api::status::{KindStatus, RolloutStatus};
 use crate::api::{Kind, ObjectKey};
 use crate::diff::changes::Change;
+use crate::ecs::Insight;
+use crate::source::git::Commit;
 
 /// One object's status in Git mode: the same status a custom resource of its kind carries
 /// (conditions, revisions, what ECS runs), and what the controller is doing to it right now.
@@ -90,9 +92,32 @@ pub struct Status {
     /// Unix time of the last sweep that finished without failures.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_success: Option<f64>,
+    /// The commit last fetched (Git sources), in force or not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<Commit>,
+    /// Unix time the last sweep finished (Git and directory sources).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_sweep: Option<f64>,
+    /// Unix time the next sweep is due at the latest (a webhook or a file change comes sooner).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_sweep: Option<f64>,
+    /// Objects changed in ECS behind the controller's back and put back, over the last day.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub drift_repaired: Vec<DriftRepair>,
     pub ready: bool,
     pub objects: BTreeMap<String, ObjectStatus>,
 }
+
+/// One object whose drift was repaired.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DriftRepair {
+    pub object: String,
+    /// Unix time.
+    pub at: f64,
+}
+
+/// How long repaired drift is remembered.
+const DRIFT_KEPT: Duration = Duration::from_secs(24 * 3600);
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabel {
@@ -185,6 +210,12 @@ impl Metrics {
     }
 }
 
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
 /// Shared between the loop and the web server.
 pub struct State {
     pub status: RwLock<Status>,
@@ -193,6 +224,8 @@ pub struct State {
     last_sweep: Mutex<Instant>,
     /// How long without a finished sweep means the loop is stuck.
     stale_after: Duration,
+    /// What the ECS client spends and sees, for the status page.
+    insight: Option<Insight>,
 }
 
 impl State {
@@ -208,7 +241,34 @@ impl State {
             metrics: Metrics::new(),
             last_sweep: Mutex::new(Instant::now()),
             stale_after,
+            insight: None,
         }
+    }
+
+    /// The state of a controller whose ECS client is `insight`'s.
+    pub fn with_insight(self, insight: Insight) -> State {
+        State {
+            insight: Some(insight),
+            ..self
+        }
+    }
+
+    pub fn insight(&self) -> Option<&Insight> {
+        self.insight.as_ref()
+    }
+
+    /// Notes drift put back on `objects` now, and forgets what is older than a day.
+    pub fn drift_repaired(&self, objects: impl IntoIterator<Item = String>) {
+        let now = unix_now();
+        self.update(|s| {
+            s.drift_repaired.extend(
+                objects
+                    .into_iter()
+                    .map(|object| DriftRepair { object, at: now }),
+            );
+            s.drift_repaired
+                .retain(|r| now - r.at <= DRIFT_KEPT.as_secs_f64());
+        });
     }
 
     /// The loop finished a sweep (whatever it found).

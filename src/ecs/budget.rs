@@ -35,11 +35,38 @@ pub fn category(operation: &str) -> (&'static str, f64, f64) {
     }
 }
 
+#[derive(Debug)]
 struct Bucket {
     tokens: f64,
     updated: Instant,
+    burst: f64,
+    /// Tokens per second, scaled.
+    rate: f64,
 }
 
+impl Bucket {
+    /// Its tokens at `now`: refilled at its rate, up to its burst.
+    fn refill(&mut self, now: Instant) {
+        self.tokens = (self.tokens + now.duration_since(self.updated).as_secs_f64() * self.rate)
+            .min(self.burst);
+        self.updated = now;
+    }
+}
+
+/// How full one bucket is, for the status page.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BucketLevel {
+    pub region: String,
+    /// The throttling category (`services-read`, …).
+    pub category: &'static str,
+    pub burst: f64,
+    /// Refill per second, as scaled.
+    pub rate: f64,
+    /// Spent and not yet refilled: `burst - tokens`.
+    pub in_use: f64,
+}
+
+#[derive(Debug)]
 pub struct Budget {
     /// Multiplies the refill rates (a simulator running faster than real time refills faster).
     scale: f64,
@@ -70,16 +97,43 @@ impl Budget {
         let bucket = buckets.entry((at.clone(), name)).or_insert(Bucket {
             tokens: burst,
             updated: now,
+            burst,
+            rate,
         });
-        bucket.tokens =
-            (bucket.tokens + now.duration_since(bucket.updated).as_secs_f64() * rate).min(burst);
-        bucket.updated = now;
+        bucket.refill(now);
         if bucket.tokens >= 1.0 {
             bucket.tokens -= 1.0;
             None
         } else {
             Some(Duration::from_secs_f64((1.0 - bucket.tokens) / rate))
         }
+    }
+}
+
+impl Budget {
+    /// Every bucket used so far, as full as it is now; the most spent first.
+    pub fn levels(&self) -> Vec<BucketLevel> {
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let mut levels: Vec<BucketLevel> = buckets
+            .iter_mut()
+            .map(|((region, category), bucket)| {
+                bucket.refill(now);
+                BucketLevel {
+                    region: region.to_string(),
+                    category,
+                    burst: bucket.burst,
+                    rate: bucket.rate,
+                    in_use: bucket.burst - bucket.tokens,
+                }
+            })
+            .collect();
+        levels.sort_by(|a, b| {
+            (b.in_use / b.burst)
+                .total_cmp(&(a.in_use / a.burst))
+                .then_with(|| (&a.region, a.category).cmp(&(&b.region, b.category)))
+        });
+        levels
     }
 }
 
@@ -114,6 +168,32 @@ mod tests {
             budget
                 .try_take(&at(Some("prod"), "r"), "RegisterTaskDefinition")
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn levels_say_what_is_spent_per_bucket() {
+        let budget = Budget::new(1.0);
+        for _ in 0..10 {
+            assert!(budget.try_take(&at(None, "r"), "CreateService").is_none());
+        }
+        assert!(
+            budget
+                .try_take(&at(None, "r"), "DescribeServices")
+                .is_none()
+        );
+        let levels = budget.levels();
+        let spent: Vec<(&str, f64, bool)> = levels
+            .iter()
+            .map(|l| (l.category, l.burst, (0.9..=10.0).contains(&l.in_use)))
+            .collect();
+        // 10 of 50 (refilling 5/s) before 1 of 100: the fuller bucket first.
+        assert_eq!(
+            spent,
+            [
+                ("services-write", 50.0, true),
+                ("services-read", 100.0, true)
+            ]
         );
     }
 

@@ -7,27 +7,31 @@
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::config::retry::RetryConfig;
 use aws_sdk_ecs::config::timeout::TimeoutConfig;
 use aws_sdk_ecs::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
-use aws_sdk_ecs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::types::{
     self as sdk, ClusterField, DesiredStatus, ServiceField, SortOrder, TaskDefinitionField,
 };
 use aws_smithy_types::retry::ErrorKind;
 
+use super::access::{self, AccessError, Refusal, RegionInUse, RegionSource, credentials_error};
 use super::budget::Budget;
 use super::convert;
 use super::convert_support::{FromSdk, ToSdk, opt};
+use super::history::History;
 use super::roles::assume_roles;
 use super::{
-    ContainerExit, EcsError, ObservedCapacityProvider, ObservedCluster, ObservedDeployment,
-    ObservedService, ObservedServiceDeployment, ObservedTask, ObservedTaskDefinition, StoppedTask,
-    Tags, TaskLaunch, tag_map,
+    ContainerExit, EcsError, Insight, ObservedCapacityProvider, ObservedCluster,
+    ObservedDeployment, ObservedService, ObservedServiceDeployment, ObservedTask,
+    ObservedTaskDefinition, StoppedTask, Tags, TaskLaunch, tag_map,
 };
 use crate::api::{AccountRegion, Accounts};
 use crate::api::{
@@ -90,8 +94,14 @@ pub struct SdkEcs {
     /// Each account's assumed role; one per account, so that its clients in every region
     /// share the SDK's cached credentials.
     roles: HashMap<String, SharedCredentialsProvider>,
+    /// Where `default_region` came from, for messages.
+    region_source: RegionSource,
+    /// Whether ECS has answered yet: until it has, an endpoint that takes no connection is a
+    /// setting to fix, said at once, not a blip to wait out with retries.
+    answered: AtomicBool,
     clients: Mutex<HashMap<AccountRegion, Client>>,
-    budget: Budget,
+    budget: Arc<Budget>,
+    history: Arc<History>,
     /// For metrics and benchmarks.
     calls: Mutex<Calls>,
 }
@@ -112,18 +122,18 @@ impl SdkEcs {
                 loader = loader.endpoint_url(endpoint);
             }
         }
-        if let Some(region) = &config.region {
-            loader = loader.region(Region::new(region.clone()));
-        }
+        let (region, region_source) = match &config.region {
+            Some(region) => (Some(region.clone()), RegionSource::Flag),
+            None => access::find_region().await,
+        };
+        let default_region = region.unwrap_or_else(|| access::FALLBACK_REGION.to_string());
+        loader = loader.region(Region::new(default_region.clone()));
         loader = loader.timeout_config(
             TimeoutConfig::builder()
                 .operation_attempt_timeout(config.call_timeout)
                 .build(),
         );
         let base = loader.load().await;
-        let default_region = base
-            .region()
-            .map_or("us-east-1".to_string(), |r| r.to_string());
         let roles = assume_roles(&base, &config.accounts, &default_region).await;
         SdkEcs {
             base,
@@ -131,12 +141,15 @@ impl SdkEcs {
             default_region,
             accounts: config.accounts,
             roles,
+            region_source,
+            answered: AtomicBool::new(false),
             clients: Mutex::new(HashMap::new()),
-            budget: Budget::new(if config.budget_scale > 0.0 {
+            budget: Arc::new(Budget::new(if config.budget_scale > 0.0 {
                 config.budget_scale
             } else {
                 1.0
-            }),
+            })),
+            history: Arc::default(),
             calls: Mutex::new(BTreeMap::new()),
         }
     }
@@ -148,6 +161,14 @@ impl SdkEcs {
     /// The accounts objects may name.
     pub fn accounts(&self) -> &Accounts {
         &self.accounts
+    }
+
+    /// What the client spends and sees, for the status page.
+    pub fn insight(&self) -> Insight {
+        Insight {
+            budget: self.budget.clone(),
+            history: self.history.clone(),
+        }
     }
 
     /// Calls so far.
@@ -209,6 +230,9 @@ impl SdkEcs {
         loop {
             self.budget.acquire(at, operation).await;
             let result = send(client.clone()).await;
+            if result.as_ref().map_or_else(EcsError::is_answer, |_| true) {
+                self.answered.store(true, Ordering::Relaxed);
+            }
             self.record(
                 at,
                 operation,
@@ -247,11 +271,88 @@ pub fn backoff(attempt: u32) -> Duration {
     ceiling.mul_f64((random % 10_000) as f64 / 10_000.0)
 }
 
-/// An SDK failure as our error, keeping ECS's code and message.
+impl SdkEcs {
+    /// An SDK failure as our error: ECS's code and message, or what keeps ECS out of reach
+    /// with what this client was set up with.
+    fn error<E: ProvideErrorMetadata + std::error::Error + 'static>(
+        &self,
+        operation: &'static str,
+        region: &str,
+        err: SdkError<E>,
+    ) -> EcsError {
+        match self.access_error(operation, region, &err) {
+            Some(access) => EcsError::Access(access),
+            None => api_error(operation, err),
+        }
+    }
+
+    fn access_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
+        &self,
+        operation: &'static str,
+        region: &str,
+        err: &SdkError<E>,
+    ) -> Option<AccessError> {
+        let region = self.region_in_use(region);
+        match err {
+            SdkError::ServiceError(_) => {
+                let code = err.code()?.to_string();
+                let message = err.message().unwrap_or_default().to_string();
+                Some(match Refusal::of(&code)? {
+                    Refusal::Expired => AccessError::Expired {
+                        operation,
+                        region,
+                        code,
+                        message,
+                    },
+                    Refusal::Rejected => AccessError::Rejected {
+                        operation,
+                        region,
+                        code,
+                        message,
+                    },
+                    Refusal::Denied => AccessError::Denied {
+                        operation,
+                        region,
+                        message,
+                    },
+                })
+            }
+            SdkError::DispatchFailure(_) => {
+                let chain: &(dyn std::error::Error + 'static) = err;
+                if let Some(credentials) = credentials_error(chain) {
+                    return Some(access::credentials_problem(credentials, region));
+                }
+                let never_answered = !self.answered.load(Ordering::Relaxed);
+                (never_answered && access::is_connect_failure(chain)).then(|| {
+                    AccessError::Unreachable {
+                        endpoint: access::endpoint(self.endpoint_url.as_deref(), &region.name),
+                        reason: access::connect_reason(chain),
+                    }
+                })
+            }
+            _ => None,
+        }
+    }
+
+    fn region_in_use(&self, region: &str) -> RegionInUse {
+        RegionInUse {
+            name: region.to_string(),
+            source: if region == self.default_region {
+                self.region_source.clone()
+            } else {
+                RegionSource::Manifest
+            },
+        }
+    }
+}
+
+/// An SDK failure as our error, keeping ECS's code and message; the SDK's own words (never
+/// its `Debug` text) when ECS did not answer.
 fn api_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
     operation: &'static str,
     err: SdkError<E>,
 ) -> EcsError {
+    let said = |err: &SdkError<E>| access::messages(err);
     match &err {
         SdkError::ServiceError(service) => {
             let status = service.raw().status().as_u16();
@@ -276,7 +377,7 @@ fn api_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
         SdkError::ResponseError(_) => EcsError::Transport {
             operation,
             retryable: true,
-            message: DisplayErrorContext(&err).to_string(),
+            message: said(&err),
         },
         // Lost connections (reset, closed before the answer) are transient: the SDK says so.
         SdkError::DispatchFailure(failure) => EcsError::Transport {
@@ -284,17 +385,17 @@ fn api_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
             retryable: failure.is_io()
                 || failure.is_timeout()
                 || failure.as_other() == Some(ErrorKind::TransientError),
-            message: DisplayErrorContext(&err).to_string(),
+            message: said(&err),
         },
         SdkError::TimeoutError(_) => EcsError::Transport {
             operation,
             retryable: true,
-            message: DisplayErrorContext(&err).to_string(),
+            message: said(&err),
         },
         _ => EcsError::Transport {
             operation,
             retryable: false,
-            message: DisplayErrorContext(&err).to_string(),
+            message: said(&err),
         },
     }
 }
@@ -528,7 +629,7 @@ impl super::Ecs for SdkEcs {
                 .include(ClusterField::Configurations)
                 .send()
                 .await
-                .map_err(|e| api_error(OP, e))?;
+                .map_err(|e| self.error(OP, &at.region, e))?;
             out.clusters()
                 .iter()
                 .map(|c| observed_cluster(OP, c))
@@ -550,7 +651,7 @@ impl super::Ecs for SdkEcs {
                 .set_tags(Some(sdk_tags(tags)))
                 .send()
                 .await
-                .map_err(|e| api_error(OP, e))?;
+                .map_err(|e| self.error(OP, &at.region, e))?;
             let cluster = out
                 .cluster()
                 .ok_or_else(|| EcsError::empty_answer(OP, "cluster"))?;
@@ -588,7 +689,7 @@ impl super::Ecs for SdkEcs {
                 .set_service_connect_defaults(defaults.map_err(build_error(OP))?)
                 .send()
                 .await
-                .map_err(|e| api_error(OP, e))?;
+                .map_err(|e| self.error(OP, &at.region, e))?;
             Ok(())
         })
         .await
@@ -615,7 +716,7 @@ impl super::Ecs for SdkEcs {
                 .set_default_capacity_provider_strategy(Some(strategy))
                 .send()
                 .await
-                .map_err(|e| api_error(OP, e))?;
+                .map_err(|e| self.error(OP, &at.region, e))?;
             Ok(())
         })
         .await
@@ -641,7 +742,7 @@ impl super::Ecs for SdkEcs {
                             .set_next_token(next)
                             .send()
                             .await
-                            .map_err(|e| api_error(OP, e))?;
+                            .map_err(|e| self.error(OP, &region.region, e))?;
                         let page = out
                             .capacity_providers()
                             .iter()
@@ -675,7 +776,7 @@ impl super::Ecs for SdkEcs {
                 .set_tags(Some(sdk_tags(&all_tags)))
                 .send()
                 .await
-                .map_err(|e| api_error(OP, e))?;
+                .map_err(|e| self.error(OP, &region.region, e))?;
             let provider = out
                 .capacity_provider()
                 .ok_or_else(|| EcsError::empty_answer(OP, "capacityProvider"))?;
@@ -733,7 +834,7 @@ impl super::Ecs for SdkEcs {
                     .set_managed_instances_provider(managed)
                     .send()
                     .await
-                    .map_err(|e| api_error(OP, e))?;
+                    .map_err(|e| self.error(OP, &region.region, e))?;
                 Ok(())
             }
         })
@@ -752,7 +853,7 @@ impl super::Ecs for SdkEcs {
                 .capacity_provider(name)
                 .send()
                 .await
-                .map_err(|e| api_error(OP, e))?;
+                .map_err(|e| self.error(OP, &region.region, e))?;
             Ok(())
         })
         .await
@@ -773,10 +874,13 @@ impl super::Ecs for SdkEcs {
                 .include(ServiceField::Tags)
                 .send()
                 .await
-                .map_err(|e| api_error(OP, e))?;
+                .map_err(|e| self.error(OP, &at.region, e))?;
             out.services()
                 .iter()
-                .map(|s| observed_service(OP, s))
+                .map(|s| {
+                    self.history.saw_service(s);
+                    observed_service(OP, s)
+                })
                 .collect()
         })
         .await
@@ -802,7 +906,7 @@ impl super::Ecs for SdkEcs {
                             .set_next_token(token)
                             .send()
                             .await
-                            .map_err(|e| api_error(OP, e))
+                            .map_err(|e| self.error(OP, &at.region, e))
                     }
                 })
                 .await?;
@@ -827,7 +931,7 @@ impl super::Ecs for SdkEcs {
                 .include(TaskDefinitionField::Tags)
                 .send()
                 .await
-                .map_err(|e| api_error(OP, e))?;
+                .map_err(|e| self.error(OP, &at.region, e))?;
             let td = out
                 .task_definition()
                 .ok_or_else(|| EcsError::empty_answer(OP, "task definition"))?;
@@ -852,7 +956,7 @@ impl super::Ecs for SdkEcs {
                 .max_results(limit)
                 .send()
                 .await
-                .map_err(|e| api_error(OP, e))?;
+                .map_err(|e| self.error(OP, &at.region, e))?;
             // The prefix matches other families too ("web" and "webhooks").
             let prefix = format!(":task-definition/{family}:");
             Ok(out
@@ -881,7 +985,7 @@ impl super::Ecs for SdkEcs {
                 .set_tags(Some(sdk_tags(&all_tags)))
                 .send()
                 .await
-                .map_err(|e| api_error(OP, e))?;
+                .map_err(|e| self.error(OP, &at.region, e))?;
             let td = out
                 .task_definition()
                 .ok_or_else(|| EcsError::empty_answer(OP, "task definition"))?;
@@ -906,7 +1010,7 @@ impl super::Ecs for SdkEcs {
                 .task_definition(arn)
                 .send()
                 .await
-                .map_err(|e| api_error(OP, e))?;
+                .map_err(|e| self.error(OP, &at.region, e))?;
             Ok(())
         })
         .await
@@ -924,7 +1028,7 @@ impl super::Ecs for SdkEcs {
                 .set_task_definitions(Some(arns.to_vec()))
                 .send()
                 .await
-                .map_err(|e| api_error(OP, e))?;
+                .map_err(|e| self.error(OP, &at.region, e))?;
             Ok(())
         })
         .await
@@ -949,10 +1053,11 @@ impl super::Ecs for SdkEcs {
                 .set_tags(Some(sdk_tags(&all_tags)))
                 .send()
                 .await
-                .map_err(|e| api_error(OP, e))?;
+                .map_err(|e| self.error(OP, &at.region, e))?;
             let service = out
                 .service()
                 .ok_or_else(|| EcsError::empty_answer(OP, "service"))?;
+            self.history.saw_service(service);
             let mut observed = observed_service(OP, service)?;
             observed.tags = all_tags;
             Ok(observed)
@@ -977,10 +1082,11 @@ impl super::Ecs for SdkEcs {
                 .set_task_definition(task_definition.map(str::to_string))
                 .send()
                 .await
-                .map_err(|e| api_error(OP, e))?;
+                .map_err(|e| self.error(OP, &at.region, e))?;
             let service = out
                 .service()
                 .ok_or_else(|| EcsError::empty_answer(OP, "service"))?;
+            self.history.saw_service(service);
             observed_service(OP, service)
         })
         .await
@@ -1000,7 +1106,7 @@ impl super::Ecs for SdkEcs {
                 .service(service)
                 .send()
                 .await
-                .map_err(|e| api_error(OP, e))?;
+                .map_err(|e| self.error(OP, &at.region, e))?;
             Ok(())
         })
         .await
@@ -1020,7 +1126,7 @@ impl super::Ecs for SdkEcs {
                 .set_tags(Some(sdk_tags(tags)))
                 .send()
                 .await
-                .map_err(|e| api_error(OP, e))?;
+                .map_err(|e| self.error(OP, &at.region, e))?;
             Ok(())
         })
         .await
@@ -1041,7 +1147,7 @@ impl super::Ecs for SdkEcs {
                 .set_tag_keys(Some(keys))
                 .send()
                 .await
-                .map_err(|e| api_error(OP, e))?;
+                .map_err(|e| self.error(OP, &at.region, e))?;
             Ok(())
         })
         .await
@@ -1065,7 +1171,7 @@ impl super::Ecs for SdkEcs {
                     .desired_status(DesiredStatus::Stopped)
                     .send()
                     .await
-                    .map_err(|e| api_error(LIST, e))?;
+                    .map_err(|e| self.error(LIST, &at.region, e))?;
                 Ok(out
                     .task_arns()
                     .iter()
@@ -1087,7 +1193,8 @@ impl super::Ecs for SdkEcs {
                     .set_tasks(Some(arns))
                     .send()
                     .await
-                    .map_err(|e| api_error(DESCRIBE, e))?;
+                    .map_err(|e| self.error(DESCRIBE, &at.region, e))?;
+                self.history.saw_stopped_tasks(deployment_id, out.tasks());
                 Ok(out
                     .tasks()
                     .iter()
@@ -1128,7 +1235,10 @@ impl super::Ecs for SdkEcs {
                 )
                 .set_overrides(opt(&launch.overrides, |v| v.to_sdk()).map_err(build_error(OP))?)
                 .set_tags(Some(sdk_tags(&launch.tags)));
-            let out = request.send().await.map_err(|e| api_error(OP, e))?;
+            let out = request
+                .send()
+                .await
+                .map_err(|e| self.error(OP, &region.region, e))?;
             if let Some(failure) = out.failures().first() {
                 return Err(EcsError::Api {
                     operation: OP,
@@ -1168,7 +1278,7 @@ impl super::Ecs for SdkEcs {
                             .desired_status(status)
                             .send()
                             .await
-                            .map_err(|e| api_error(LIST, e))?;
+                            .map_err(|e| self.error(LIST, &region.region, e))?;
                         Ok(out.task_arns().to_vec())
                     }
                 })
@@ -1198,7 +1308,7 @@ impl super::Ecs for SdkEcs {
                     .desired_status(DesiredStatus::Running)
                     .send()
                     .await
-                    .map_err(|e| api_error(LIST, e))?;
+                    .map_err(|e| self.error(LIST, &region.region, e))?;
                 Ok(out.task_arns().to_vec())
             })
             .await?;
@@ -1224,7 +1334,7 @@ impl super::Ecs for SdkEcs {
                 .include(sdk::TaskField::Tags)
                 .send()
                 .await
-                .map_err(|e| api_error(OP, e))?;
+                .map_err(|e| self.error(OP, &region.region, e))?;
             Ok(out.tasks().iter().map(observed_task).collect())
         })
         .await
@@ -1242,7 +1352,7 @@ impl super::Ecs for SdkEcs {
                 .set_service_deployment_arns(Some(arns.to_vec()))
                 .send()
                 .await
-                .map_err(|e| api_error(OP, e))?;
+                .map_err(|e| self.error(OP, &region.region, e))?;
             Ok(out
                 .service_deployments()
                 .iter()
@@ -1270,7 +1380,7 @@ impl super::Ecs for SdkEcs {
                 .stop_type(sdk::StopServiceDeploymentStopType::Rollback)
                 .send()
                 .await
-                .map_err(|e| api_error(OP, e))?;
+                .map_err(|e| self.error(OP, &region.region, e))?;
             Ok(())
         })
         .await
@@ -1292,7 +1402,7 @@ impl super::Ecs for SdkEcs {
                 .reason(reason)
                 .send()
                 .await
-                .map_err(|e| api_error(OP, e))?;
+                .map_err(|e| self.error(OP, &region.region, e))?;
             Ok(())
         })
         .await

@@ -2,18 +2,23 @@
 //! API budget every call goes through (`budget.rs`) and the accounts' assumed roles
 //! (`roles.rs`). Nothing else talks to AWS.
 
+mod access;
 mod budget;
 mod client;
+mod history;
 #[rustfmt::skip]
 mod convert;
 mod convert_support;
 mod roles;
 
 use std::future::Future;
+use std::sync::Arc;
 
-pub use budget::{Budget, category};
+pub use access::AccessError;
+pub use budget::{BucketLevel, Budget, category};
 pub use client::{Calls, EcsConfig, SdkEcs, backoff};
 pub use convert_support::ConvertError;
+pub use history::{DeploymentSeen, History, ServiceHistory};
 // What ECS is observed to hold: plain data, defined where the plan reads it.
 pub use crate::diff::observed::{
     ContainerExit, ObservedCapacityProvider, ObservedCluster, ObservedDeployment, ObservedService,
@@ -25,6 +30,14 @@ use crate::api::{
     AccountRegion, CapacityProviderInput, CapacityProviderStrategyItem, ClusterInput, ServiceInput,
     TaskDefinitionInput,
 };
+
+/// Handles on what the ECS client spends and sees, for the status page: the API budget's
+/// buckets and each service's recent history.
+#[derive(Clone, Debug)]
+pub struct Insight {
+    pub budget: Arc<Budget>,
+    pub history: Arc<History>,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum EcsError {
@@ -58,6 +71,9 @@ pub enum EcsError {
         #[source]
         source: ConvertError,
     },
+    /// ECS cannot be used from here at all (credentials, endpoint, permissions).
+    #[error(transparent)]
+    Access(#[from] AccessError),
 }
 
 impl EcsError {
@@ -93,6 +109,7 @@ impl EcsError {
                 retryable: *retryable,
                 message: message.clone(),
             },
+            EcsError::Access(access) => EcsError::Access(access.clone()),
             other => EcsError::Transport {
                 operation: "DescribeServices",
                 retryable: false,
@@ -130,6 +147,16 @@ impl EcsError {
             EcsError::Build { .. } => "Build",
             EcsError::Convert { .. } => "Convert",
             EcsError::Account { .. } => "UnknownAccount",
+            EcsError::Access(access) => access.code(),
+        }
+    }
+
+    /// Whether ECS answered (with an error): the endpoint is right and reachable.
+    pub fn is_answer(&self) -> bool {
+        match self {
+            EcsError::Api { .. } => true,
+            EcsError::Access(access) => access.is_answer(),
+            _ => false,
         }
     }
 

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
+use super::state::DEFAULT_ACCOUNT as ACCOUNT;
 
 /// Calls per operation and outcome (`ok` or the error code).
 pub type Calls = BTreeMap<String, BTreeMap<String, u64>>;
@@ -65,7 +66,9 @@ pub struct Fault {
     /// The next N calls fail (with `error`, default ServerException).
     #[serde(default)]
     pub fail_next: u32,
-    /// Error code for `failNext`: `ServerException` (500) or `ThrottlingException` (400).
+    /// Error code for `failNext` and `errorRate`: `ServerException` (500, the default),
+    /// `ThrottlingException`, `AccessDeniedException`, `ExpiredTokenException`,
+    /// `UnrecognizedClientException` or `InvalidSignatureException` (400).
     #[serde(default)]
     pub error: Option<String>,
     /// Fraction of calls answered with ThrottlingException: a throttling storm.
@@ -141,13 +144,7 @@ impl Faults {
             if injected.error.is_some() || injected.error_after.is_some() || injected.drop_after {
                 continue;
             }
-            let fault = match self.rules[i].error.as_deref() {
-                Some("ThrottlingException") => ApiError::throttling(),
-                Some("AccessDeniedException") => {
-                    ApiError::other("AccessDeniedException", "Injected fault.")
-                }
-                _ => ApiError::server("Injected fault."),
-            };
+            let fault = injected_error(self.rules[i].error.as_deref(), operation);
             let mut error = None;
             if self.rules[i].fail_next > 0 {
                 self.rules[i].fail_next -= 1;
@@ -168,6 +165,33 @@ impl Faults {
             }
         }
         injected
+    }
+}
+
+/// The error a fault answers, worded as ECS words it: throttling, the refusals of IAM and
+/// of request signing, or (by default) a server error.
+fn injected_error(code: Option<&str>, operation: &str) -> ApiError {
+    match code {
+        Some("ThrottlingException") => ApiError::throttling(),
+        Some("AccessDeniedException") => ApiError::other(
+            "AccessDeniedException",
+            format!(
+                "User: arn:aws:iam::{ACCOUNT}:user/sim is not authorized to perform: ecs:{operation} on resource: * because no identity-based policy allows the ecs:{operation} action"
+            ),
+        ),
+        Some("ExpiredTokenException") => ApiError::other(
+            "ExpiredTokenException",
+            "The security token included in the request is expired",
+        ),
+        Some("UnrecognizedClientException") => ApiError::other(
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+        ),
+        Some("InvalidSignatureException") => ApiError::other(
+            "InvalidSignatureException",
+            "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",
+        ),
+        _ => ApiError::server("Injected fault."),
     }
 }
 

@@ -111,6 +111,9 @@ fn entry_problem(path: &Path, explicit: bool, error: &std::io::Error) -> Diagnos
             format!("dangling symlink to {}", target.display())
         }
         (true, _) => format!("cannot follow this symlink: {error}"),
+        (false, _) if error.kind() == std::io::ErrorKind::NotFound => {
+            "no such file or directory".to_string()
+        }
         (false, _) => format!("cannot read: {error}"),
     };
     if explicit || is_manifest(&path.to_string_lossy()) {

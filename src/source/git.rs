@@ -39,6 +39,21 @@ pub struct GitConfig {
     pub auth: GitAuth,
 }
 
+/// The commit a revision came from, as people know it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Commit {
+    pub id: String,
+    /// The branch, tag or commit followed, as it was found (`main`).
+    pub reference: String,
+    /// The message's first line.
+    pub summary: String,
+    /// The author's name.
+    pub author: String,
+    /// The commit's time, Unix seconds.
+    pub time: i64,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
     #[error("fetching {url}: {message}")]
@@ -93,10 +108,10 @@ impl GitConfig {
         self.cache.join(format!("{digest}.git"))
     }
 
-    /// Fetches and reads the manifests at the reference, as one revision (the commit id).
-    /// Files over `max_file_size` bytes are reported, not read. Blocking: call it from
-    /// `spawn_blocking`.
-    pub fn fetch(&self, max_file_size: u64) -> Result<Parsed, GitError> {
+    /// Fetches and reads the manifests at the reference, as one revision (the commit id),
+    /// and the commit. Files over `max_file_size` bytes are reported, not read. Blocking:
+    /// call it from `spawn_blocking`.
+    pub fn fetch(&self, max_file_size: u64) -> Result<(Parsed, Commit), GitError> {
         let url = redact(&self.url);
         // libgit2's messages may quote the URL as given.
         let fetch_error = |e: git2::Error| GitError::Fetch {
@@ -124,16 +139,25 @@ impl GitConfig {
                 None,
             )
             .map_err(fetch_error)?;
-        let commit = self.resolve(&repo)?;
+        let (reference, commit) = self.resolve(&repo)?;
         let mut problems = Vec::new();
         let files = self.read_tree(&repo, &commit, max_file_size, &mut problems)?;
         let mut parsed = parse_files(files);
         parsed.diagnostics.extend(problems);
         parsed.revision = commit.id().to_string();
-        Ok(parsed)
+        let about = Commit {
+            id: commit.id().to_string(),
+            reference,
+            summary: String::from_utf8_lossy(commit.summary_bytes().unwrap_or_default())
+                .into_owned(),
+            author: String::from_utf8_lossy(commit.author().name_bytes()).into_owned(),
+            time: commit.time().seconds(),
+        };
+        Ok((parsed, about))
     }
 
-    fn resolve<'r>(&self, repo: &'r Repository) -> Result<git2::Commit<'r>, GitError> {
+    /// The commit the reference names, and the reference's short name.
+    fn resolve<'r>(&self, repo: &'r Repository) -> Result<(String, git2::Commit<'r>), GitError> {
         let candidates: Vec<String> = match &self.reference {
             Some(reference) => vec![
                 format!("refs/remotes/origin/{reference}"),
@@ -147,7 +171,13 @@ impl GitConfig {
         };
         candidates
             .iter()
-            .find_map(|c| repo.revparse_single(c).ok()?.peel_to_commit().ok())
+            .find_map(|c| {
+                let commit = repo.revparse_single(c).ok()?.peel_to_commit().ok()?;
+                let name = c
+                    .trim_start_matches("refs/remotes/origin/")
+                    .trim_start_matches("refs/tags/");
+                Some((name.to_string(), commit))
+            })
             .ok_or_else(|| GitError::Reference {
                 url: redact(&self.url),
                 reference: self.reference.clone().unwrap_or_else(|| "main".into()),

@@ -1,13 +1,16 @@
 //! The controller's HTTP side: `/metrics`, `/healthz`, `/readyz`, `/api/status`, the webhook
-//! (`POST /hook`) and a status page a person can glance at (`/`); and the server that runs
-//! them with limits, so that slow or idle clients cannot hold the controller's connections.
+//! (`POST /hook`) and the status page (`/`, in `page.rs`); and the server that runs them with
+//! limits, so that slow or idle clients cannot hold the controller's connections.
 
+mod page;
+
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::State as Extract;
+use axum::extract::{Query, State as Extract};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -50,7 +53,7 @@ struct Web {
 /// its own: `hook_router`).
 pub fn router(state: Arc<State>, hook: Option<Hook>) -> Router {
     let status = Router::new()
-        .route("/", get(page))
+        .route("/", get(status_page))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthy))
         .route("/readyz", get(ready))
@@ -86,6 +89,52 @@ impl Default for Limits {
             max_connections: 256,
         }
     }
+}
+
+/// A listener that could not be opened: its address, the flag that chose it, and what to
+/// do about it.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr} ({flag}): {}", why_not(.source, .addr, .flag))]
+pub struct ListenError {
+    pub addr: SocketAddr,
+    pub flag: &'static str,
+    #[source]
+    pub source: std::io::Error,
+}
+
+fn why_not(error: &std::io::Error, addr: &SocketAddr, flag: &str) -> String {
+    let mut other = *addr;
+    match error.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            other.set_port(addr.port().checked_add(1).unwrap_or(8080));
+            format!(
+                "the address is already in use by another process\n  stop that process, or choose another address: {flag} {other}"
+            )
+        }
+        std::io::ErrorKind::AddrNotAvailable => format!(
+            "{} is not an address of this machine\n  use one of its own: {flag} 127.0.0.1:{} (this machine only) or {flag} 0.0.0.0:{} (every interface)",
+            addr.ip(),
+            addr.port(),
+            addr.port()
+        ),
+        std::io::ErrorKind::PermissionDenied => {
+            other.set_port(8080);
+            format!(
+                "permission denied (ports below 1024 need privileges)\n  choose a port above 1023: {flag} {other}"
+            )
+        }
+        _ => error.to_string(),
+    }
+}
+
+/// A listener on `addr`, which `flag` chose.
+pub async fn bind(
+    addr: SocketAddr,
+    flag: &'static str,
+) -> Result<tokio::net::TcpListener, ListenError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ListenError { addr, flag, source })
 }
 
 /// Serves `app` on `listener` (HTTP/1.1, hyper) within `limits` until `shutdown` turns true;
@@ -164,6 +213,10 @@ async fn status(Extract(web): Extract<Web>) -> axum::Json<crate::controller::sta
     axum::Json(web.state.read())
 }
 
+async fn status_page(Extract(web): Extract<Web>, Query(view): Query<page::View>) -> Html<String> {
+    Html(page::render(&web.state, &view))
+}
+
 /// Equal without telling, by timing, how much of a guess was right.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -238,66 +291,6 @@ async fn trigger_fetch(Extract(hook): Extract<Hook>, headers: HeaderMap, body: B
     // A full channel means a fetch is already due: hooks that arrive meanwhile coalesce.
     let _ = hook.trigger.try_send(());
     (StatusCode::ACCEPTED, "fetch triggered").into_response()
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-async fn page(Extract(web): Extract<Web>) -> Html<String> {
-    let status = web.state.read();
-    let mut rows = String::new();
-    for (object, s) in &status.objects {
-        let ready = s.status.is_ready();
-        let (color, word) = match (ready, s.rollout().map(|r| r.state.as_str())) {
-            _ if s.progress.is_some() => ("#b58900", "changing"),
-            (_, Some("IN_PROGRESS")) => ("#b58900", "rolling out"),
-            (true, _) => ("#2e7d32", "ready"),
-            (false, _) => ("#c62828", "not ready"),
-        };
-        let rollout = match (&s.progress, s.rollout()) {
-            (Some(line), _) => escape(line),
-            (None, rollout) => rollout.map_or(String::new(), |r| {
-            let percent = if r.desired_count > 0 { 100 * r.running_count / r.desired_count } else { 100 };
-            format!(
-                "{} {}/{} running, {} pending, {} failed <progress max=100 value={percent}></progress>",
-                r.state, r.running_count, r.desired_count, r.pending_count, r.failed_tasks
-            )
-            }),
-        };
-        let common = s.status.common();
-        let place = match (&common.account, &common.region) {
-            (Some(account), Some(region)) => format!("{account} / {region}"),
-            (None, Some(region)) => region.clone(),
-            _ => String::new(),
-        };
-        rows.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td style=\"color:{color};font-weight:bold\">{word}</td><td>{}</td><td>{rollout}</td><td>{}</td></tr>",
-            escape(object),
-            escape(&place),
-            escape(s.task_definition().unwrap_or("")),
-            escape(s.status.common().last_error.as_deref().unwrap_or(""))
-        ));
-    }
-    let errors: String = status
-        .validation_errors
-        .iter()
-        .map(|e| format!("<li><code>{}</code></li>", escape(e)))
-        .collect();
-    Html(format!(
-        "<!doctype html><html><head><meta charset=utf-8><meta http-equiv=refresh content=3><title>ecs-gitops</title>\
-         <style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:.3em .8em;text-align:left;border-bottom:1px solid #ddd}}</style></head><body>\
-         <h1>ecs-gitops</h1><p>Source <code>{}</code> — applied <code>{}</code>, last attempted <code>{}</code></p>\
-         <p style=\"color:#c62828\">{}</p><ul>{errors}</ul>\
-         <table><tr><th>Object</th><th>Account / region</th><th>Health</th><th>Revision</th><th>Rollout</th><th>Last error</th></tr>{rows}</table></body></html>",
-        escape(&status.source),
-        escape(status.last_applied_revision.as_deref().unwrap_or("-")),
-        escape(status.last_attempted_revision.as_deref().unwrap_or("-")),
-        escape(status.last_error.as_deref().unwrap_or("")),
-    ))
 }
 
 #[cfg(test)]
