@@ -524,10 +524,24 @@ fn rollout_summary(object: &Shown) -> String {
     } else {
         String::new()
     };
+    // A blue/green, linear or canary rollout's stage, as the last sweep saw it.
+    let stage = object
+        .object
+        .rollout()
+        .filter(|r| r.state == "IN_PROGRESS")
+        .and_then(|r| {
+            Some(format!(
+                " {} {}",
+                r.strategy.as_deref()?,
+                r.lifecycle_stage.as_deref()?
+            ))
+        })
+        .unwrap_or_default();
     format!(
-        "<span class=rollout>{} {running}/{desired} running{failed} \
+        "<span class=rollout>{}{} {running}/{desired} running{failed} \
          <progress max={} value={running} aria-label=\"tasks running\"></progress></span>",
         escape(state),
+        escape(&stage),
         desired.max(1),
     )
 }
@@ -778,11 +792,26 @@ fn identity(object: &ObjectStatus) -> String {
         }
     }
     let common = object.status.common();
+    let place = match (&common.account, &common.region) {
+        (Some(account), Some(region)) => Some(format!("{region} of account {account}")),
+        (None, Some(region)) => Some(region.clone()),
+        _ => None,
+    };
+    code("Region", place.as_deref());
     code("Applied revision", common.last_applied_revision.as_deref());
     code(
         "Attempted revision",
         common.last_attempted_revision.as_deref(),
     );
+    if let KindStatus::Service(s) = &object.status {
+        for task in &s.pre_deploy {
+            fact(
+                &mut facts,
+                &format!("Pre-deploy task {}", task.name),
+                &escape(&task.describe()),
+            );
+        }
+    }
     if let KindStatus::Service(s) = &object.status
         && let Some(hash) = &s.quarantined_spec_hash
     {
