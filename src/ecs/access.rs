@@ -157,6 +157,10 @@ pub enum AccessError {
         message: String,
     },
     #[error(
+        "cannot assume the role of account {account}: {reason}\n  check the accounts file's roleArn and externalId, the role's trust policy (manifests/aws/account-role-trust-policy.json) and that the controller may assume it (manifests/aws/assume-roles-policy.json)"
+    )]
+    Role { account: String, reason: String },
+    #[error(
         "AWS denied ecs:{operation} in {region}: {message}\n  allow ecs:{operation} in the IAM policy of the identity in use: manifests/aws/iam-policy.json lists every ECS action ecs-gitops calls"
     )]
     Denied {
@@ -191,6 +195,7 @@ impl AccessError {
             AccessError::Unreachable { .. } => "Unreachable",
             AccessError::Expired { code, .. } | AccessError::Rejected { code, .. } => code,
             AccessError::Denied { .. } => "AccessDeniedException",
+            AccessError::Role { .. } => "AssumeRoleFailed",
         }
     }
 }
@@ -263,6 +268,21 @@ pub fn credentials_problem(error: &CredentialsError, region: RegionInUse) -> Acc
             reason: format!("profile {profile:?}: {}", messages(error)),
             region,
         }
+    }
+}
+
+/// STS's refusal of AssumeRole in its own words (`AccessDenied: User: … is not authorized to
+/// perform: sts:AssumeRole on resource: …`), not the SDK's debug text of its error.
+pub fn role_refusal(error: &CredentialsError) -> String {
+    let text = messages(error);
+    let quoted = |key: &str| {
+        let start = text.find(&format!("{key}: \""))? + key.len() + 3;
+        let end = text[start..].find('"')? + start;
+        Some(text[start..end].to_string())
+    };
+    match (quoted("code"), quoted("message")) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        _ => text,
     }
 }
 

@@ -277,10 +277,10 @@ impl SdkEcs {
     fn error<E: ProvideErrorMetadata + std::error::Error + 'static>(
         &self,
         operation: &'static str,
-        region: &str,
+        at: &AccountRegion,
         err: SdkError<E>,
     ) -> EcsError {
-        match self.access_error(operation, region, &err) {
+        match self.access_error(operation, at, &err) {
             Some(access) => EcsError::Access(access),
             None => api_error(operation, err),
         }
@@ -289,10 +289,10 @@ impl SdkEcs {
     fn access_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
         &self,
         operation: &'static str,
-        region: &str,
+        at: &AccountRegion,
         err: &SdkError<E>,
     ) -> Option<AccessError> {
-        let region = self.region_in_use(region);
+        let region = self.region_in_use(&at.region);
         match err {
             SdkError::ServiceError(_) => {
                 let code = err.code()?.to_string();
@@ -320,7 +320,14 @@ impl SdkEcs {
             SdkError::DispatchFailure(_) => {
                 let chain: &(dyn std::error::Error + 'static) = err;
                 if let Some(credentials) = credentials_error(chain) {
-                    return Some(access::credentials_problem(credentials, region));
+                    // An account's credentials are its role's: assuming it failed.
+                    return Some(match &at.account {
+                        Some(account) => AccessError::Role {
+                            account: account.clone(),
+                            reason: access::role_refusal(credentials),
+                        },
+                        None => access::credentials_problem(credentials, region),
+                    });
                 }
                 let never_answered = !self.answered.load(Ordering::Relaxed);
                 (never_answered && access::is_connect_failure(chain)).then(|| {
@@ -629,7 +636,7 @@ impl super::Ecs for SdkEcs {
                 .include(ClusterField::Configurations)
                 .send()
                 .await
-                .map_err(|e| self.error(OP, &at.region, e))?;
+                .map_err(|e| self.error(OP, at, e))?;
             out.clusters()
                 .iter()
                 .map(|c| observed_cluster(OP, c))
@@ -651,7 +658,7 @@ impl super::Ecs for SdkEcs {
                 .set_tags(Some(sdk_tags(tags)))
                 .send()
                 .await
-                .map_err(|e| self.error(OP, &at.region, e))?;
+                .map_err(|e| self.error(OP, at, e))?;
             let cluster = out
                 .cluster()
                 .ok_or_else(|| EcsError::empty_answer(OP, "cluster"))?;
@@ -689,7 +696,7 @@ impl super::Ecs for SdkEcs {
                 .set_service_connect_defaults(defaults.map_err(build_error(OP))?)
                 .send()
                 .await
-                .map_err(|e| self.error(OP, &at.region, e))?;
+                .map_err(|e| self.error(OP, at, e))?;
             Ok(())
         })
         .await
@@ -716,7 +723,7 @@ impl super::Ecs for SdkEcs {
                 .set_default_capacity_provider_strategy(Some(strategy))
                 .send()
                 .await
-                .map_err(|e| self.error(OP, &at.region, e))?;
+                .map_err(|e| self.error(OP, at, e))?;
             Ok(())
         })
         .await
@@ -742,7 +749,7 @@ impl super::Ecs for SdkEcs {
                             .set_next_token(next)
                             .send()
                             .await
-                            .map_err(|e| self.error(OP, &region.region, e))?;
+                            .map_err(|e| self.error(OP, region, e))?;
                         let page = out
                             .capacity_providers()
                             .iter()
@@ -776,7 +783,7 @@ impl super::Ecs for SdkEcs {
                 .set_tags(Some(sdk_tags(&all_tags)))
                 .send()
                 .await
-                .map_err(|e| self.error(OP, &region.region, e))?;
+                .map_err(|e| self.error(OP, region, e))?;
             let provider = out
                 .capacity_provider()
                 .ok_or_else(|| EcsError::empty_answer(OP, "capacityProvider"))?;
@@ -834,7 +841,7 @@ impl super::Ecs for SdkEcs {
                     .set_managed_instances_provider(managed)
                     .send()
                     .await
-                    .map_err(|e| self.error(OP, &region.region, e))?;
+                    .map_err(|e| self.error(OP, region, e))?;
                 Ok(())
             }
         })
@@ -853,7 +860,7 @@ impl super::Ecs for SdkEcs {
                 .capacity_provider(name)
                 .send()
                 .await
-                .map_err(|e| self.error(OP, &region.region, e))?;
+                .map_err(|e| self.error(OP, region, e))?;
             Ok(())
         })
         .await
@@ -874,7 +881,7 @@ impl super::Ecs for SdkEcs {
                 .include(ServiceField::Tags)
                 .send()
                 .await
-                .map_err(|e| self.error(OP, &at.region, e))?;
+                .map_err(|e| self.error(OP, at, e))?;
             out.services()
                 .iter()
                 .map(|s| {
@@ -906,7 +913,7 @@ impl super::Ecs for SdkEcs {
                             .set_next_token(token)
                             .send()
                             .await
-                            .map_err(|e| self.error(OP, &at.region, e))
+                            .map_err(|e| self.error(OP, at, e))
                     }
                 })
                 .await?;
@@ -931,7 +938,7 @@ impl super::Ecs for SdkEcs {
                 .include(TaskDefinitionField::Tags)
                 .send()
                 .await
-                .map_err(|e| self.error(OP, &at.region, e))?;
+                .map_err(|e| self.error(OP, at, e))?;
             let td = out
                 .task_definition()
                 .ok_or_else(|| EcsError::empty_answer(OP, "task definition"))?;
@@ -956,7 +963,7 @@ impl super::Ecs for SdkEcs {
                 .max_results(limit)
                 .send()
                 .await
-                .map_err(|e| self.error(OP, &at.region, e))?;
+                .map_err(|e| self.error(OP, at, e))?;
             // The prefix matches other families too ("web" and "webhooks").
             let prefix = format!(":task-definition/{family}:");
             Ok(out
@@ -985,7 +992,7 @@ impl super::Ecs for SdkEcs {
                 .set_tags(Some(sdk_tags(&all_tags)))
                 .send()
                 .await
-                .map_err(|e| self.error(OP, &at.region, e))?;
+                .map_err(|e| self.error(OP, at, e))?;
             let td = out
                 .task_definition()
                 .ok_or_else(|| EcsError::empty_answer(OP, "task definition"))?;
@@ -1010,7 +1017,7 @@ impl super::Ecs for SdkEcs {
                 .task_definition(arn)
                 .send()
                 .await
-                .map_err(|e| self.error(OP, &at.region, e))?;
+                .map_err(|e| self.error(OP, at, e))?;
             Ok(())
         })
         .await
@@ -1028,7 +1035,7 @@ impl super::Ecs for SdkEcs {
                 .set_task_definitions(Some(arns.to_vec()))
                 .send()
                 .await
-                .map_err(|e| self.error(OP, &at.region, e))?;
+                .map_err(|e| self.error(OP, at, e))?;
             Ok(())
         })
         .await
@@ -1053,7 +1060,7 @@ impl super::Ecs for SdkEcs {
                 .set_tags(Some(sdk_tags(&all_tags)))
                 .send()
                 .await
-                .map_err(|e| self.error(OP, &at.region, e))?;
+                .map_err(|e| self.error(OP, at, e))?;
             let service = out
                 .service()
                 .ok_or_else(|| EcsError::empty_answer(OP, "service"))?;
@@ -1082,7 +1089,7 @@ impl super::Ecs for SdkEcs {
                 .set_task_definition(task_definition.map(str::to_string))
                 .send()
                 .await
-                .map_err(|e| self.error(OP, &at.region, e))?;
+                .map_err(|e| self.error(OP, at, e))?;
             let service = out
                 .service()
                 .ok_or_else(|| EcsError::empty_answer(OP, "service"))?;
@@ -1106,7 +1113,7 @@ impl super::Ecs for SdkEcs {
                 .service(service)
                 .send()
                 .await
-                .map_err(|e| self.error(OP, &at.region, e))?;
+                .map_err(|e| self.error(OP, at, e))?;
             Ok(())
         })
         .await
@@ -1126,7 +1133,7 @@ impl super::Ecs for SdkEcs {
                 .set_tags(Some(sdk_tags(tags)))
                 .send()
                 .await
-                .map_err(|e| self.error(OP, &at.region, e))?;
+                .map_err(|e| self.error(OP, at, e))?;
             Ok(())
         })
         .await
@@ -1147,7 +1154,7 @@ impl super::Ecs for SdkEcs {
                 .set_tag_keys(Some(keys))
                 .send()
                 .await
-                .map_err(|e| self.error(OP, &at.region, e))?;
+                .map_err(|e| self.error(OP, at, e))?;
             Ok(())
         })
         .await
@@ -1171,7 +1178,7 @@ impl super::Ecs for SdkEcs {
                     .desired_status(DesiredStatus::Stopped)
                     .send()
                     .await
-                    .map_err(|e| self.error(LIST, &at.region, e))?;
+                    .map_err(|e| self.error(LIST, at, e))?;
                 Ok(out
                     .task_arns()
                     .iter()
@@ -1193,7 +1200,7 @@ impl super::Ecs for SdkEcs {
                     .set_tasks(Some(arns))
                     .send()
                     .await
-                    .map_err(|e| self.error(DESCRIBE, &at.region, e))?;
+                    .map_err(|e| self.error(DESCRIBE, at, e))?;
                 self.history.saw_stopped_tasks(deployment_id, out.tasks());
                 Ok(out
                     .tasks()
@@ -1238,7 +1245,7 @@ impl super::Ecs for SdkEcs {
             let out = request
                 .send()
                 .await
-                .map_err(|e| self.error(OP, &region.region, e))?;
+                .map_err(|e| self.error(OP, region, e))?;
             if let Some(failure) = out.failures().first() {
                 return Err(EcsError::Api {
                     operation: OP,
@@ -1278,7 +1285,7 @@ impl super::Ecs for SdkEcs {
                             .desired_status(status)
                             .send()
                             .await
-                            .map_err(|e| self.error(LIST, &region.region, e))?;
+                            .map_err(|e| self.error(LIST, region, e))?;
                         Ok(out.task_arns().to_vec())
                     }
                 })
@@ -1308,7 +1315,7 @@ impl super::Ecs for SdkEcs {
                     .desired_status(DesiredStatus::Running)
                     .send()
                     .await
-                    .map_err(|e| self.error(LIST, &region.region, e))?;
+                    .map_err(|e| self.error(LIST, region, e))?;
                 Ok(out.task_arns().to_vec())
             })
             .await?;
@@ -1334,7 +1341,7 @@ impl super::Ecs for SdkEcs {
                 .include(sdk::TaskField::Tags)
                 .send()
                 .await
-                .map_err(|e| self.error(OP, &region.region, e))?;
+                .map_err(|e| self.error(OP, region, e))?;
             Ok(out.tasks().iter().map(observed_task).collect())
         })
         .await
@@ -1352,7 +1359,7 @@ impl super::Ecs for SdkEcs {
                 .set_service_deployment_arns(Some(arns.to_vec()))
                 .send()
                 .await
-                .map_err(|e| self.error(OP, &region.region, e))?;
+                .map_err(|e| self.error(OP, region, e))?;
             Ok(out
                 .service_deployments()
                 .iter()
@@ -1380,7 +1387,7 @@ impl super::Ecs for SdkEcs {
                 .stop_type(sdk::StopServiceDeploymentStopType::Rollback)
                 .send()
                 .await
-                .map_err(|e| self.error(OP, &region.region, e))?;
+                .map_err(|e| self.error(OP, region, e))?;
             Ok(())
         })
         .await
@@ -1402,7 +1409,7 @@ impl super::Ecs for SdkEcs {
                 .reason(reason)
                 .send()
                 .await
-                .map_err(|e| self.error(OP, &region.region, e))?;
+                .map_err(|e| self.error(OP, region, e))?;
             Ok(())
         })
         .await
