@@ -93,11 +93,10 @@ pub async fn connect(args: &EcsArgs) -> Result<(SdkEcs, Option<Simulator>), Conn
     Ok((SdkEcs::new(config).await, simulator))
 }
 
-/// Loads and validates (against the client's accounts and default region); prints the
-/// problems and returns `None` when the revision is unusable.
-pub(crate) fn load(paths: &[PathBuf], max_file_size: u64, ecs: &SdkEcs) -> Option<Parsed> {
-    let mut parsed = files::load(paths, max_file_size);
-    parsed.check_accounts(ecs.accounts(), Some(ecs.default_region()));
+/// Loads and validates; prints the problems and returns `None` when the revision is
+/// unusable. Before any connection: a file's mistake is the first thing said.
+pub(crate) fn load(paths: &[PathBuf], max_file_size: u64) -> Option<Parsed> {
+    let parsed = files::load(paths, max_file_size);
     for diagnostic in &parsed.diagnostics {
         eprintln!("{diagnostic}");
     }
@@ -110,6 +109,21 @@ pub(crate) fn load(paths: &[PathBuf], max_file_size: u64, ecs: &SdkEcs) -> Optio
         return None;
     }
     Some(parsed)
+}
+
+/// Checks the objects' accounts and regions against the client's accounts and default
+/// region; prints what is wrong and says whether the revision is still usable.
+pub(crate) fn accounts_ok(parsed: &mut Parsed, ecs: &SdkEcs) -> bool {
+    let known = parsed.diagnostics.len();
+    parsed.check_accounts(ecs.accounts(), Some(ecs.default_region()));
+    for diagnostic in &parsed.diagnostics[known..] {
+        eprintln!("{diagnostic}");
+    }
+    let usable = parsed.errors() == 0;
+    if !usable {
+        eprintln!("invalid manifests: nothing was compared or changed");
+    }
+    usable
 }
 
 /// Progress while apply runs: a line per object that updates in place on a terminal, a
@@ -236,10 +250,13 @@ async fn prepare(
     prune: Prune,
     max_file_size: u64,
 ) -> Result<Result<Planned, ExitCode>, CommandError> {
-    let (ecs, simulator) = connect(args).await?;
-    let Some(parsed) = load(paths, max_file_size, &ecs) else {
+    let Some(mut parsed) = load(paths, max_file_size) else {
         return Ok(Err(ExitCode::from(2)));
     };
+    let (ecs, simulator) = connect(args).await?;
+    if !accounts_ok(&mut parsed, &ecs) {
+        return Ok(Err(ExitCode::from(2)));
+    }
     let owner = owner_of(args, paths);
     let desired = Desired::from_manifests(&parsed.manifests, ecs.default_region(), owner.clone());
     let reconciler = Reconciler::new(ecs);

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crate::cli::EcsArgs;
-use crate::commands::{ConnectError, connect, load, owner_of};
+use crate::commands::{ConnectError, accounts_ok, connect, load, owner_of};
 use crate::diff::plan::Desired;
 use crate::ecs::{Ecs, EcsError, Ownership};
 
@@ -34,8 +34,11 @@ pub async fn rollout_stop(
     args: &EcsArgs,
     max_file_size: u64,
 ) -> Result<String, OperatorError> {
+    let mut parsed = load(paths, max_file_size).ok_or(OperatorError::Invalid)?;
     let (ecs, _simulator) = connect(args).await?;
-    let parsed = load(paths, max_file_size, &ecs).ok_or(OperatorError::Invalid)?;
+    if !accounts_ok(&mut parsed, &ecs) {
+        return Err(OperatorError::Invalid);
+    }
     let owner = owner_of(args, paths);
     let desired = Desired::from_manifests(&parsed.manifests, ecs.default_region(), owner.clone());
     let wanted = object.strip_prefix("EcsService/").unwrap_or(object);
