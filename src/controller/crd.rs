@@ -535,28 +535,7 @@ async fn cleanup_capacity_provider(
             });
             Ok(Action::await_change())
         }
-        Err(e) => {
-            let message = e.to_string();
-            let decision = Decision::new(
-                Health::Stalled,
-                Reason::Blocked,
-                format!("cannot delete the ECS capacity provider: {message}"),
-            );
-            let status = KindStatus::CapacityProvider(Default::default());
-            write_status(provider, &key, status, &decision, None, ctx).await?;
-            publish(
-                ctx,
-                &reference,
-                EventType::Warning,
-                "DeletionFailed",
-                message.clone(),
-            )
-            .await;
-            Err(CrdError::Delete {
-                arn: live.arn.clone(),
-                message,
-            })
-        }
+        Err(e) => deletion_failed(provider, &key, &live.arn, e.to_string(), ctx).await,
     }
 }
 
@@ -752,25 +731,7 @@ async fn cleanup_service(service: &EcsService, ctx: &Context) -> Result<Action, 
         .await;
     match report.results.values().next() {
         Some(Outcome::Failed { message }) => {
-            let decision = Decision::new(
-                Health::Stalled,
-                Reason::Blocked,
-                format!("cannot delete the ECS service: {message}"),
-            );
-            let status = KindStatus::Service(Default::default());
-            write_status(service, &key, status, &decision, None, ctx).await?;
-            publish(
-                ctx,
-                &reference,
-                EventType::Warning,
-                "DeletionFailed",
-                message.clone(),
-            )
-            .await;
-            Err(CrdError::Delete {
-                arn: live.arn.clone(),
-                message: message.clone(),
-            })
+            deletion_failed(service, &key, &live.arn, message.clone(), ctx).await
         }
         _ => {
             let note = format!("scaled to 0 and deleted ECS service {}", live.arn);
@@ -781,6 +742,44 @@ async fn cleanup_service(service: &EcsService, ctx: &Context) -> Result<Action, 
             Ok(Action::await_change())
         }
     }
+}
+
+/// ECS refused to delete what the object made: said in its status and an event; the
+/// finalizer stays and the deletion is tried again.
+async fn deletion_failed<K>(
+    object: &K,
+    key: &ObjectKey,
+    arn: &str,
+    message: String,
+    ctx: &Context,
+) -> Result<Action, CrdError>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + HasStatus,
+{
+    let decision = Decision::new(
+        Health::Stalled,
+        Reason::Blocked,
+        format!("cannot delete {arn}: {message}"),
+    );
+    let status = KindStatus::empty(key.kind);
+    write_status(object, key, status, &decision, None, ctx).await?;
+    let reference = object.object_ref(&());
+    publish(
+        ctx,
+        &reference,
+        EventType::Warning,
+        "DeletionFailed",
+        message.clone(),
+    )
+    .await;
+    Err(CrdError::Delete {
+        arn: arn.to_string(),
+        message,
+    })
 }
 
 /// The owner identity of an object: the Kubernetes cluster's name and the object's key.

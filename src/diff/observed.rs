@@ -216,10 +216,8 @@ pub struct ObservedTask {
     pub task_definition: String,
     /// PROVISIONING, PENDING, RUNNING, … STOPPED.
     pub last_status: String,
-    pub desired_status: String,
     /// When ECS created it (Unix seconds, ECS's clock).
     pub created_at: Option<f64>,
-    pub stop_code: Option<String>,
     pub stopped_reason: Option<String>,
     pub containers: Vec<ContainerExit>,
     pub tags: Tags,

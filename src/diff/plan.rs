@@ -541,15 +541,16 @@ impl Plan {
     /// What the pre-deploy tasks of `object`'s change would run, as `diff` says it: only a
     /// new task definition (or a new service) runs them.
     pub fn pre_deploy(&self, object: &ObjectKey) -> Vec<String> {
-        let service = self.actions.iter().find_map(|action| match action {
-            Action::CreateService(service) => Some(&**service),
-            Action::UpdateService(update) if update.task_definition.is_some() => {
-                Some(&update.service)
-            }
-            _ => None,
-        });
-        service
-            .filter(|s| s.object == *object)
+        self.actions
+            .iter()
+            .filter_map(|action| match action {
+                Action::CreateService(service) => Some(&**service),
+                Action::UpdateService(update) if update.task_definition.is_some() => {
+                    Some(&update.service)
+                }
+                _ => None,
+            })
+            .find(|s| s.object == *object)
             .map(|s| s.pre_deploy.iter().map(PreDeploy::describe).collect())
             .unwrap_or_default()
     }
@@ -2076,5 +2077,28 @@ mod tests {
         assert_eq!(oriented_like(&desired, &lb("blue", "green")), desired);
         // Another pair is a real change.
         assert_eq!(oriented_like(&desired, &lb("green", "red")), desired);
+    }
+
+    #[test]
+    fn each_new_service_lists_its_own_pre_deploy_tasks() {
+        let yaml = ["api", "web"]
+            .map(|name| {
+                format!(
+                    "apiVersion: ecs-gitops.dev/v1alpha1\nkind: EcsService\nmetadata:\n  name: {name}\nspec:\n  cluster: c1\n  rollout:\n    preDeploy: [{{name: migrate-{name}, useServiceTaskDefinition: true}}]\n  taskDefinition:\n    containerDefinitions: [{{name: app, image: nginx:1, memory: 128}}]\n"
+                )
+            })
+            .join("---\n");
+        let parsed = parse_file("t.yaml", &yaml);
+        let desired = Desired::from_manifests(&parsed.manifests, "us-east-1", Owner::new(ME));
+        let plan = plan(&desired, &Observed::default(), Prune::Off);
+        for name in ["api", "web"] {
+            let key = ObjectKey::new(crate::api::Kind::EcsService, "", name);
+            assert_eq!(
+                plan.pre_deploy(&key),
+                [format!(
+                    "migrate-{name}: runs the service's new task definition to completion first"
+                )]
+            );
+        }
     }
 }

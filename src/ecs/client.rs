@@ -1421,9 +1421,7 @@ fn observed_task(task: &sdk::Task) -> ObservedTask {
         arn: task.task_arn().unwrap_or_default().to_string(),
         task_definition: task.task_definition_arn().unwrap_or_default().to_string(),
         last_status: task.last_status().unwrap_or_default().to_string(),
-        desired_status: task.desired_status().unwrap_or_default().to_string(),
         created_at: task.created_at().map(|t| t.as_secs_f64()),
-        stop_code: task.stop_code().map(|c| c.as_str().to_string()),
         stopped_reason: task.stopped_reason().map(str::to_string),
         containers: task
             .containers()

@@ -206,7 +206,6 @@ impl<E: Ecs + 'static> Reconciler<E> {
                     .await?;
                 observed.stopped_reason = Some(reason);
                 observed.last_status = "STOPPED".into();
-                observed.stop_code = Some("UserInitiated".into());
                 return Ok(observed);
             }
             let cancelled = options.cancel.as_ref().is_some_and(|c| *c.borrow());
